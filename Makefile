@@ -1,0 +1,38 @@
+# Everything a newcomer needs: `make run` starts the stack, `make test` runs the tests.
+# Both create .venv and install what they need on first use.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: run test test-unit bench lint format clean
+
+$(STAMP): pyproject.toml sdk/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]' -e ./sdk
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/revos run
+
+test: $(STAMP)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-unit: $(STAMP)
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/revos bench
+
+lint: $(STAMP)
+	$(BIN)/ruff check pipeline agents projections gateway infra sdk tests
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format pipeline agents projections gateway infra sdk tests
+
+clean:
+	rm -rf $(VENV) .revos .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,74 @@
+"""The billing stream processor: usage, grants and burn tables in, charges and balances out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import asyncpg
+
+from agents.runner import Message, dead_letter_for
+from pipeline import billing
+from pipeline.codec import Codec
+from pipeline.errors import DecodeError
+from pipeline.records import DeadLetter, Record
+from projections import billing as store
+
+CONSUMER = "billing"
+STAGE = "billing.charge"
+
+
+@dataclass(slots=True)
+class BillingProjection:
+    """Folds billing records per partition; caches each partition's price catalog between batches."""
+
+    codec: Codec
+    consumer: str = CONSUMER
+    stage: str = STAGE
+    _catalogs: dict[tuple[str, int], tuple[int, billing.PartitionState]] = field(default_factory=dict)
+
+    async def apply(
+        self, conn: asyncpg.Connection, topic: str, partition: int, messages: Sequence[Message]
+    ) -> list[DeadLetter]:
+        dead: list[DeadLetter] = []
+        records: list[tuple[int, Record]] = []
+        by_offset = {m.offset: m for m in messages}
+        for m in messages:
+            try:
+                records.append((m.offset, self.codec.decode(m.value)))
+            except DecodeError as exc:
+                dead.append(dead_letter_for(self.stage, m, exc.code, exc.message, exc))
+
+        cached = self._catalogs.get((topic, partition))
+        if cached is not None and cached[0] == messages[0].offset:
+            catalog = cached[1].catalog
+        else:
+            catalog = await store.load_catalog(conn, topic, partition)
+        plain = [r for _, r in records]
+        state = billing.PartitionState(
+            catalog=catalog,
+            accounts=await store.load_accounts(conn, billing.accounts_needed(plain)),
+            charged=await store.load_charged(conn, billing.usage_ids(plain)),
+        )
+        state, result = billing.fold(state, records)
+        await store.write(conn, topic=topic, partition=partition, state=state, result=result)
+        for r in result.rejections:
+            m = by_offset[r.offset]
+            dead.append(
+                dead_letter_for(
+                    self.stage,
+                    m,
+                    r.code,
+                    r.message,
+                    error_class=r.code,
+                    tenant_id=r.tenant_id,
+                    event_id=r.event_id,
+                    schema_fingerprint=self.codec.fingerprint_of(m.value),
+                )
+            )
+        # Valid only if the transaction commits; a failed commit leaves the offset behind and misses.
+        self._catalogs[(topic, partition)] = (
+            messages[-1].offset + 1,
+            billing.PartitionState(catalog=state.catalog),
+        )
+        return dead

@@ -1,0 +1,155 @@
+"""Runs a tracked projection over Faust event batches so that no exception ever escapes an agent.
+
+Transient errors (database or broker down) are retried with backoff and block the partition;
+a batch that fails for any other reason is split, and the one record that still fails alone is
+dead-lettered with code `processing_error`, so the partition moves on and nothing is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import asyncpg
+
+from pipeline import deadletter
+from pipeline.codec import Codec
+from pipeline.errors import is_retryable
+from pipeline.kafka import Outgoing, Publisher
+from pipeline.records import DeadLetter
+from pipeline.topics import dead_letter_topic
+from projections import tracking
+from projections.db import retry_forever
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...]
+    timestamp: datetime | None
+
+    @classmethod
+    def from_faust(cls, event: Any) -> Message:
+        m = event.message
+        raw_headers = m.headers or ()
+        headers = raw_headers.items() if isinstance(raw_headers, dict) else raw_headers
+        ts = datetime.fromtimestamp(m.timestamp, UTC) if m.timestamp else None
+        return cls(m.topic, m.partition, m.offset, m.key, m.value or b"", tuple(headers), ts)
+
+
+class Projection(Protocol):
+    consumer: str
+    stage: str
+
+    async def apply(
+        self, conn: asyncpg.Connection, topic: str, partition: int, messages: Sequence[Message]
+    ) -> list[DeadLetter]:
+        """Apply messages in order inside the caller's transaction; return dead letters to publish."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    pool: asyncpg.Pool
+    publisher: Publisher
+    codec: Codec
+
+
+def dead_letter_for(
+    stage: str, message: Message, code: str, text: str, error: BaseException | None = None, **extra: Any
+) -> DeadLetter:
+    return deadletter.for_source_record(
+        stage=stage,
+        code=code,
+        message=text,
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        timestamp=message.timestamp,
+        key=message.key,
+        value=message.value,
+        headers=message.headers,
+        now=datetime.now(UTC),
+        error=error,
+        **extra,
+    )
+
+
+def group(messages: Iterable[Message]) -> dict[tuple[str, int], list[Message]]:
+    groups: dict[tuple[str, int], list[Message]] = {}
+    for m in messages:
+        groups.setdefault((m.topic, m.partition), []).append(m)
+    return groups
+
+
+async def process(rt: Runtime, projection: Projection, messages: Sequence[Message]) -> None:
+    """Apply a batch; returns only when every message is applied or dead-lettered."""
+    for (topic, partition), batch in group(messages).items():
+        try:
+            await retry_forever(
+                lambda t=topic, p=partition, b=batch: _apply(rt, projection, t, p, b),  # type: ignore[misc]
+                what=f"{projection.consumer} {topic}[{partition}]",
+            )
+        except Exception as exc:
+            log.warning("batch on %s[%d] failed (%r); isolating the failing record", topic, partition, exc)
+            for message in batch:
+                await _apply_alone(rt, projection, message)
+
+
+async def _apply(
+    rt: Runtime, projection: Projection, topic: str, partition: int, batch: Sequence[Message]
+) -> None:
+    async with rt.pool.acquire() as conn, conn.transaction():
+        start = await tracking.claim(conn, projection.consumer, topic, partition)
+        todo = [m for m in batch if m.offset >= start]
+        if not todo:
+            return
+        dead = await projection.apply(conn, topic, partition, todo)
+        if dead:
+            # Dead letters are acknowledged before the offset commits: at-least-once, deduplicated by id.
+            await rt.publisher.publish([_outgoing(rt.codec, d) for d in dead])
+        await tracking.advance(conn, projection.consumer, topic, partition, todo[-1].offset + 1)
+
+
+async def _apply_alone(rt: Runtime, projection: Projection, message: Message) -> None:
+    try:
+        await retry_forever(
+            lambda: _apply(rt, projection, message.topic, message.partition, [message]),
+            what=f"{projection.consumer} {message.topic}[{message.partition}]@{message.offset}",
+        )
+        return
+    except Exception as exc:
+        if is_retryable(exc):  # pragma: no cover - retry_forever only gives up on fatal errors
+            raise
+        log.exception(
+            "record %s[%d]@%d cannot be processed", message.topic, message.partition, message.offset
+        )
+        dead = dead_letter_for(projection.stage, message, "processing_error", str(exc) or repr(exc), exc)
+
+    async def skip() -> None:
+        async with rt.pool.acquire() as conn, conn.transaction():
+            start = await tracking.claim(conn, projection.consumer, message.topic, message.partition)
+            if message.offset < start:
+                return
+            await rt.publisher.publish([_outgoing(rt.codec, dead)])
+            await tracking.advance(
+                conn, projection.consumer, message.topic, message.partition, message.offset + 1
+            )
+
+    await retry_forever(skip, what="dead-lettering a poison record")
+
+
+def _outgoing(codec: Codec, dead: DeadLetter) -> Outgoing:
+    assert dead.source_topic is not None
+    return Outgoing(
+        topic=dead_letter_topic(dead.source_topic), key=dead.dead_letter_id.encode(), value=codec.encode(dead)
+    )

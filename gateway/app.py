@@ -1,0 +1,136 @@
+"""The gateway's composition root: routes, error handlers, and the lifespan that opens pool and producer."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gateway import billing, events
+from gateway.auth import Authenticator
+from gateway.errors import error_response, handle_http_error, handle_revos_error, handle_unexpected
+from gateway.openapi import OPENAPI
+from gateway.responses import json_response
+from gateway.services import Services, services
+from pipeline.codec import default_codec
+from pipeline.errors import RevosError
+from pipeline.kafka import KafkaPublisher, Publisher
+from pipeline.settings import Settings
+from pipeline.topics import BILLING
+from projections.db import create_pool
+
+log = logging.getLogger(__name__)
+
+LATENCY = Histogram("revos_http_request_seconds", "Gateway request latency", ["route", "status"])
+
+
+class RequestContext(BaseHTTPMiddleware):
+    """Gives every request an id (echoed as X-Request-Id) and records its latency."""
+
+    async def dispatch(
+        self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        request.state.request_id = request.headers.get("x-request-id") or "req_" + uuid.uuid4().hex[:20]
+        started = time.perf_counter()
+        response = await call_next(request)
+        response.headers["X-Request-Id"] = request.state.request_id
+        route = request.scope.get("route")
+        LATENCY.labels(getattr(route, "path", "unmatched"), str(response.status_code)).observe(
+            time.perf_counter() - started
+        )
+        return response
+
+
+async def healthz(request: Request) -> Response:
+    return json_response({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    svc = services(request)
+    problems = {}
+    try:
+        await svc.pool.fetchval("SELECT 1")
+    except (OSError, RevosError, Exception) as exc:  # any failure here means "not ready", never a 500
+        problems["database"] = type(exc).__name__
+    try:
+        await svc.publisher.partitions(BILLING)
+    except RevosError as exc:
+        problems["broker"] = exc.code
+    if problems:
+        return error_response(
+            503, "not_ready", f"not ready: {', '.join(sorted(problems))}", {"Retry-After": "1"}
+        )
+    return json_response({"status": "ready"})
+
+
+async def metrics(request: Request) -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+async def openapi(request: Request) -> Response:
+    return json_response(OPENAPI)
+
+
+ROUTES = [
+    Route("/healthz", healthz),
+    Route("/readyz", readyz),
+    Route("/metrics", metrics),
+    Route("/openapi.json", openapi),
+    Route("/v1/events", events.post_events, methods=["POST"]),
+    Route("/v1/burn-tables/{name}", billing.put_burn_table, methods=["PUT"]),
+    Route("/v1/burn-tables/{name}", billing.get_burn_table, methods=["GET"]),
+    Route("/v1/customers/{customer}/grants", billing.post_grant, methods=["POST"]),
+    Route("/v1/customers/{customer}/balance", billing.get_balance, methods=["GET"]),
+    Route("/v1/customers/{customer}/charges", billing.get_charges, methods=["GET"]),
+]
+
+
+def create_app(
+    settings: Settings, *, publisher: Publisher | None = None, write_timeout: float = 10.0
+) -> Starlette:
+    """The ASGI app; `publisher` may be injected (tests), otherwise one is opened on startup."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        pool = await create_pool(settings.dsn, min_size=2, max_size=10)
+        own = publisher is None
+        pub = publisher or KafkaPublisher(settings.bootstrap_servers)
+        try:
+            if own:
+                await pub.start()  # type: ignore[attr-defined]
+            app.state.services = Services(
+                settings=settings,
+                pool=pool,
+                publisher=pub,
+                codec=default_codec(),
+                authenticate=Authenticator(pool),
+                write_timeout=write_timeout,
+            )
+            log.info("gateway ready on http://%s:%d", settings.gateway_host, settings.gateway_port)
+            yield
+        finally:
+            if own:
+                await pub.stop()  # type: ignore[attr-defined]
+            await pool.close()
+
+    return Starlette(
+        routes=ROUTES,
+        middleware=[Middleware(RequestContext)],
+        exception_handlers={
+            RevosError: handle_revos_error,
+            HTTPException: handle_http_error,
+            Exception: handle_unexpected,
+        },
+        lifespan=lifespan,
+    )

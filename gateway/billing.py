@@ -1,0 +1,183 @@
+"""Burn tables, grants, balances and charges. Writes answer after the projection applied them."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.body import read_json
+from gateway.errors import ApiError, not_found
+from gateway.responses import json_response
+from gateway.services import caller
+from pipeline import validation
+from pipeline.kafka import Outgoing
+from pipeline.ledger import Grant
+from pipeline.money import ZERO
+from pipeline.topics import BILLING, customer_key
+from projections import queries
+from projections.waiting import wait_for
+
+PAGE_DEFAULT = 50
+PAGE_MAX = 500
+
+
+def _actor(key_id: str) -> str:
+    return f"key:{key_id}"
+
+
+async def put_burn_table(request: Request) -> Response:
+    svc, who = await caller(request)
+    name = request.path_params["name"]
+    body = await read_json(request)
+    now = datetime.now(UTC)
+    validation.burn_table(body, tenant_id=who.tenant_id, name=name, version=1, actor="", now=now)  # fail fast
+    lock_key = f"burn-table|{who.tenant_id}|{name}"
+    async with svc.pool.acquire() as conn:
+        # Versions are numbered under a lock held until the projection shows the new one, so that
+        # concurrent publishes (from any gateway replica) get consecutive numbers.
+        await conn.execute("SELECT pg_advisory_lock(hashtext($1))", lock_key)
+        try:
+            version = (await conn.fetchval(queries.LATEST_VERSION, who.tenant_id, name) or 0) + 1
+            table = validation.burn_table(
+                body, tenant_id=who.tenant_id, name=name, version=version, actor=_actor(who.key_id), now=now
+            )
+            encoded = svc.codec.encode(table)
+            key = f"{who.tenant_id}:burn-table:{name}".encode()
+            # Every partition gets the version, in order with the usage it must price.
+            partitions = await svc.publisher.partitions(BILLING)
+            await svc.publisher.publish(
+                [Outgoing(BILLING, encoded, key=key, partition=p) for p in partitions]
+            )
+            applied = await wait_for(
+                svc.pool, queries.VERSION_EXISTS, who.tenant_id, name, version, timeout=svc.write_timeout
+            )
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", lock_key)
+    return json_response(
+        {
+            "name": name,
+            "version": version,
+            "effective_at": table.effective_at,
+            "status": "applied" if applied else "pending",
+        },
+        status=200 if applied else 202,
+    )
+
+
+async def get_burn_table(request: Request) -> Response:
+    svc, who = await caller(request)
+    name = request.path_params["name"]
+    rows = await queries.burn_table_versions(svc.pool, who.tenant_id, name, limit=1)
+    if not rows:
+        raise not_found("burn_table")
+    return json_response(rows[0])
+
+
+def _grant_json(customer: str, row: dict[str, Any]) -> dict[str, Any]:
+    return {"customer": customer, **row}
+
+
+async def post_grant(request: Request) -> Response:
+    svc, who = await caller(request)
+    customer = request.path_params["customer"]
+    body = await read_json(request)
+    granted = validation.grant(
+        body, tenant_id=who.tenant_id, customer=customer, actor=_actor(who.key_id), now=datetime.now(UTC)
+    )
+    existing = await queries.grant(svc.pool, who.tenant_id, customer, granted.grant_id)
+    if existing is not None:
+        return json_response(_grant_json(customer, existing), status=200)  # idempotent repeat
+    await svc.publisher.publish(
+        [Outgoing(BILLING, svc.codec.encode(granted), key=customer_key(who.tenant_id, customer))]
+    )
+    applied = await wait_for(
+        svc.pool, queries.GRANT_EXISTS, who.tenant_id, customer, granted.grant_id, timeout=svc.write_timeout
+    )
+    row = await queries.grant(svc.pool, who.tenant_id, customer, granted.grant_id) if applied else None
+    if row is None:
+        return json_response(
+            {
+                "customer": customer,
+                "grant_id": granted.grant_id,
+                "amount": granted.amount,
+                "status": "pending",
+            },
+            status=202,
+        )
+    return json_response(_grant_json(customer, row), status=201)
+
+
+async def get_balance(request: Request) -> Response:
+    svc, who = await caller(request)
+    customer = request.path_params["customer"]
+    account = await queries.customer(svc.pool, who.tenant_id, customer)
+    grants = await queries.grants(svc.pool, who.tenant_id, customer)
+    if account is None and not grants:
+        raise not_found("customer")
+    now = datetime.now(UTC)
+    debt: Decimal = account["debt"] if account is not None else ZERO
+    spendable = sum(
+        (
+            g["remaining"]
+            for g in grants
+            if Grant(
+                g["grant_id"], g["amount"], g["remaining"], g["priority"], g["effective_at"], g["expires_at"]
+            ).spendable_at(now)
+        ),
+        ZERO,
+    )
+    return json_response(
+        {
+            "customer": customer,
+            "balance": spendable - debt,
+            "debt": debt,
+            "grants": grants,
+            "as_of": now,
+            "updated_at": account["updated_at"] if account is not None else None,
+        }
+    )
+
+
+def _cursor(row: dict[str, Any]) -> str:
+    raw = orjson.dumps([row["event_time"].isoformat(), row["event_id"]])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _parse_cursor(raw: str) -> tuple[datetime, str]:
+    try:
+        at, event_id = orjson.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+        return datetime.fromisoformat(at), str(event_id)
+    except (ValueError, TypeError) as exc:
+        raise ApiError(400, "invalid_cursor", "cursor is not one this API returned") from exc
+
+
+def _limit(request: Request) -> int:
+    raw = request.query_params.get("limit", str(PAGE_DEFAULT))
+    if not raw.isdigit() or not 1 <= int(raw) <= PAGE_MAX:
+        raise ApiError(400, "invalid_limit", f"limit must be an integer from 1 to {PAGE_MAX}")
+    return int(raw)
+
+
+async def get_charges(request: Request) -> Response:
+    svc, who = await caller(request)
+    customer = request.path_params["customer"]
+    limit = _limit(request)
+    cursor = request.query_params.get("cursor")
+    before = _parse_cursor(cursor) if cursor else None
+    if before is None and await queries.customer(svc.pool, who.tenant_id, customer) is None:
+        raise not_found("customer")
+    rows = await queries.charges(svc.pool, who.tenant_id, customer, before=before, limit=limit + 1)
+    page = rows[:limit]
+    return json_response(
+        {
+            "customer": customer,
+            "charges": page,
+            "next_cursor": _cursor(page[-1]) if len(rows) > limit else None,
+        }
+    )

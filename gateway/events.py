@@ -1,0 +1,87 @@
+"""POST /v1/events: validate each event, produce the accepted, dead-letter the rejected, answer per event."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from prometheus_client import Counter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.body import read_json
+from gateway.errors import ApiError
+from gateway.responses import json_response
+from gateway.services import caller
+from pipeline import validation
+from pipeline.errors import ValidationError
+from pipeline.kafka import Outgoing
+from pipeline.records import DeadLetter, Header
+from pipeline.topics import BILLING, BILLING_DLQ, customer_key
+from pipeline.version import APP_VERSION
+
+MAX_EVENTS = 1000
+STAGE = "gateway.ingest"
+REQUEST_ID = "revos-request-id"
+
+EVENTS = Counter("revos_events_total", "Usage events received by the gateway", ["status"])
+
+
+def rejection(
+    raw: object, tenant_id: str, error: ValidationError, now: datetime, request_id: str
+) -> DeadLetter:
+    """A rejected event is dead-lettered with its reason, so nothing a client sent is lost."""
+    event_id = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None
+    return DeadLetter(
+        dead_letter_id="dl_" + uuid.uuid4().hex[:24],
+        stage=STAGE,
+        code=error.code,
+        error_class=type(error).__name__,
+        message=error.message,
+        value=orjson.dumps(raw),
+        first_failed_at=now,
+        last_failed_at=now,
+        app_version=APP_VERSION,
+        tenant_id=tenant_id,
+        event_id=event_id,
+        key=tenant_id.encode(),
+        headers=(Header(REQUEST_ID, request_id.encode()),),
+    )
+
+
+async def post_events(request: Request) -> Response:
+    svc, who = await caller(request)
+    body = await read_json(request)
+    events = body.get("events") if isinstance(body, dict) else None
+    if not isinstance(events, list):
+        raise ApiError(400, "missing_events", 'the body must be a JSON object with an "events" array')
+    if len(events) > MAX_EVENTS:
+        raise ApiError(413, "too_many_events", f"at most {MAX_EVENTS} events per request, got {len(events)}")
+
+    now = datetime.now(UTC)
+    request_id = request.state.request_id
+    results: list[dict[str, Any]] = []
+    outgoing: list[Outgoing] = []
+    accepted = 0
+    for raw in events:
+        try:
+            usage = validation.usage(raw, tenant_id=who.tenant_id, now=now)
+        except ValidationError as exc:
+            dead = rejection(raw, who.tenant_id, exc, now, request_id)
+            outgoing.append(Outgoing(BILLING_DLQ, svc.codec.encode(dead), key=dead.dead_letter_id.encode()))
+            results.append(
+                {"id": dead.event_id, "status": "rejected", "code": exc.code, "message": exc.message}
+            )
+            continue
+        outgoing.append(
+            Outgoing(BILLING, svc.codec.encode(usage), key=customer_key(usage.tenant_id, usage.customer))
+        )
+        results.append({"id": usage.event_id, "status": "accepted"})
+        accepted += 1
+    # Answer only after the broker acknowledged everything; on failure the client resends the whole batch.
+    await svc.publisher.publish(outgoing)
+    EVENTS.labels("accepted").inc(accepted)
+    EVENTS.labels("rejected").inc(len(events) - accepted)
+    return json_response({"accepted": accepted, "rejected": len(events) - accepted, "results": results})

@@ -1,0 +1,34 @@
+"""What the gateway's routes share: opened in the app's lifespan, passed through app state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+from starlette.requests import Request
+
+from gateway.auth import Authenticator
+from pipeline.codec import Codec
+from pipeline.kafka import Publisher
+from pipeline.settings import Settings
+from projections.admin import KeyIdentity
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    settings: Settings
+    pool: asyncpg.Pool
+    publisher: Publisher
+    codec: Codec
+    authenticate: Authenticator
+    write_timeout: float = 10.0
+
+
+def services(request: Request) -> Services:
+    found: Services = request.app.state.services
+    return found
+
+
+async def caller(request: Request) -> tuple[Services, KeyIdentity]:
+    svc = services(request)
+    return svc, await svc.authenticate(request)

@@ -1,0 +1,74 @@
+"""`revos tenant create`: an admin action recorded like any other, then awaited in its projection."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from pipeline.admin import create_tenant
+from pipeline.codec import default_codec
+from pipeline.kafka import KafkaPublisher, Outgoing
+from pipeline.settings import Settings
+from pipeline.topics import ADMIN, tenant_key
+from projections.db import create_pool
+from projections.waiting import wait_for
+
+FIND_KEY = "SELECT 1 FROM api_keys WHERE key_id = $1"
+
+
+async def _create(name: str, settings: Settings, timeout: float) -> dict[str, Any]:
+    made = create_tenant(name, actor="cli", now=datetime.now(UTC))
+    codec = default_codec()
+    publisher = KafkaPublisher(settings.bootstrap_servers)
+    await publisher.start()
+    try:
+        key = tenant_key(made.tenant.tenant_id)
+        await publisher.publish(
+            [
+                Outgoing(ADMIN, codec.encode(made.tenant), key=key),
+                Outgoing(ADMIN, codec.encode(made.key), key=key),
+            ]
+        )
+    finally:
+        await publisher.stop()
+    pool = await create_pool(settings.dsn, max_size=1)
+    try:
+        ready = await wait_for(pool, FIND_KEY, made.key.key_id, timeout=timeout)
+    finally:
+        await pool.close()
+    if not ready:
+        print(
+            f"revos: tenant recorded, but no worker applied it within {timeout:.0f}s; "
+            "the key works once a worker is running",
+            file=sys.stderr,
+        )
+    return {
+        "tenant_id": made.tenant.tenant_id,
+        "name": made.tenant.name,
+        "api_key": made.secret,
+        "key_id": made.key.key_id,
+        "key_prefix": made.key.prefix,
+    }
+
+
+def _tenant_create(args: argparse.Namespace, settings: Settings) -> int:
+    result = asyncio.run(_create(args.name, settings, args.timeout))
+    sys.stdout.write(orjson.dumps(result).decode() + "\n")
+    return 0
+
+
+def add_commands(sub: Any) -> None:
+    tenant = sub.add_parser("tenant", help="manage tenants").add_subparsers(
+        dest="tenant_command", required=True
+    )
+    create = tenant.add_parser("create", help="create a tenant and print its first API key (shown once)")
+    create.add_argument("name")
+    create.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds to wait for the key to be usable"
+    )
+    create.set_defaults(handler=_tenant_create)

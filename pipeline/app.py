@@ -1,0 +1,97 @@
+"""The Faust application: the composition root of a worker process. Nothing connects at import time."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import faust
+
+from agents.admin import AdminProjection
+from agents.billing import BillingProjection
+from agents.deadletters import DeadLetterProjection
+from agents.runner import Message, Projection, Runtime, process
+from pipeline import transport
+from pipeline.codec import default_codec
+from pipeline.kafka import KafkaPublisher
+from pipeline.settings import Settings
+from pipeline.topics import ADMIN, BILLING, DEAD_LETTER_TOPICS
+from projections.db import create_pool
+
+log = logging.getLogger(__name__)
+
+BATCH_MAX = 2000
+BATCH_WITHIN = 0.02  # seconds a partial batch waits for more records
+
+
+class RuntimeHolder:
+    """Opens the worker's pool and publisher once, on first use inside the running event loop."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._runtime: Runtime | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> Runtime:
+        async with self._lock:
+            if self._runtime is None:
+                publisher = KafkaPublisher(self._settings.bootstrap_servers)
+                await publisher.start()
+                pool = await create_pool(self._settings.dsn, min_size=2, max_size=4)
+                self._runtime = Runtime(pool=pool, publisher=publisher, codec=default_codec())
+            return self._runtime
+
+    async def close(self) -> None:
+        if self._runtime is not None:
+            await self._runtime.pool.close()
+            await self._runtime.publisher.stop()  # type: ignore[attr-defined]
+            self._runtime = None
+
+
+def _raw_topic(app: faust.App, *names: str) -> Any:
+    return app.topic(*names, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+
+
+def build_app(settings: Settings, *, worker_id: int = 0) -> faust.App:
+    """A worker app; several started against one broker share partitions as one consumer group."""
+    app = faust.App(
+        settings.consumer_group,
+        broker=f"{transport.SCHEME}://{settings.bootstrap_servers}",
+        datadir=str(settings.home / "worker" / str(worker_id)),
+        web_enabled=False,
+        topic_partitions=settings.partitions,
+        topic_allow_declare=False,
+        topic_disable_leader=True,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_interval=1.0,
+        # Short sessions so a killed worker's partitions move to the survivors within seconds.
+        broker_session_timeout=6.0,
+        broker_heartbeat_interval=1.0,
+        broker_rebalance_timeout=8.0,
+        producer_acks=-1,
+        stream_buffer_maxsize=8192,
+        broker_max_poll_records=2000,
+        store="memory://",
+    )
+    holder = RuntimeHolder(settings)
+    codec = default_codec()
+
+    def attach(name: str, topic: Any, projection: Projection) -> None:
+        async def run(stream: Any) -> None:
+            runtime = await holder.get()
+            async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN):
+                await process(runtime, projection, [Message.from_faust(e) for e in events])
+
+        app.agent(topic, name=name)(run)
+
+    attach("billing", _raw_topic(app, BILLING), BillingProjection(codec))
+    attach("admin", _raw_topic(app, ADMIN), AdminProjection(codec))
+    attach("dead_letters", _raw_topic(app, *DEAD_LETTER_TOPICS), DeadLetterProjection(codec))
+
+    @app.on_after_configured.connect  # type: ignore[misc]
+    def _configured(app: faust.App, **kwargs: Any) -> None:
+        log.info("worker %d configured for %s", worker_id, settings.bootstrap_servers)
+
+    app.revos_runtime = holder  # type: ignore[attr-defined]
+    return app

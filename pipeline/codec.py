@@ -1,0 +1,144 @@
+"""The one codec: records <-> Avro single-object encoding (0xC3 0x01, CRC-64-AVRO fingerprint, payload)."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import fastavro
+from fastavro.schema import fingerprint, to_parsing_canonical_form
+
+from pipeline.errors import DecodeError, EncodeError
+from pipeline.records import (
+    RECORD_TYPES,
+    BurnRule,
+    BurnTablePublished,
+    DeadLetter,
+    Header,
+    Record,
+)
+
+MAGIC = b"\xc3\x01"
+HEADER_LEN = 10
+_FILE_NAME = re.compile(r"^(?P<stem>[a-z_]+)\.v(?P<version>\d+)\.avsc$")
+
+# Nested record fields, decoded into their own dataclasses.
+_NESTED: dict[type[Any], dict[str, type[Any]]] = {
+    BurnTablePublished: {"rules": BurnRule},
+    DeadLetter: {"headers": Header},
+}
+
+
+def schema_dir() -> Path:
+    """Where the .avsc files live: inside the installed wheel, or the source checkout."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_schemas", here.parent / "schemas"):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError("no schemas directory found next to the pipeline package")
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaVersion:
+    name: str
+    version: int
+    parsed: Any
+    fingerprint: bytes
+
+    @property
+    def fingerprint_hex(self) -> str:
+        return self.fingerprint.hex()
+
+
+class Codec:
+    """Encodes records with the newest schema of their type; decodes any known version into the newest."""
+
+    def __init__(self, versions: Iterable[SchemaVersion]) -> None:
+        self._by_fingerprint: dict[bytes, SchemaVersion] = {}
+        self._latest: dict[str, SchemaVersion] = {}
+        for v in versions:
+            self._by_fingerprint[v.fingerprint] = v
+            current = self._latest.get(v.name)
+            if current is None or v.version > current.version:
+                self._latest[v.name] = v
+        self._classes = {cls.SCHEMA: cls for cls in RECORD_TYPES}
+        self._field_names = {cls: tuple(f.name for f in fields(cls)) for cls in RECORD_TYPES}
+
+    @classmethod
+    def from_directory(cls, directory: Path) -> Codec:
+        return cls(load_schema(path) for path in sorted(directory.glob("*.avsc")))
+
+    def latest(self, schema_name: str) -> SchemaVersion:
+        return self._latest[schema_name]
+
+    def encode(self, record: Record) -> bytes:
+        schema = self._latest[record.SCHEMA]
+        buf = io.BytesIO()
+        buf.write(MAGIC)
+        buf.write(schema.fingerprint)
+        try:
+            fastavro.schemaless_writer(buf, schema.parsed, self._to_avro(record))
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise EncodeError(f"cannot encode {type(record).__name__}: {exc}") from exc
+        return buf.getvalue()
+
+    def fingerprint_of(self, data: bytes) -> str | None:
+        """The hex fingerprint named by an encoded record, or None if it has no single-object header."""
+        if len(data) < HEADER_LEN or data[:2] != MAGIC:
+            return None
+        return data[2:HEADER_LEN].hex()
+
+    def decode(self, data: bytes) -> Record:
+        if not isinstance(data, bytes | bytearray | memoryview) or len(data) < HEADER_LEN:
+            raise DecodeError("record too short for Avro single-object encoding")
+        if data[:2] != MAGIC:
+            raise DecodeError("record lacks the Avro single-object marker 0xC3 0x01")
+        writer = self._by_fingerprint.get(bytes(data[2:HEADER_LEN]))
+        if writer is None:
+            raise DecodeError(f"unknown schema fingerprint {bytes(data[2:HEADER_LEN]).hex()}")
+        reader = self._latest[writer.name]
+        try:
+            payload = fastavro.schemaless_reader(io.BytesIO(data[HEADER_LEN:]), writer.parsed, reader.parsed)
+        except Exception as exc:  # fastavro raises many types for corrupt payloads
+            raise DecodeError(f"corrupt {writer.name} v{writer.version} payload: {exc}") from exc
+        return self._from_avro(self._classes[writer.name], payload)
+
+    def _to_avro(self, record: Any) -> dict[str, Any]:
+        out = {name: getattr(record, name) for name in self._field_names[type(record)]}
+        for name in _NESTED.get(type(record), {}):
+            out[name] = [{f.name: getattr(item, f.name) for f in fields(item)} for item in out[name]]
+        return out
+
+    def _from_avro(self, cls: type[Any], payload: Any) -> Record:
+        if not isinstance(payload, dict):
+            raise DecodeError(f"{cls.__name__} payload is not a record")
+        for name, item_cls in _NESTED.get(cls, {}).items():
+            payload[name] = tuple(item_cls(**item) for item in payload[name])
+        try:
+            record: Record = cls(**payload)
+        except TypeError as exc:
+            raise DecodeError(f"{cls.__name__} fields do not match the schema: {exc}") from exc
+        return record
+
+
+def load_schema(path: Path) -> SchemaVersion:
+    match = _FILE_NAME.match(path.name)
+    if match is None:
+        raise ValueError(f"schema file {path.name} is not named <record>.v<N>.avsc")
+    raw = json.loads(path.read_text())
+    parsed = fastavro.parse_schema(raw, named_schemas={})
+    name = f"{raw.get('namespace', '')}.{raw['name']}".lstrip(".")
+    fp = bytes.fromhex(fingerprint(to_parsing_canonical_form(parsed), "CRC-64-AVRO"))
+    return SchemaVersion(name=name, version=int(match["version"]), parsed=parsed, fingerprint=fp)
+
+
+@cache
+def default_codec() -> Codec:
+    """The codec over the schemas shipped with Revos (loaded once, on first use)."""
+    return Codec.from_directory(schema_dir())

@@ -1,0 +1,114 @@
+"""The event publisher port and its aiokafka implementation; topic creation."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from pipeline.errors import TransientError
+
+log = logging.getLogger(__name__)
+
+
+class BrokerUnavailable(TransientError):
+    code = "broker_unavailable"
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    topic: str
+    value: bytes
+    key: bytes | None = None
+    partition: int | None = None
+    headers: tuple[tuple[str, bytes], ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    topic: str
+    partition: int
+    offset: int
+
+
+class Publisher(Protocol):
+    async def publish(self, records: Sequence[Outgoing]) -> list[Delivered]:
+        """Send all records and return once the broker acknowledged every one, or raise BrokerUnavailable."""
+        ...
+
+    async def partitions(self, topic: str) -> list[int]: ...
+
+
+class KafkaPublisher:
+    """Publisher over aiokafka with acks=all; a broker that does not answer in time is BrokerUnavailable."""
+
+    def __init__(self, bootstrap_servers: str, *, timeout: float = 10.0, linger_ms: int = 2) -> None:
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap_servers,
+            acks="all",
+            linger_ms=linger_ms,
+            max_batch_size=1 << 20,
+            max_request_size=4 << 20,
+            request_timeout_ms=int(timeout * 1000),
+            enable_idempotence=False,  # the embedded broker lacks InitProducerId; effects are idempotent instead
+        )
+        self._timeout = timeout
+        self._started = False
+
+    async def start(self) -> None:
+        try:
+            await asyncio.wait_for(self._producer.start(), self._timeout)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            await self._producer.stop()
+            raise BrokerUnavailable(f"cannot reach the broker: {exc}") from exc
+        self._started = True
+
+    async def stop(self) -> None:
+        await self._producer.stop()
+
+    async def publish(self, records: Sequence[Outgoing]) -> list[Delivered]:
+        if not records:
+            return []
+        try:
+            async with asyncio.timeout(self._timeout):
+                futures = [
+                    await self._producer.send(
+                        r.topic, r.value, key=r.key, partition=r.partition, headers=list(r.headers) or None
+                    )
+                    for r in records
+                ]
+                metadata = await asyncio.gather(*futures)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            raise BrokerUnavailable(f"the broker did not acknowledge the records: {exc!r}") from exc
+        return [Delivered(m.topic, m.partition, m.offset) for m in metadata]
+
+    async def partitions(self, topic: str) -> list[int]:
+        try:
+            async with asyncio.timeout(self._timeout):
+                found = await self._producer.partitions_for(topic)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            raise BrokerUnavailable(f"cannot read partitions of {topic}: {exc!r}") from exc
+        return sorted(found)
+
+
+async def ensure_topics(bootstrap_servers: str, topics: Sequence[str], partitions: int) -> None:
+    """Create missing topics with `partitions` partitions; existing topics are left as they are."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [NewTopic(t, partitions, 1) for t in topics if t not in existing]
+        if missing:
+            try:
+                await admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass  # another process created them first
+            log.info("created topics %s", [t.name for t in missing])
+    finally:
+        await admin.close()

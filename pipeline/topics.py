@@ -1,0 +1,30 @@
+"""Topic names, record keys and the headers Revos sets."""
+
+from __future__ import annotations
+
+BILLING = "revos.billing"
+ADMIN = "revos.admin"
+DLQ_SUFFIX = ".dlq"
+BILLING_DLQ = BILLING + DLQ_SUFFIX
+ADMIN_DLQ = ADMIN + DLQ_SUFFIX
+
+SOURCE_TOPICS = (BILLING, ADMIN)
+DEAD_LETTER_TOPICS = (BILLING_DLQ, ADMIN_DLQ)
+ALL_TOPICS = SOURCE_TOPICS + DEAD_LETTER_TOPICS
+
+# Headers: a replayed record says which dead letter it came from and how often it has been replayed.
+REPLAY_OF = "revos-replay-of"
+REPLAY_COUNT = "revos-replay-count"
+
+
+def dead_letter_topic(source: str) -> str:
+    return source + DLQ_SUFFIX
+
+
+def customer_key(tenant_id: str, customer: str) -> bytes:
+    """Everything about one balance shares a key, so it is processed in order."""
+    return f"{tenant_id}:{customer}".encode()
+
+
+def tenant_key(tenant_id: str) -> bytes:
+    return tenant_id.encode()

@@ -1,0 +1,221 @@
+"""Turning API input into records: every rule a request must meet, with a stable code when it does not."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from pipeline import pricing
+from pipeline.errors import ValidationError
+from pipeline.money import parse_decimal
+from pipeline.records import BurnRule, BurnTablePublished, CreditsGranted, Properties, UsageRecorded
+
+LATE_WINDOW = timedelta(days=35)
+FUTURE_SKEW = timedelta(minutes=5)
+MAX_ID = 200
+MAX_PROPERTIES = 50
+MAX_PROPERTY_KEY = 100
+MAX_PROPERTY_VALUE = 1000
+_LONG = 1 << 63
+
+USAGE_FIELDS = frozenset({"id", "customer", "type", "timestamp", "quantity", "properties"})
+GRANT_FIELDS = frozenset({"id", "amount", "priority", "effective_at", "expires_at", "reason"})
+TABLE_FIELDS = frozenset({"rules", "effective_at"})
+RULE_FIELDS = frozenset({"type", "match", "credits_per_unit", "cost_per_unit"})
+
+
+def new_event_id() -> str:
+    return "evt_" + uuid.uuid4().hex
+
+
+def _object(raw: object, what: str) -> Mapping[str, Any]:
+    if not isinstance(raw, dict):
+        raise ValidationError(f"{what} must be a JSON object", code="invalid_type", field=what)
+    return raw
+
+
+def _no_unknown(raw: Mapping[str, Any], allowed: frozenset[str], what: str) -> None:
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise ValidationError(
+            f"{what} has unknown field(s): {', '.join(unknown)}", code="unknown_field", field=unknown[0]
+        )
+
+
+def identifier(raw: object, field: str, *, required: bool = True) -> str:
+    if raw is None and not required:
+        return ""
+    if not isinstance(raw, str) or not raw.strip():
+        raise ValidationError(f"{field} must be a non-empty string", code="invalid_" + field, field=field)
+    if len(raw) > MAX_ID:
+        raise ValidationError(
+            f"{field} is longer than {MAX_ID} characters", code="invalid_" + field, field=field
+        )
+    return raw
+
+
+def timestamp(raw: object, field: str) -> datetime:
+    if not isinstance(raw, str):
+        raise ValidationError(f"{field} must be an RFC 3339 string", code="invalid_timestamp", field=field)
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError as exc:
+        raise ValidationError(
+            f"{field} is not RFC 3339: {raw!r}", code="invalid_timestamp", field=field
+        ) from exc
+    if value.tzinfo is None:
+        raise ValidationError(
+            f"{field} needs a time zone offset (e.g. Z)", code="invalid_timestamp", field=field
+        )
+    return value
+
+
+def in_window(value: datetime, field: str, now: datetime) -> datetime:
+    if value < now - LATE_WINDOW:
+        raise ValidationError(
+            f"{field} is more than {LATE_WINDOW.days} days in the past",
+            code="timestamp_out_of_window",
+            field=field,
+        )
+    if value > now + FUTURE_SKEW:
+        raise ValidationError(
+            f"{field} is more than 5 minutes in the future", code="timestamp_out_of_window", field=field
+        )
+    return value
+
+
+def properties(raw: object, field: str = "properties") -> Properties:
+    if raw is None:
+        return {}
+    values = _object(raw, field)
+    if len(values) > MAX_PROPERTIES:
+        raise ValidationError(f"{field} has more than {MAX_PROPERTIES} entries", code="invalid_properties")
+    out: Properties = {}
+    for key, value in values.items():
+        if not key or len(key) > MAX_PROPERTY_KEY:
+            raise ValidationError(
+                f"{field} keys must be 1 to {MAX_PROPERTY_KEY} characters", code="invalid_properties"
+            )
+        if (
+            (isinstance(value, str) and len(value) <= MAX_PROPERTY_VALUE)
+            or isinstance(value, bool)
+            or (isinstance(value, int) and -_LONG <= value < _LONG)
+            or isinstance(value, float)
+        ):
+            out[key] = value
+        else:
+            raise ValidationError(
+                f"{field}.{key} must be a string, number or boolean (flat, no nesting)",
+                code="invalid_properties",
+                field=f"{field}.{key}",
+            )
+    return out
+
+
+def usage(raw: object, *, tenant_id: str, now: datetime) -> UsageRecorded:
+    """A usage event from the API, received at `now`."""
+    event = _object(raw, "event")
+    _no_unknown(event, USAGE_FIELDS, "event")
+    ts = (
+        now
+        if event.get("timestamp") is None
+        else in_window(timestamp(event["timestamp"], "timestamp"), "timestamp", now)
+    )
+    quantity = parse_decimal(event.get("quantity", 1), "quantity")
+    return UsageRecorded(
+        event_id=identifier(event.get("id"), "id"),
+        tenant_id=tenant_id,
+        customer=identifier(event.get("customer"), "customer"),
+        type=identifier(event.get("type"), "type"),
+        timestamp=ts,
+        quantity=quantity,
+        properties=properties(event.get("properties")),
+        received_at=now,
+    )
+
+
+def grant(raw: object, *, tenant_id: str, customer: str, actor: str, now: datetime) -> CreditsGranted:
+    body = _object(raw, "body")
+    _no_unknown(body, GRANT_FIELDS, "grant")
+    amount = parse_decimal(body.get("amount"), "amount")
+    if amount <= 0:
+        raise ValidationError("amount must be greater than zero", code="invalid_amount", field="amount")
+    priority = body.get("priority", 0)
+    if isinstance(priority, bool) or not isinstance(priority, int) or not -1000 <= priority <= 1000:
+        raise ValidationError(
+            "priority must be an integer from -1000 to 1000", code="invalid_priority", field="priority"
+        )
+    effective_at = (
+        now if body.get("effective_at") is None else timestamp(body["effective_at"], "effective_at")
+    )
+    expires_at = None if body.get("expires_at") is None else timestamp(body["expires_at"], "expires_at")
+    if expires_at is not None and expires_at <= effective_at:
+        raise ValidationError(
+            "expires_at must be after effective_at", code="invalid_expiry", field="expires_at"
+        )
+    reason = body.get("reason")
+    if reason is not None and (not isinstance(reason, str) or len(reason) > 1000):
+        raise ValidationError("reason must be a string of at most 1000 characters", code="invalid_reason")
+    grant_id = identifier(body["id"], "id") if body.get("id") is not None else "grt_" + uuid.uuid4().hex
+    return CreditsGranted(
+        event_id=new_event_id(),
+        tenant_id=tenant_id,
+        customer=identifier(customer, "customer"),
+        grant_id=grant_id,
+        amount=amount,
+        priority=priority,
+        effective_at=effective_at,
+        expires_at=expires_at,
+        reason=reason,
+        actor=actor,
+        occurred_at=now,
+    )
+
+
+def burn_rules(raw: object) -> tuple[BurnRule, ...]:
+    if not isinstance(raw, list):
+        raise ValidationError("rules must be an array", code="invalid_burn_table", field="rules")
+    rules = []
+    for i, item in enumerate(raw):
+        rule = _object(item, f"rules[{i}]")
+        _no_unknown(rule, RULE_FIELDS, f"rules[{i}]")
+        cost = rule.get("cost_per_unit")
+        rules.append(
+            BurnRule(
+                type=identifier(rule.get("type"), "type"),
+                match=properties(rule.get("match"), f"rules[{i}].match"),
+                credits_per_unit=parse_decimal(rule.get("credits_per_unit"), f"rules[{i}].credits_per_unit"),
+                cost_per_unit=None if cost is None else parse_decimal(cost, f"rules[{i}].cost_per_unit"),
+            )
+        )
+    result = tuple(rules)
+    pricing.validate_rules(result)
+    return result
+
+
+def burn_table(
+    raw: object, *, tenant_id: str, name: str, version: int, actor: str, now: datetime
+) -> BurnTablePublished:
+    body = _object(raw, "body")
+    _no_unknown(body, TABLE_FIELDS, "burn table")
+    effective_at = now
+    if body.get("effective_at") is not None:
+        effective_at = timestamp(body["effective_at"], "effective_at")
+        if effective_at < now - LATE_WINDOW:
+            raise ValidationError(
+                f"effective_at may be backdated at most {LATE_WINDOW.days} days",
+                code="timestamp_out_of_window",
+                field="effective_at",
+            )
+    return BurnTablePublished(
+        event_id=new_event_id(),
+        tenant_id=tenant_id,
+        name=identifier(name, "name"),
+        version=version,
+        effective_at=effective_at,
+        rules=burn_rules(body.get("rules")),
+        actor=actor,
+        occurred_at=now,
+    )

@@ -1,0 +1,84 @@
+"""Postgres pools and migrations; transient database errors are retried with backoff."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from typing import TypeVar
+
+import asyncpg
+import orjson
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
+
+from pipeline.errors import is_retryable
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_MIGRATION_LOCK = 0x5245564F  # "REVO": serializes concurrent migrators
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec(
+        "jsonb", encoder=lambda v: orjson.dumps(v).decode(), decoder=orjson.loads, schema="pg_catalog"
+    )
+
+
+async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    """A pool whose connections speak jsonb as Python objects; waits for the database to come up."""
+    async for attempt in AsyncRetrying(
+        retry=retry_if_exception(is_retryable),
+        wait=wait_exponential_jitter(multiplier=0.1, max=2),
+        stop=stop_after_delay(60),
+        reraise=True,
+    ):
+        with attempt:
+            pool: asyncpg.Pool = await asyncpg.create_pool(
+                dsn, min_size=min_size, max_size=max_size, init=_init_connection
+            )
+    return pool
+
+
+async def retry_forever(op: Callable[[], Awaitable[T]], *, what: str) -> T:
+    """Run `op` until it succeeds, backing off on transient errors; fatal errors propagate."""
+    attempts = 0
+    async for attempt in AsyncRetrying(
+        retry=retry_if_exception(is_retryable),
+        wait=wait_exponential_jitter(multiplier=0.05, max=5),
+        reraise=True,
+    ):
+        with attempt:
+            attempts += 1
+            if attempts > 1:
+                log.warning("retrying %s (attempt %d)", what, attempts)
+            return await op()
+    raise AssertionError("unreachable")
+
+
+def migrations() -> list[tuple[int, str]]:
+    folder = resources.files("projections") / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            found.append((int(entry.name.split("_", 1)[0]), entry.read_text()))
+    return sorted(found)
+
+
+async def migrate(pool: asyncpg.Pool) -> list[int]:
+    """Apply pending migrations in order, once, even with several processes starting together."""
+    applied: list[int] = []
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+        for version, sql in migrations():
+            if version in done:
+                continue
+            await conn.execute(sql)
+            await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", version)
+            applied.append(version)
+    return applied

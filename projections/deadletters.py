@@ -1,0 +1,84 @@
+"""The dead-letter projection: what failed, why, and how often it was replayed; read by `revos dlq`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from pipeline.records import DeadLetter, DeadLetterReplayed
+
+INSERT = """
+INSERT INTO dead_letters (dead_letter_id, topic, stage, code, error_class, message, stack, tenant_id, event_id,
+    source_topic, source_partition, source_offset, source_timestamp, key, value, headers, attempts,
+    replay_count, first_failed_at, last_failed_at, app_version, schema_fingerprint)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
+ON CONFLICT (dead_letter_id) DO UPDATE
+SET attempts = dead_letters.attempts + 1, last_failed_at = EXCLUDED.last_failed_at
+"""
+
+MARK_REPLAYED = """
+UPDATE dead_letters SET replays = replays + 1, last_replayed_at = $2 WHERE dead_letter_id = $1
+"""
+
+LIST = """
+SELECT dead_letter_id, topic, stage, code, message, tenant_id, event_id, source_topic, source_partition,
+       source_offset, attempts, replay_count, replays, first_failed_at, last_failed_at
+FROM dead_letters
+WHERE ($1::timestamptz IS NULL OR last_failed_at >= $1) AND ($2::text IS NULL OR code = $2)
+ORDER BY last_failed_at, dead_letter_id
+LIMIT $3
+"""
+
+GET = "SELECT * FROM dead_letters WHERE dead_letter_id = $1"
+ALL_IDS = (
+    "SELECT dead_letter_id FROM dead_letters WHERE ($1::text IS NULL OR code = $1) ORDER BY last_failed_at"
+)
+
+
+async def record(conn: asyncpg.Connection, topic: str, d: DeadLetter) -> None:
+    await conn.execute(
+        INSERT,
+        d.dead_letter_id,
+        topic,
+        d.stage,
+        d.code,
+        d.error_class,
+        d.message,
+        d.stack,
+        d.tenant_id,
+        d.event_id,
+        d.source_topic,
+        d.source_partition,
+        d.source_offset,
+        d.source_timestamp,
+        d.key,
+        d.value,
+        [{"key": h.key, "value": h.value.decode("utf-8", "backslashreplace")} for h in d.headers],
+        d.attempts,
+        d.replay_count,
+        d.first_failed_at,
+        d.last_failed_at,
+        d.app_version,
+        d.schema_fingerprint,
+    )
+
+
+async def mark_replayed(conn: asyncpg.Connection, r: DeadLetterReplayed) -> None:
+    await conn.execute(MARK_REPLAYED, r.dead_letter_id, r.occurred_at)
+
+
+async def list_dead_letters(
+    pool: asyncpg.Pool, *, since: datetime | None = None, code: str | None = None, limit: int = 1000
+) -> list[dict[str, Any]]:
+    return [dict(r) for r in await pool.fetch(LIST, since, code, limit)]
+
+
+async def get(pool: asyncpg.Pool, dead_letter_id: str) -> dict[str, Any] | None:
+    row = await pool.fetchrow(GET, dead_letter_id)
+    return None if row is None else dict(row)
+
+
+async def all_ids(pool: asyncpg.Pool, code: str | None = None) -> list[str]:
+    return [r["dead_letter_id"] for r in await pool.fetch(ALL_IDS, code)]
