@@ -1,0 +1,246 @@
+"""The foreground launcher behind `revos run`: broker, database, topics and migrations, workers, gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Protocol, TextIO
+
+from infra.broker import EmbeddedBroker
+from infra.errors import InfraError
+from infra.home import Home, HomeLock
+from infra.postgres import EmbeddedPostgres
+from infra.processes import ChildSpec, describe_exit, spawn
+from pipeline.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Prepare = Callable[[Settings], Awaitable[None]]
+
+_SUPERVISE_TICK = 2.0  # a safety net: SIGCHLD normally wakes the supervisor at once
+
+
+class _Part(Protocol):
+    """Anything the launcher started and must watch and stop."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def log_path(self) -> Path: ...
+
+    def poll(self) -> int | None: ...
+
+    def log_tail(self, lines: int = 20) -> str: ...
+
+    def stop(self) -> object: ...
+
+
+def default_children(settings: Settings) -> list[ChildSpec]:
+    """`settings.workers` stream workers, then one gateway; the launcher stops them in reverse order."""
+    python = sys.executable
+    workers = [
+        ChildSpec(f"worker-{i}", (python, "-m", "pipeline.cli", "worker", "--worker-id", str(i)))
+        for i in range(settings.workers)
+    ]
+    return [*workers, ChildSpec("gateway", (python, "-m", "pipeline.cli", "gateway"))]
+
+
+def child_environment(settings: Settings) -> dict[str, str]:
+    """What children are told: the services to use (so they start none of their own) and the home."""
+    return {
+        "REVOS_HOME": str(settings.home),
+        "REVOS_KAFKA_BOOTSTRAP": settings.bootstrap_servers,
+        "REVOS_DATABASE_URL": settings.dsn,
+        "PYTHONUNBUFFERED": "1",  # so their logs are current when we quote them after a crash
+    }
+
+
+async def _default_prepare(settings: Settings) -> None:
+    from pipeline.bootstrap import prepare  # local: the launcher must not import the pipeline's stack early
+
+    await prepare(settings)
+
+
+def run_stack(
+    settings: Settings,
+    *,
+    children: Sequence[ChildSpec] | None = None,
+    prepare: Prepare | None = None,
+    out: TextIO | None = None,
+) -> int:
+    """Run the stack in the foreground: 0 after SIGINT/SIGTERM, 1 when a part exits on its own.
+
+    Holds the home lock throughout; starts the embedded broker and PostgreSQL unless `settings` names
+    external ones; awaits `prepare` (topics, migrations); spawns `children` (default: workers and the
+    gateway); on the way out stops everything in reverse order. Raises `InfraError` when the stack cannot
+    start, after stopping whatever did. Call it from the main thread (signals and death signals need it).
+    """
+    home = Home(settings.home).ensure()
+    stack = _Stack(
+        settings,
+        home,
+        default_children(settings) if children is None else children,
+        _default_prepare if prepare is None else prepare,
+        sys.stdout if out is None else out,
+    )
+    with HomeLock(home.root):
+        _refuse_detached_services(settings, home)
+        try:
+            return asyncio.run(stack.run())
+        finally:
+            # Outside the loop, so a second Ctrl-C or SIGTERM ends the launcher at once; the children
+            # left then get their death signal.
+            stack.stop()
+
+
+def _refuse_detached_services(settings: Settings, home: Home) -> None:
+    if not home.detached_marker.exists():
+        return
+    running = [
+        part.name
+        for part, embedded in (
+            (EmbeddedBroker(home.root, settings.broker_port), settings.embedded_broker),
+            (EmbeddedPostgres(home.root, settings.postgres_port), settings.embedded_database),
+        )
+        if embedded and part.is_running()
+    ]
+    if running:
+        verb = "are" if len(running) > 1 else "is"
+        raise InfraError(
+            f"the embedded {' and '.join(running)} started by `revos infra up` on REVOS_HOME={home.root} "
+            f"{verb} still running; stop it with `revos infra down` first"
+        )
+    home.detached_marker.unlink(missing_ok=True)
+
+
+class _Stack:
+    """The parts of one running stack, in start order."""
+
+    def __init__(
+        self, settings: Settings, home: Home, specs: Sequence[ChildSpec], prepare: Prepare, out: TextIO
+    ) -> None:
+        self._settings = settings
+        self._home = home
+        self._specs = specs
+        self._prepare = prepare
+        self._out = out
+        self._parts: list[_Part] = []
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        changed = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, _request_stop, stop, sig)
+        loop.add_signal_handler(signal.SIGCHLD, changed.set)
+        try:
+            if not await self._start(stop):
+                return 0
+            self._banner()
+            return await self._supervise(stop, changed)
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
+                loop.remove_signal_handler(sig)
+
+    def stop(self) -> None:
+        """Stop every part, last started first; a part that fails to stop does not spare the others."""
+        while self._parts:
+            part = self._parts.pop()
+            log.info("stopping %s", part.name)
+            try:
+                part.stop()
+            except Exception:
+                log.exception("could not stop %s cleanly", part.name)
+
+    async def _start(self, stop: asyncio.Event) -> bool:
+        settings, home = self._settings, self._home
+        if settings.embedded_broker:
+            broker = EmbeddedBroker(home.root, settings.broker_port)
+            broker.start()
+            self._parts.append(broker)
+        if settings.embedded_database:
+            postgres = EmbeddedPostgres(home.root, settings.postgres_port)
+            postgres.start()
+            self._parts.append(postgres)
+        if not await _unless_stopped(self._prepare(settings), stop):
+            return False
+        env = child_environment(settings)
+        for spec in self._specs:
+            child = spawn(replace(spec, env={**env, **(spec.env or {})}), home.logs)
+            self._parts.append(child)
+        return True
+
+    async def _supervise(self, stop: asyncio.Event, changed: asyncio.Event) -> int:
+        while not stop.is_set():
+            changed.clear()  # before polling, so an exit between the poll and the wait is not missed
+            for part in self._parts:
+                code = part.poll()
+                if code is not None:
+                    log.error(
+                        "%s exited unexpectedly (%s); stopping the stack. Last lines of %s:\n%s",
+                        part.name,
+                        describe_exit(code),
+                        part.log_path,
+                        part.log_tail(),
+                    )
+                    return 1
+            await _first_of(stop.wait(), changed.wait(), within=_SUPERVISE_TICK)
+        return 0
+
+    def _banner(self) -> None:
+        settings = self._settings
+        broker = "embedded" if settings.embedded_broker else "external"
+        database = "embedded" if settings.embedded_database else "external"
+        names = ", ".join(spec.name for spec in self._specs) or "none"
+        print(
+            f"Revos is running (launcher pid {os.getpid()})\n"
+            f"  gateway   http://{settings.gateway_host}:{settings.gateway_port}\n"
+            f"  broker    {settings.bootstrap_servers} ({broker})\n"
+            f"  database  {settings.dsn} ({database})\n"
+            f"  processes {names}\n"
+            f"  logs      {self._home.logs}\n"
+            f"Stop with Ctrl-C or `kill -TERM {os.getpid()}`.",
+            file=self._out,
+            flush=True,
+        )
+
+
+def _request_stop(stop: asyncio.Event, sig: signal.Signals) -> None:
+    if not stop.is_set():
+        log.info("received %s; stopping", sig.name)
+    stop.set()
+
+
+async def _unless_stopped(work: Awaitable[None], stop: asyncio.Event) -> bool:
+    """Await `work` unless a stop is requested first (then cancel it): whether it completed."""
+    task = asyncio.ensure_future(work)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for pending in (task, stopped):
+            pending.cancel()
+        await asyncio.gather(task, stopped, return_exceptions=True)
+    if task.cancelled():
+        return False
+    task.result()  # re-raises what `work` raised
+    return True
+
+
+async def _first_of(*aws: Awaitable[object], within: float | None = None) -> None:
+    """Wait until one of `aws` completes or `within` seconds pass, cancelling the rest."""
+    tasks = [asyncio.ensure_future(aw) for aw in aws]
+    try:
+        await asyncio.wait(tasks, timeout=within, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            if not task.done():
+                task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
