@@ -1,0 +1,158 @@
+"""A whole Revos stack for end-to-end tests: its own broker, a database, worker and gateway processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+from infra.broker import EmbeddedBroker
+from infra.ports import free_port
+from infra.processes import Child, ChildSpec, spawn
+from pipeline.admin_cli import _create
+from pipeline.bootstrap import prepare
+from pipeline.settings import Settings
+
+
+async def eventually(
+    check: Callable[[], Awaitable[Any]], *, timeout: float = 30.0, every: float = 0.05, what: str = "condition"
+) -> Any:
+    """Poll `check` until it returns a truthy value; fail with `what` when the deadline passes."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+
+
+@dataclass
+class Stack:
+    home: Path
+    settings: Settings
+    broker: EmbeddedBroker | None
+    workers: dict[int, Child] = field(default_factory=dict)
+    gateway: Child | None = None
+    pool: asyncpg.Pool | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.gateway_port}"
+
+    def env(self) -> dict[str, str]:
+        s = self.settings
+        return {
+            "REVOS_HOME": str(s.home),
+            "REVOS_KAFKA_BOOTSTRAP": s.bootstrap_servers,
+            "REVOS_DATABASE_URL": s.dsn,
+            "REVOS_GATEWAY_PORT": str(s.gateway_port),
+            "REVOS_PARTITIONS": str(s.partitions),
+            "REVOS_CONSUMER_GROUP": s.consumer_group,
+            "PYTHONUNBUFFERED": "1",
+        }
+
+    def start_worker(self, worker_id: int = 0) -> Child:
+        spec = ChildSpec(
+            f"worker-{worker_id}",
+            (sys.executable, "-m", "pipeline.cli", "--log-level", "warning", "worker", "--worker-id", str(worker_id)),
+            env=self.env(),
+        )
+        child = self.workers[worker_id] = spawn(spec, self.home / "logs")
+        return child
+
+    def kill_worker(self, worker_id: int = 0) -> None:
+        child = self.workers.pop(worker_id)
+        os.kill(child.pid, 9)
+        child.process.wait(10)
+
+    def start_gateway(self) -> Child:
+        spec = ChildSpec(
+            "gateway", (sys.executable, "-m", "pipeline.cli", "--log-level", "warning", "gateway"), env=self.env()
+        )
+        self.gateway = spawn(spec, self.home / "logs")
+        return self.gateway
+
+    async def wait_ready(self, timeout: float = 60.0) -> None:
+        async with httpx.AsyncClient(base_url=self.url) as client:
+
+            async def ready() -> bool:
+                try:
+                    return (await client.get("/readyz")).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            await eventually(ready, timeout=timeout, what="the gateway to be ready")
+
+    async def create_tenant(self, name: str = "acme") -> dict[str, Any]:
+        """A tenant and key, returned once a worker has applied them (so a worker is consuming)."""
+        made: dict[str, Any] = await _create(name, self.settings, 90.0)
+        assert self.pool is not None
+        found = await self.pool.fetchval("SELECT 1 FROM api_keys WHERE key_id = $1", made["key_id"])
+        assert found, "the worker never applied the new tenant"
+        return made
+
+    def client(self, api_key: str | None) -> httpx.AsyncClient:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=30.0)
+
+    def logs(self) -> str:
+        parts = []
+        for child in [*self.workers.values(), self.gateway]:
+            if child is not None:
+                parts.append(f"--- {child.name} ---\n{child.log_tail(40)}")
+        return "\n".join(parts)
+
+    async def stop(self) -> None:
+        if self.gateway is not None:
+            self.gateway.stop(10)
+        for child in self.workers.values():
+            child.stop(10)
+        self.workers.clear()
+        if self.pool is not None:
+            await self.pool.close()
+        if self.broker is not None:
+            self.broker.stop()
+
+
+async def start_stack(
+    service_root: Path, dsn: str, *, workers: int = 1, partitions: int = 4, broker: str | None = None
+) -> Stack:
+    """A stack on a fresh broker (unless one is given) and the database at `dsn`."""
+    home = Path(tempfile.mkdtemp(prefix="stack-", dir=service_root))
+    embedded = None
+    if broker is None:
+        embedded = EmbeddedBroker(home, free_port())
+        embedded.start()
+        broker = embedded.bootstrap_servers
+    settings = Settings(
+        home=home,
+        gateway_port=free_port(),
+        kafka_bootstrap=broker,
+        database_url=dsn,
+        partitions=partitions,
+        consumer_group="revos-" + uuid.uuid4().hex[:8],
+    )
+    stack = Stack(home=home, settings=settings, broker=embedded)
+    try:
+        await prepare(settings)
+        stack.pool = await asyncpg.create_pool(dsn, min_size=1, max_size=4)
+        for i in range(workers):
+            stack.start_worker(i)
+        stack.start_gateway()
+        await stack.wait_ready()
+    except BaseException:
+        await stack.stop()
+        raise
+    return stack
