@@ -58,14 +58,13 @@ def is_retryable(exc: BaseException) -> bool:
     # Library errors we meet at the edges: connections dropping, timeouts, a database restarting.
     import asyncpg  # local: keeps the pure core importable without the driver's cost
 
-    retryable_pg = (
-        asyncpg.exceptions.ConnectionDoesNotExistError,
-        asyncpg.exceptions.CannotConnectNowError,
-        asyncpg.exceptions.TooManyConnectionsError,
-        asyncpg.exceptions.InterfaceError,
-        asyncpg.exceptions.AdminShutdownError,
-        asyncpg.exceptions.CrashShutdownError,
-        asyncpg.exceptions.SerializationError,
-        asyncpg.exceptions.DeadlockDetectedError,
+    retryable = (
+        OSError,  # includes ConnectionError
+        TimeoutError,
+        asyncpg.exceptions.PostgresConnectionError,  # class 08: connection exceptions
+        asyncpg.exceptions.OperatorInterventionError,  # class 57: shutdown, cannot connect now
+        asyncpg.exceptions.InsufficientResourcesError,  # class 53: too many connections, disk full
+        asyncpg.exceptions.TransactionRollbackError,  # class 40: serialization failure, deadlock
+        asyncpg.exceptions.InterfaceError,  # the connection closed under us
     )
-    return isinstance(exc, OSError | TimeoutError | ConnectionError | retryable_pg)
+    return isinstance(exc, retryable)
