@@ -36,7 +36,7 @@ def new_key() -> NewKey:
 
 
 def well_formed(secret: str) -> bool:
-    return bool(_SHAPE.match(secret))
+    return bool(_SHAPE.fullmatch(secret))  # match() with $ would accept a trailing newline
 
 
 def new_tenant_id() -> str:

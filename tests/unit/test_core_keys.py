@@ -1,0 +1,84 @@
+"""API keys: random, well formed, stored only as a SHA-256 hash with a short display prefix (no I/O)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+import pytest
+
+from pipeline.keys import DISPLAY_CHARS, KEY_PREFIX, hash_key, new_key, new_tenant_id, well_formed
+
+
+def test_keys_are_random() -> None:
+    keys = [new_key() for _ in range(200)]
+    assert len({k.secret for k in keys}) == 200
+    assert len({k.key_id for k in keys}) == 200
+    assert len({k.key_hash for k in keys}) == 200
+
+
+def test_a_new_key_is_well_formed() -> None:
+    key = new_key()
+    assert key.secret.startswith(KEY_PREFIX)
+    assert well_formed(key.secret)
+    # 32 random bytes, URL-safe base64 without padding.
+    assert len(key.secret) == len(KEY_PREFIX) + 43
+
+
+def test_the_display_prefix_is_the_first_ten_characters() -> None:
+    key = new_key()
+    assert DISPLAY_CHARS == 10
+    assert key.prefix == key.secret[:10]
+    assert len(key.prefix) == 10
+
+
+def test_the_stored_hash_is_the_sha256_hex_of_the_secret_and_never_the_secret() -> None:
+    key = new_key()
+    assert key.key_hash == hashlib.sha256(key.secret.encode()).hexdigest()
+    assert re.fullmatch(r"[0-9a-f]{64}", key.key_hash)
+    assert key.key_hash != key.secret
+    assert key.secret not in key.key_hash
+    assert hash_key(key.secret) == key.key_hash
+
+
+def test_hash_key_is_deterministic_and_distinguishes_keys() -> None:
+    assert hash_key("rk_same") == hash_key("rk_same")
+    assert hash_key("rk_a") != hash_key("rk_b")
+    assert hash_key("") == hashlib.sha256(b"").hexdigest()
+
+
+def test_key_ids_do_not_reveal_the_secret() -> None:
+    key = new_key()
+    assert re.fullmatch(r"key_[0-9a-f]{16}", key.key_id)
+    assert key.key_id[4:] not in key.secret
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "",
+        "rk_",
+        "rk_" + "a" * 39,  # too short
+        "rk_" + "a" * 65,  # too long
+        "sk_" + "a" * 43,  # wrong prefix
+        "RK_" + "a" * 43,
+        "rk_" + "a" * 42 + "!",
+        "rk_" + "a" * 42 + " ",
+        " rk_" + "a" * 43,
+        "rk_" + "a" * 43 + "\n",
+        "Bearer rk_" + "a" * 43,
+    ],
+)
+def test_malformed_secrets_are_recognised(secret: str) -> None:
+    assert not well_formed(secret)
+
+
+@pytest.mark.parametrize("secret", ["rk_" + "a" * 40, "rk_" + "Z9_-" * 16, "rk_" + "-" * 43])
+def test_well_formed_secrets_are_recognised(secret: str) -> None:
+    assert well_formed(secret)
+
+
+def test_tenant_ids_are_random_and_prefixed() -> None:
+    ids = {new_tenant_id() for _ in range(200)}
+    assert len(ids) == 200
+    assert all(re.fullmatch(r"ten_[0-9a-f]{16}", i) for i in ids)
