@@ -1,0 +1,196 @@
+"""`Revos`: the thread-based client. `track()` only validates and enqueues; a batcher thread delivers."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Self, Unpack
+
+from revos_sdk import lifecycle
+from revos_sdk.api import (
+    Balance,
+    BurnRule,
+    BurnTableVersion,
+    Grant,
+    Money,
+    SyncApi,
+    balance_call,
+    burn_table_call,
+    grant_call,
+)
+from revos_sdk.batch import Pending
+from revos_sdk.batcher import Batcher
+from revos_sdk.config import Config, Options
+from revos_sdk.core import ClientCore
+from revos_sdk.http import HttpTransport
+from revos_sdk.intake import BoundedQueue, Flush
+from revos_sdk.ledger import ErrorCallback
+from revos_sdk.transport import Transport
+
+log = logging.getLogger("revos_sdk")
+
+
+class Revos(ClientCore):
+    """Meter usage from any thread: `track()` returns an event id in microseconds and never does I/O.
+
+    With `spool_dir`, `track()` also appends the event to a write-ahead file so it survives a crash.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        *,
+        on_error: ErrorCallback | None = None,
+        transport_factory: Callable[[Config], Transport] | None = None,
+        **options: Unpack[Options],
+    ) -> None:
+        self._init_core(Config.from_env(api_key, base_url, **options), on_error)
+        self._transport_factory: Callable[[Config], Transport] = transport_factory or HttpTransport
+        self._init_process_state()
+        lifecycle.register(self)
+        if self._spool is not None:
+            # Start now so events spooled by earlier processes are delivered even if this one tracks nothing.
+            self._start()
+
+    def _init_process_state(self) -> None:
+        self._reset_core()
+        self._queue = BoundedQueue(self.config.max_queue_size)
+        self._lock = threading.Lock()
+        self._batcher: Batcher | None = None
+        self._api: SyncApi | None = None
+        self._closed = False
+
+    # -- the queue ClientCore.track() feeds ------------------------------------------------------------
+
+    def _ensure_started(self) -> None:
+        if self._batcher is None:
+            self._start()
+
+    def _qsize(self) -> int:
+        return self._queue.qsize()
+
+    def _offer(self, item: Pending, wait: bool) -> bool:
+        return self._queue.offer(item) or (wait and self._queue.offer_wait(item, self.config.block_timeout))
+
+    def _put(self, item: Pending) -> None:
+        self._queue.put(item)
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._batcher is None and not self._closed:
+                batcher = Batcher(
+                    self.config, self._queue, self._transport_factory(self.config), self._ledger, self._spool
+                )
+                batcher.start()
+                self._batcher = batcher
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Block until everything tracked before this call is resolved; False if `timeout` passed first."""
+        batcher = self._batcher
+        if batcher is None or not batcher.is_alive():
+            return self._queue.qsize() == 0
+        marker = Flush()
+        self._queue.control(marker)
+        return marker.done.wait(timeout) and marker.delivered
+
+    def close(self, timeout: float | None = None) -> None:
+        """Deliver what is queued (for at most `timeout`, default `exit_timeout`), then stop. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            batcher = self._batcher
+        lifecycle.unregister(self)
+        limit = self.config.exit_timeout if timeout is None else timeout
+        if batcher is not None and batcher.is_alive():
+            batcher.request_close(limit)
+            # The grace covers a request already in flight when the deadline passed.
+            batcher.join(limit + 1.0)
+            if batcher.is_alive():
+                self._give_up_on_stuck_batcher(batcher)
+                return
+        if self._spool is not None:
+            self._spool.close()
+        if self._api is not None:
+            self._api.close()
+
+    def _give_up_on_stuck_batcher(self, batcher: Batcher) -> None:
+        leftovers = [item for item in self._queue.drain() if isinstance(item, Pending)]
+        log.error(
+            "close() timed out with a request in flight (%d event(s), fate unknown); %d queued event(s) %s",
+            batcher.in_flight,
+            len(leftovers),
+            "remain in the spool" if self._spool is not None else "dropped",
+        )
+        if self._spool is None:
+            self._ledger.drop(leftovers, "not delivered before the close time limit")
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _atexit(self) -> None:
+        self.close(self.config.exit_timeout)
+
+    def _after_fork_in_child(self) -> None:
+        # The parent keeps and delivers everything queued before the fork; the child starts empty.
+        if self._spool is not None:
+            self._spool.reset_after_fork()
+        self._stats.reset_after_fork()
+        closed = self._closed
+        self._init_process_state()
+        self._closed = closed
+
+    # -- API helpers (synchronous, they raise ApiError) --------------------------------------------
+
+    def _client(self) -> SyncApi:
+        with self._lock:
+            if self._api is None:
+                self._api = SyncApi(self.config)
+            return self._api
+
+    def grant_credits(
+        self,
+        customer: str,
+        amount: Money,
+        *,
+        id: str | None = None,
+        priority: int | None = None,
+        effective_at: datetime | str | None = None,
+        expires_at: datetime | str | None = None,
+        reason: str | None = None,
+    ) -> Grant:
+        """Grant `amount` credits (a Decimal, never a float) to `customer`."""
+        call = grant_call(
+            customer,
+            amount,
+            id=id,
+            priority=priority,
+            effective_at=effective_at,
+            expires_at=expires_at,
+            reason=reason,
+        )
+        result: Grant = self._client().run(call)
+        return result
+
+    def get_balance(self, customer: str) -> Balance:
+        """The customer's current balance and grants."""
+        result: Balance = self._client().run(balance_call(customer))
+        return result
+
+    def publish_burn_table(
+        self, name: str, rules: Sequence[BurnRule], effective_at: datetime | str | None = None
+    ) -> BurnTableVersion:
+        """Publish a new version of burn table `name`."""
+        result: BurnTableVersion = self._client().run(burn_table_call(name, rules, effective_at))
+        return result
