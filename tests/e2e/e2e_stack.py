@@ -115,6 +115,7 @@ class Stack:
         return "\n".join(parts)
 
     async def stop(self) -> None:
+        print(self.logs())  # captured by pytest; shown when a test fails
         if self.gateway is not None:
             self.gateway.stop(10)
         for child in self.workers.values():
@@ -127,7 +128,13 @@ class Stack:
 
 
 async def start_stack(
-    service_root: Path, dsn: str, *, workers: int = 1, partitions: int = 4, broker: str | None = None
+    service_root: Path,
+    dsn: str,
+    *,
+    workers: int = 1,
+    partitions: int = 4,
+    broker: str | None = None,
+    gateway: bool = True,
 ) -> Stack:
     """A stack on a fresh broker (unless one is given) and the database at `dsn`."""
     home = Path(tempfile.mkdtemp(prefix="stack-", dir=service_root))
@@ -150,9 +157,44 @@ async def start_stack(
         stack.pool = await asyncpg.create_pool(dsn, min_size=1, max_size=4)
         for i in range(workers):
             stack.start_worker(i)
-        stack.start_gateway()
-        await stack.wait_ready()
+        if gateway:
+            stack.start_gateway()
+            await stack.wait_ready()
     except BaseException:
         await stack.stop()
         raise
     return stack
+
+
+async def create_database(server_dsn: str) -> str:
+    """A new empty database on the server at `server_dsn`; returns its DSN."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    conn = await asyncpg.connect(server_dsn)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return urlunsplit(urlsplit(server_dsn)._replace(path=f"/{name}"))
+
+
+async def send_all(api: httpx.AsyncClient, events: list[dict[str, Any]], *, batch: int = 500) -> dict[str, int]:
+    """POST events in batches, resending a batch on 503 (ids make that safe); counts accepted/rejected."""
+    totals = {"accepted": 0, "rejected": 0}
+    for start in range(0, len(events), batch):
+        chunk = {"events": events[start : start + batch]}
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                response = await api.post("/v1/events", json=chunk)
+            except httpx.TransportError:
+                response = None
+            if response is not None and response.status_code == 200:
+                break
+            assert time.monotonic() < deadline, f"gateway kept failing: {response and response.text}"
+            await asyncio.sleep(0.2)
+        body = response.json()
+        totals["accepted"] += body["accepted"]
+        totals["rejected"] += body["rejected"]
+    return totals
