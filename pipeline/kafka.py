@@ -97,18 +97,20 @@ class KafkaPublisher:
         return sorted(found)
 
 
-async def ensure_topics(bootstrap_servers: str, topics: Sequence[str], partitions: int) -> None:
-    """Create missing topics with `partitions` partitions; existing topics are left as they are."""
+async def ensure_topics(bootstrap_servers: str, topics: Sequence[str], partitions: int) -> list[str]:
+    """Create missing topics with `partitions` partitions; returns the ones created (new, empty logs)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10000)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         missing = [NewTopic(t, partitions, 1) for t in topics if t not in existing]
-        if missing:
-            try:
-                await admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass  # another process created them first
-            log.info("created topics %s", [t.name for t in missing])
+        if not missing:
+            return []
+        try:
+            await admin.create_topics(missing)
+        except TopicAlreadyExistsError:
+            return []  # another process created them first, and reports them
+        log.info("created topics %s", [t.name for t in missing])
+        return [t.name for t in missing]
     finally:
         await admin.close()
