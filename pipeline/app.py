@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from typing import Any
 
 import faust
@@ -81,17 +82,24 @@ def build_app(settings: Settings, *, worker_id: int = 0) -> faust.App:
         async def run(stream: Any) -> None:
             runtime = await holder.get()
             async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN):
-                await process(runtime, projection, [Message.from_faust(e) for e in events])
+                try:
+                    await process(runtime, projection, [Message.from_faust(e) for e in events])
+                except asyncio.CancelledError:
+                    raise
+                except BaseException:
+                    # `process` handles every record's failure; reaching here is a bug in the runner.
+                    # Returning would let Faust acknowledge the batch and lose it, so stop the process
+                    # before it commits: the batch is redelivered to whichever worker runs next.
+                    log.critical(
+                        "stream processor %s failed outside its error handling; exiting", name, exc_info=True
+                    )
+                    os._exit(70)
 
         app.agent(topic, name=name)(run)
 
     attach("billing", _raw_topic(app, BILLING), BillingProjection(codec))
     attach("admin", _raw_topic(app, ADMIN), AdminProjection(codec))
     attach("dead_letters", _raw_topic(app, *DEAD_LETTER_TOPICS), DeadLetterProjection(codec))
-
-    @app.on_after_configured.connect  # type: ignore[misc]
-    def _configured(app: faust.App, **kwargs: Any) -> None:
-        log.info("worker %d configured for %s", worker_id, settings.bootstrap_servers)
 
     app.revos_runtime = holder  # type: ignore[attr-defined]
     return app
