@@ -1,0 +1,197 @@
+"""Projection writers and the stream runner against a real PostgreSQL and broker (no Faust)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from agents.billing import BillingProjection
+from agents.runner import Message, Runtime, process
+from pipeline.codec import default_codec
+from pipeline.kafka import KafkaPublisher, ensure_topics
+from pipeline.records import BurnRule, BurnTablePublished, CreditsGranted, DeadLetter, Record, UsageRecorded
+from projections.db import create_pool, migrate
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+TENANT = "ten_it"
+codec = default_codec()
+
+
+@pytest.fixture
+async def runtime(broker, database) -> AsyncIterator[Runtime]:  # type: ignore[no-untyped-def]
+    pool = await create_pool(database, max_size=4)
+    await migrate(pool)
+    publisher = KafkaPublisher(broker.bootstrap_servers)
+    await publisher.start()
+    try:
+        yield Runtime(pool=pool, publisher=publisher, codec=codec)
+    finally:
+        await publisher.stop()
+        await pool.close()
+
+
+@pytest.fixture
+async def topic(broker) -> str:  # type: ignore[no-untyped-def]
+    name = f"it-{uuid.uuid4().hex[:8]}.billing"
+    await ensure_topics(broker.bootstrap_servers, [name, name + ".dlq"], 1)
+    return name
+
+
+def table(version: int, per_unit: str, effective_at: datetime) -> BurnTablePublished:
+    return BurnTablePublished(
+        f"bt{version}",
+        TENANT,
+        "default",
+        version,
+        effective_at,
+        (BurnRule("tokens", Decimal(per_unit)),),
+        "test",
+        NOW,
+    )
+
+
+def usage(
+    event_id: str, quantity: str, at: datetime, customer: str = "c1", type_: str = "tokens"
+) -> UsageRecorded:
+    return UsageRecorded(event_id, TENANT, customer, type_, at, Decimal(quantity), {}, NOW)
+
+
+def grant(grant_id: str, amount: str, customer: str = "c1") -> CreditsGranted:
+    return CreditsGranted(
+        "ev-" + grant_id,
+        TENANT,
+        customer,
+        grant_id,
+        Decimal(amount),
+        0,
+        NOW - timedelta(days=1),
+        None,
+        None,
+        "t",
+        NOW,
+    )
+
+
+def messages(topic: str, records: Sequence[Record | bytes], first_offset: int = 0) -> list[Message]:
+    return [
+        Message(topic, 0, first_offset + i, b"k", r if isinstance(r, bytes) else codec.encode(r), (), NOW)
+        for i, r in enumerate(records)
+    ]
+
+
+async def dead_letters(bootstrap: str, topic: str, expected: int) -> list[DeadLetter]:
+    consumer = AIOKafkaConsumer(topic + ".dlq", bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    found: list[DeadLetter] = []
+    try:
+        for _ in range(50):
+            batch = await consumer.getmany(timeout_ms=200)
+            for records in batch.values():
+                found += [codec.decode(r.value) for r in records]  # type: ignore[misc]
+            if len(found) >= expected:
+                break
+    finally:
+        await consumer.stop()
+    return found
+
+
+async def balance(pool: asyncpg.Pool, customer: str = "c1") -> Decimal:
+    remaining = await pool.fetchval(
+        "SELECT coalesce(sum(remaining), 0) FROM grants WHERE tenant_id = $1 AND customer = $2",
+        TENANT,
+        customer,
+    )
+    debt = await pool.fetchval(
+        "SELECT debt FROM customers WHERE tenant_id = $1 AND customer = $2", TENANT, customer
+    )
+    return Decimal(remaining) - Decimal(debt or 0)
+
+
+async def test_a_batch_applied_twice_changes_nothing_the_second_time(runtime: Runtime, topic: str) -> None:
+    batch = messages(
+        topic,
+        [
+            table(1, "0.5", NOW - timedelta(hours=1)),
+            grant("g1", "100"),
+            usage("u1", "10", NOW),
+            usage("u2", "4", NOW),
+        ],
+    )
+    projection = BillingProjection(codec)
+    await process(runtime, projection, batch)
+    await process(runtime, projection, batch)  # a redelivery
+    await process(runtime, BillingProjection(codec), batch)  # a redelivery to a fresh worker
+    assert await balance(runtime.pool) == Decimal("93")
+    assert await runtime.pool.fetchval("SELECT count(*) FROM charges") == 2
+    assert (
+        await runtime.pool.fetchval(
+            "SELECT next_offset FROM stream_offsets WHERE consumer = 'billing' AND topic = $1", topic
+        )
+        == 4
+    )
+
+
+async def test_a_resent_event_in_a_later_batch_is_charged_once(runtime: Runtime, topic: str) -> None:
+    projection = BillingProjection(codec)
+    await process(
+        runtime, projection, messages(topic, [table(1, "1", NOW - timedelta(hours=1)), usage("u1", "3", NOW)])
+    )
+    await process(runtime, projection, messages(topic, [usage("u1", "3", NOW)], first_offset=2))
+    assert await balance(runtime.pool) == Decimal("-3")  # no grant: debt
+    assert await runtime.pool.fetchval("SELECT count(*) FROM charges") == 1
+
+
+async def test_undecodable_and_unpriced_records_are_dead_lettered_and_the_partition_moves_on(
+    runtime: Runtime,
+    topic: str,
+    broker,  # type: ignore[no-untyped-def]
+) -> None:
+    batch = messages(
+        topic,
+        [
+            table(1, "1", NOW - timedelta(hours=1)),
+            b"\x00garbage",
+            usage("u1", "2", NOW, type_="video"),
+            usage("u2", "5", NOW),
+        ],
+    )
+    await process(runtime, BillingProjection(codec), batch)
+    assert await runtime.pool.fetchval("SELECT count(*) FROM charges") == 1
+    found = await dead_letters(broker.bootstrap_servers, topic, 2)
+    by_code = {d.code: d for d in found}
+    assert set(by_code) == {"undecodable", "unpriced"}
+    assert by_code["undecodable"].value == b"\x00garbage"
+    assert by_code["undecodable"].source_offset == 1 and by_code["undecodable"].source_topic == topic
+    assert by_code["unpriced"].event_id == "u1" and by_code["unpriced"].tenant_id == TENANT
+
+
+class FailsOn:
+    """A projection that fails with a non-retryable error on one offset: a poison record."""
+
+    consumer = "poison"
+    stage = "test.poison"
+
+    def __init__(self, offset: int) -> None:
+        self.offset = offset
+        self.applied: list[int] = []
+
+    async def apply(self, conn, topic, partition, batch):  # type: ignore[no-untyped-def]
+        if any(m.offset == self.offset for m in batch):
+            raise ValueError("poison")
+        self.applied += [m.offset for m in batch]
+        return []
+
+
+async def test_a_poison_record_is_isolated_and_dead_lettered(runtime: Runtime, topic: str, broker) -> None:  # type: ignore[no-untyped-def]
+    projection = FailsOn(offset=2)
+    await process(runtime, projection, messages(topic, [b"a", b"b", b"c", b"d"]))  # type: ignore[list-item]
+    assert projection.applied == [0, 1, 3]
+    found = await dead_letters(broker.bootstrap_servers, topic, 1)
+    assert [(d.code, d.source_offset, d.value) for d in found] == [("processing_error", 2, b"c")]
+    assert "ValueError: poison" in found[0].stack
