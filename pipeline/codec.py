@@ -7,6 +7,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,22 @@ def schema_dir() -> Path:
     raise FileNotFoundError("no schemas directory found next to the pipeline package")
 
 
+def _decimal_bound(field_type: Any) -> Decimal | None:
+    """The exclusive magnitude limit of a decimal(p, s) field (or a union holding one), else None."""
+    for t in field_type if isinstance(field_type, list) else [field_type]:
+        if isinstance(t, dict) and t.get("logicalType") == "decimal":
+            return Decimal(10) ** (t["precision"] - t.get("scale", 0))
+    return None
+
+
+def _decimal_fields(schema: Any) -> dict[str, Decimal]:
+    return {
+        f["name"]: bound
+        for f in schema.get("fields", [])
+        if (bound := _decimal_bound(f["type"])) is not None
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class SchemaVersion:
     name: str
@@ -69,6 +86,9 @@ class Codec:
                 self._latest[v.name] = v
         self._classes = {cls.SCHEMA: cls for cls in RECORD_TYPES}
         self._field_names = {cls: tuple(f.name for f in fields(cls)) for cls in RECORD_TYPES}
+        # fastavro checks a decimal's digits before scaling, so values too large for decimal(p, s)
+        # would be written; the codec checks the magnitude itself.
+        self._decimals = {name: _decimal_fields(v.parsed) for name, v in self._latest.items()}
 
     @classmethod
     def from_directory(cls, directory: Path) -> Codec:
@@ -79,6 +99,10 @@ class Codec:
 
     def encode(self, record: Record) -> bytes:
         schema = self._latest[record.SCHEMA]
+        for name, bound in self._decimals[record.SCHEMA].items():
+            value = getattr(record, name)
+            if isinstance(value, Decimal) and not value.copy_abs() < bound:  # copy_abs: no rounding
+                raise EncodeError(f"cannot encode {type(record).__name__}: {name} is out of range for decimal")
         buf = io.BytesIO()
         buf.write(MAGIC)
         buf.write(schema.fingerprint)
