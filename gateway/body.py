@@ -38,6 +38,8 @@ async def read_json(request: Request, *, limit: int = MAX_BODY) -> Any:
             raise ApiError(400, "invalid_encoding", "body is not valid gzip") from exc
         if len(raw) > limit or inflater.unconsumed_tail:
             raise _too_large()
+        if not inflater.eof:  # cut short: the end of the stream and its checksum never arrived
+            raise ApiError(400, "invalid_encoding", "gzip body is truncated")
     elif encoding != "identity":
         raise ApiError(
             415, "unsupported_encoding", f"Content-Encoding {encoding!r} is not supported; use gzip"

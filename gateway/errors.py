@@ -57,6 +57,8 @@ async def handle_http_error(request: Request, exc: Exception) -> Response:
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
     if is_retryable(exc):  # the database or broker went away mid-request: the client should retry
         log.warning("%s on %s %s: %s", type(exc).__name__, request.method, request.url.path, exc)
-        return error_response(503, "unavailable", "a backing service is unavailable; retry later", {"Retry-After": "2"})
+        return error_response(
+            503, "unavailable", "a backing service is unavailable; retry later", {"Retry-After": "2"}
+        )
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     return error_response(500, "internal", "internal error")

@@ -20,7 +20,7 @@ class TenantWithKey:
 def create_tenant(name: str, *, actor: str, now: datetime) -> TenantWithKey:
     """The records that create a tenant with one key; the secret is returned once and never recorded."""
     name = name.strip()
-    if not name or len(name) > 200:
+    if not name or len(name) > 200 or "\x00" in name:
         from pipeline.errors import ValidationError
 
         raise ValidationError("tenant name must be 1 to 200 characters", code="invalid_name", field="name")

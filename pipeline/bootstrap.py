@@ -29,6 +29,8 @@ async def prepare(settings: Settings) -> None:
         if created:
             forgotten = await reset_tracking(pool, created)
             if forgotten:
-                log.warning("new log for %s: forgot %d tracked offsets of the previous log", created, forgotten)
+                log.warning(
+                    "new log for %s: forgot %d tracked offsets of the previous log", created, forgotten
+                )
     finally:
         await pool.close()

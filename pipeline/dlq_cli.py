@@ -118,11 +118,8 @@ async def _replay(args: argparse.Namespace, settings: Settings) -> int:
             )
             if args.dry_run:
                 continue
-            headers = [
-                (h["key"], h["value"].encode())
-                for h in row["headers"]
-                if h["key"] not in (REPLAY_OF, REPLAY_COUNT)
-            ]
+            original = [deadletters.header_bytes(h) for h in row["headers"]]
+            headers = [(k, v) for k, v in original if k not in (REPLAY_OF, REPLAY_COUNT)]
             headers += [
                 (REPLAY_OF, dead_letter_id.encode()),
                 (REPLAY_COUNT, str(row["replay_count"] + 1).encode()),

@@ -53,6 +53,8 @@ def identifier(raw: object, field: str, *, required: bool = True) -> str:
         raise ValidationError(
             f"{field} is longer than {MAX_ID} characters", code="invalid_" + field, field=field
         )
+    if "\x00" in raw:  # PostgreSQL text cannot hold NUL: refuse it here, not in the worker
+        raise ValidationError(f"{field} must not contain NUL characters", code="invalid_" + field, field=field)
     return raw
 
 
@@ -94,6 +96,10 @@ def properties(raw: object, field: str = "properties") -> Properties:
         raise ValidationError(f"{field} has more than {MAX_PROPERTIES} entries", code="invalid_properties")
     out: Properties = {}
     for key, value in values.items():
+        if "\x00" in key or (isinstance(value, str) and "\x00" in value):
+            raise ValidationError(
+                f"{field} must not contain NUL characters", code="invalid_properties", field=f"{field}.{key}"
+            )
         if not key or len(key) > MAX_PROPERTY_KEY:
             raise ValidationError(
                 f"{field} keys must be 1 to {MAX_PROPERTY_KEY} characters", code="invalid_properties"
@@ -156,7 +162,7 @@ def grant(raw: object, *, tenant_id: str, customer: str, actor: str, now: dateti
             "expires_at must be after effective_at", code="invalid_expiry", field="expires_at"
         )
     reason = body.get("reason")
-    if reason is not None and (not isinstance(reason, str) or len(reason) > 1000):
+    if reason is not None and (not isinstance(reason, str) or len(reason) > 1000 or "\x00" in reason):
         raise ValidationError("reason must be a string of at most 1000 characters", code="invalid_reason")
     grant_id = identifier(body["id"], "id") if body.get("id") is not None else "grt_" + uuid.uuid4().hex
     return CreditsGranted(

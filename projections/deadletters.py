@@ -37,25 +37,45 @@ ALL_IDS = (
 )
 
 
+def _text(value: str | None) -> str | None:
+    """PostgreSQL text cannot hold NUL; dead letters carry whatever failed, so escape it for display."""
+    return None if value is None else value.replace("\x00", "\\x00")
+
+
+def header_json(key: str, value: bytes) -> dict[str, str | None]:
+    """A header as stored: exact hex for replay, and a readable form for people."""
+    return {
+        "key": _text(key),
+        "value": _text(value.decode("utf-8", "backslashreplace")),
+        "key_hex": key.encode("utf-8", "surrogatepass").hex(),
+        "value_hex": value.hex(),
+    }
+
+
+def header_bytes(stored: dict[str, str]) -> tuple[str, bytes]:
+    """The exact header a stored one was made from."""
+    return bytes.fromhex(stored["key_hex"]).decode("utf-8", "surrogatepass"), bytes.fromhex(stored["value_hex"])
+
+
 async def record(conn: asyncpg.Connection, topic: str, d: DeadLetter) -> None:
     await conn.execute(
         INSERT,
         d.dead_letter_id,
         topic,
-        d.stage,
-        d.code,
-        d.error_class,
-        d.message,
-        d.stack,
-        d.tenant_id,
-        d.event_id,
+        _text(d.stage),
+        _text(d.code),
+        _text(d.error_class),
+        _text(d.message),
+        _text(d.stack),
+        _text(d.tenant_id),
+        _text(d.event_id),
         d.source_topic,
         d.source_partition,
         d.source_offset,
         d.source_timestamp,
         d.key,
         d.value,
-        [{"key": h.key, "value": h.value.decode("utf-8", "backslashreplace")} for h in d.headers],
+        [header_json(h.key, h.value) for h in d.headers],
         d.attempts,
         d.replay_count,
         d.first_failed_at,
