@@ -8,7 +8,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,11 +63,12 @@ class Stack:
             "PYTHONUNBUFFERED": "1",
         }
 
-    def start_worker(self, worker_id: int = 0) -> Child:
+    def start_worker(self, worker_id: int = 0, *, env: Mapping[str, str] | None = None) -> Child:
+        """Start a worker; `env` overrides the stack's environment for this worker only."""
         spec = ChildSpec(
             f"worker-{worker_id}",
             (sys.executable, "-m", "pipeline.cli", "--log-level", "warning", "worker", "--worker-id", str(worker_id)),
-            env=self.env(),
+            env={**self.env(), **(env or {})},
         )
         child = self.workers[worker_id] = spawn(spec, self.home / "logs")
         return child
