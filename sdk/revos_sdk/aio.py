@@ -23,16 +23,17 @@ from revos_sdk.api import (
     balance_call,
     burn_table_call,
     grant_call,
+    require_api_key,
 )
 from revos_sdk.async_batcher import AsyncBatcher, AsyncFlush, Item
+from revos_sdk.backend import async_factory, sync_factory
 from revos_sdk.batch import Pending
 from revos_sdk.batcher import Batcher
 from revos_sdk.config import Config, Options
 from revos_sdk.core import ClientCore
-from revos_sdk.http import AsyncHttpTransport, HttpTransport
 from revos_sdk.intake import BoundedQueue, Close
 from revos_sdk.ledger import ErrorCallback
-from revos_sdk.transport import AsyncTransport
+from revos_sdk.transport import AsyncTransport, Transport
 
 log = logging.getLogger("revos_sdk")
 
@@ -59,9 +60,13 @@ class AsyncRevos(ClientCore):
             raise ValueError(
                 "AsyncRevos never blocks the event loop: use overflow='drop', with a spool_dir for no loss"
             )
+        self._transport_factory = transport_factory or async_factory(config)
+        # At exit with no loop left, leftovers go out through the synchronous twin of the default transport;
+        # a custom transport has no known twin.
+        self._exit_transport_factory: Callable[[Config], Transport] | None = (
+            None if transport_factory is not None else sync_factory(config)
+        )
         self._init_core(config, on_error)
-        self._custom_transport = transport_factory is not None
-        self._transport_factory: Callable[[Config], AsyncTransport] = transport_factory or AsyncHttpTransport
         self._init_process_state()
         lifecycle.register(self)
         if self._spool is not None:
@@ -205,7 +210,7 @@ class AsyncRevos(ClientCore):
             if self._spool is not None:
                 self._spool.close()
             return
-        if self._custom_transport:
+        if self._exit_transport_factory is None:
             log.warning(
                 "AsyncRevos was not closed; %d event(s) %s at exit",
                 len(items),
@@ -216,12 +221,13 @@ class AsyncRevos(ClientCore):
             elif items:
                 self._spool.close()
             return
-        # No executor threads may start during interpreter shutdown, so asyncio cannot resolve or send;
-        # a synchronous HTTP client on this thread can.
+        # No executor threads may start during interpreter shutdown, so asyncio's default loop cannot
+        # resolve names; the synchronous transports on this thread can (the Kafka one resolves inline).
         queue = BoundedQueue(max(1, len(items)))
         for item in items:
             queue.put(item)
-        batcher = Batcher(self.config, queue, HttpTransport(self.config), self._ledger, self._spool)
+        transport = self._exit_transport_factory(self.config)
+        batcher = Batcher(self.config, queue, transport, self._ledger, self._spool)
         batcher.request_close(self.config.exit_timeout)
         batcher.run()
         if self._spool is not None:
@@ -239,6 +245,7 @@ class AsyncRevos(ClientCore):
 
     def _client(self) -> AsyncApi:
         if self._api is None:
+            require_api_key(self.config)
             self._api = AsyncApi(self.config)
         return self._api
 

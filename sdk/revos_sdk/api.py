@@ -228,6 +228,12 @@ def _answer(call: Call, response: httpx.Response) -> Any:
     return call.parse(raw)
 
 
+def require_api_key(config: Config) -> None:
+    """The API helpers call the gateway, which needs a key even when events go through Kafka."""
+    if not config.api_key:
+        raise ValueError("the API helpers call the gateway: pass api_key=... or set REVOS_API_KEY")
+
+
 class SyncApi:
     """Runs Calls with an httpx.Client and tenacity retries."""
 

@@ -20,12 +20,13 @@ from revos_sdk.api import (
     balance_call,
     burn_table_call,
     grant_call,
+    require_api_key,
 )
+from revos_sdk.backend import sync_factory
 from revos_sdk.batch import Pending
 from revos_sdk.batcher import Batcher
 from revos_sdk.config import Config, Options
 from revos_sdk.core import ClientCore
-from revos_sdk.http import HttpTransport
 from revos_sdk.intake import BoundedQueue, Flush
 from revos_sdk.ledger import ErrorCallback
 from revos_sdk.transport import Transport
@@ -37,6 +38,8 @@ class Revos(ClientCore):
     """Meter usage from any thread: `track()` returns an event id in microseconds and never does I/O.
 
     With `spool_dir`, `track()` also appends the event to a write-ahead file so it survives a crash.
+    With `kafka_bootstrap` (and `tenant_id`), the batcher thread produces to Kafka instead of calling the
+    gateway, with aiokafka on its own event loop.
     """
 
     def __init__(
@@ -48,8 +51,9 @@ class Revos(ClientCore):
         transport_factory: Callable[[Config], Transport] | None = None,
         **options: Unpack[Options],
     ) -> None:
-        self._init_core(Config.from_env(api_key, base_url, **options), on_error)
-        self._transport_factory: Callable[[Config], Transport] = transport_factory or HttpTransport
+        config = Config.from_env(api_key, base_url, **options)
+        self._transport_factory: Callable[[Config], Transport] = transport_factory or sync_factory(config)
+        self._init_core(config, on_error)
         self._init_process_state()
         lifecycle.register(self)
         if self._spool is not None:
@@ -156,6 +160,7 @@ class Revos(ClientCore):
     def _client(self) -> SyncApi:
         with self._lock:
             if self._api is None:
+                require_api_key(self.config)
                 self._api = SyncApi(self.config)
             return self._api
 

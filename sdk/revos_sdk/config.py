@@ -4,22 +4,44 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Literal, TypedDict
+from types import MappingProxyType
+from typing import Any, Literal, TypedDict
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8080"
+# The platform's usage topic (pipeline.topics.BILLING), which its billing workers consume.
+DEFAULT_KAFKA_TOPIC = "revos.billing"
+# Producer settings that define the transport's semantics (durability, record bytes, and the partition of
+# a key, shared with the gateway's records); kafka_options may not change them.
+RESERVED_KAFKA_OPTIONS = frozenset(
+    {
+        "bootstrap_servers",
+        "acks",
+        "key_serializer",
+        "value_serializer",
+        "partitioner",
+        "loop",
+        "transactional_id",
+    }
+)
 
 # The gateway refuses more than 1000 events or 1 MiB per request.
 GATEWAY_MAX_EVENTS = 1000
 GATEWAY_MAX_BYTES = 1 << 20
 
 Overflow = Literal["drop", "block"]
+TransportName = Literal["http", "kafka"]
 
 
 @dataclass(frozen=True, slots=True)
 class Config:
-    """Everything that tunes a client; validated on construction."""
+    """Everything that tunes a client; validated on construction.
+
+    Events go to the gateway over HTTP unless `kafka_bootstrap` is set: then they are produced straight
+    to `kafka_topic` as Avro `UsageRecorded` records of tenant `tenant_id` (and `api_key` is only needed
+    by the API helpers).
+    """
 
     api_key: str
     base_url: str = DEFAULT_BASE_URL
@@ -42,12 +64,27 @@ class Config:
     max_retry_after: float = 300.0
     retry_deadline: float = 600.0
     gzip_threshold: int | None = 16 * 1024
+    # Kafka transport, for services inside the cluster: no gateway, so no API key and no authentication.
+    kafka_bootstrap: str | None = None
+    tenant_id: str | None = None
+    kafka_topic: str = DEFAULT_KAFKA_TOPIC
+    kafka_options: Mapping[str, Any] = field(default_factory=dict, hash=False)
     # Shutdown: how long close() and the atexit hook may spend delivering.
     exit_timeout: float = 5.0
 
+    @property
+    def transport(self) -> TransportName:
+        """Where events go: the gateway ("http", the default) or the usage topic ("kafka")."""
+        return "http" if self.kafka_bootstrap is None else "kafka"
+
     def __post_init__(self) -> None:
-        if not isinstance(self.api_key, str) or not self.api_key:
-            raise ValueError("an API key is required: pass api_key=... or set REVOS_API_KEY")
+        if not isinstance(self.api_key, str):
+            raise ValueError("api_key must be a string")
+        if self.kafka_bootstrap is None:
+            if not self.api_key:
+                raise ValueError("an API key is required: pass api_key=... or set REVOS_API_KEY")
+        else:
+            self._check_kafka()
         if not self.base_url.startswith(("http://", "https://")):
             raise ValueError(f"base_url must start with http:// or https://, got {self.base_url!r}")
         if not 1 <= self.max_batch_events <= GATEWAY_MAX_EVENTS:
@@ -75,6 +112,25 @@ class Config:
             object.__setattr__(self, "spool_dir", Path(self.spool_dir))
         object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
 
+    def _check_kafka(self) -> None:
+        if not isinstance(self.kafka_bootstrap, str) or not self.kafka_bootstrap.strip():
+            raise ValueError("kafka_bootstrap must be 'host:port[,host:port...]'")
+        tenant = self.tenant_id
+        # The gateway would take the tenant from the API key; here it is configuration, so check it as
+        # strictly as the gateway checks identifiers (it is also half of every record key).
+        if not isinstance(tenant, str) or not tenant.strip() or len(tenant) > 200:
+            raise ValueError(
+                "the Kafka transport needs the tenant's id: pass tenant_id=... or set REVOS_TENANT_ID"
+            )
+        if not isinstance(self.kafka_topic, str) or not self.kafka_topic:
+            raise ValueError("kafka_topic must be a topic name")
+        if not isinstance(self.kafka_options, Mapping):
+            raise ValueError("kafka_options must be a mapping of AIOKafkaProducer keyword arguments")
+        reserved = sorted(RESERVED_KAFKA_OPTIONS & set(self.kafka_options))
+        if reserved:
+            raise ValueError(f"kafka_options may not set {', '.join(reserved)}: the transport fixes them")
+        object.__setattr__(self, "kafka_options", MappingProxyType(dict(self.kafka_options)))
+
     @classmethod
     def from_env(
         cls,
@@ -83,10 +139,26 @@ class Config:
         env: Mapping[str, str] | None = None,
         **options: object,
     ) -> Config:
-        """Build from arguments, falling back to REVOS_API_KEY / REVOS_BASE_URL / REVOS_SPOOL_DIR."""
+        """Build from arguments, falling back to REVOS_API_KEY / REVOS_BASE_URL / REVOS_SPOOL_DIR.
+
+        The Kafka transport is chosen by a `kafka_bootstrap` argument, or by REVOS_KAFKA_BOOTSTRAP when a
+        tenant id is also given (`tenant_id` or REVOS_TENANT_ID; the platform's own processes set only
+        REVOS_KAFKA_BOOTSTRAP) and neither `base_url` nor `kafka_bootstrap=None` asks for HTTP.
+        """
         env = os.environ if env is None else env
         if "spool_dir" not in options and env.get("REVOS_SPOOL_DIR"):
             options["spool_dir"] = Path(env["REVOS_SPOOL_DIR"])
+        if "tenant_id" not in options and env.get("REVOS_TENANT_ID"):
+            options["tenant_id"] = env["REVOS_TENANT_ID"]
+        if "kafka_topic" not in options and env.get("REVOS_KAFKA_TOPIC"):
+            options["kafka_topic"] = env["REVOS_KAFKA_TOPIC"]
+        if (
+            "kafka_bootstrap" not in options
+            and base_url is None
+            and env.get("REVOS_KAFKA_BOOTSTRAP")
+            and options.get("tenant_id")
+        ):
+            options["kafka_bootstrap"] = env["REVOS_KAFKA_BOOTSTRAP"]
         unknown = set(options) - OPTION_NAMES
         if unknown:
             raise TypeError(f"unknown Revos option(s): {', '.join(sorted(unknown))}")
@@ -115,6 +187,10 @@ class Options(TypedDict, total=False):
     max_retry_after: float
     retry_deadline: float
     gzip_threshold: int | None
+    kafka_bootstrap: str | None
+    tenant_id: str | None
+    kafka_topic: str
+    kafka_options: Mapping[str, Any]
     exit_timeout: float
 
 

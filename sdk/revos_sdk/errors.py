@@ -14,7 +14,11 @@ class InvalidEvent(RevosError, ValueError):
 
 
 class DeliveryError(RevosError):
-    """A request to Revos failed as a whole; `status` is None when no HTTP answer arrived."""
+    """A request to Revos failed as a whole; `status` is None when no HTTP answer arrived.
+
+    `retryable` overrides the classification by status, for failures that are not HTTP (a broker's
+    authorization error, say, gets no status but must not be retried).
+    """
 
     def __init__(
         self,
@@ -23,12 +27,14 @@ class DeliveryError(RevosError):
         status: int | None = None,
         code: str | None = None,
         retry_after: float | None = None,
+        retryable: bool | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
         self.code = code
         self.retry_after = retry_after
+        self.retryable = retryable
 
     def __str__(self) -> str:
         where = f"HTTP {self.status}" if self.status is not None else "no response"
@@ -59,8 +65,10 @@ class EventDropped(RevosError):
 
 
 def is_retryable(error: BaseException) -> bool:
-    """True when resending the same request may succeed: no answer, 408, 429 or 5xx."""
+    """True when resending the same request may succeed: no answer, 408, 429 or 5xx (or as marked)."""
     if not isinstance(error, DeliveryError):
         return False
+    if error.retryable is not None:
+        return error.retryable
     status = error.status
     return status is None or status in RETRYABLE_STATUSES or 500 <= status <= 599

@@ -104,7 +104,8 @@ def _properties(value: object) -> dict[str, Any]:
         if isinstance(item, float) and not math.isfinite(item):
             raise InvalidEvent(f"property {key!r} must be finite, got {item}")
         if isinstance(item, Decimal):
-            if not item.is_finite():
+            # The gateway parses JSON numbers as doubles and refuses a whole request holding an infinite one.
+            if not item.is_finite() or not math.isfinite(float(item)):
                 raise InvalidEvent(f"property {key!r} must be finite, got {item}")
             # A Fragment keeps the decimal exact on the wire as a JSON number.
             out[key] = orjson.Fragment(str(item))
@@ -143,9 +144,10 @@ def encode_event(
 ) -> bytes:
     """Validate one event and return its JSON object bytes; raises InvalidEvent, never anything else."""
     for name, value in (("id", event_id), ("customer", customer), ("type", type)):
-        if not isinstance(value, str) or not 0 < len(value) <= MAX_IDENTIFIER:
+        # Blank counts as empty: the gateway strips before checking.
+        if not isinstance(value, str) or not value.strip() or len(value) > MAX_IDENTIFIER:
             raise InvalidEvent(
-                f"{name} must be a string of 1 to {MAX_IDENTIFIER} characters, got {value!r:.60}"
+                f"{name} must be a non-blank string of 1 to {MAX_IDENTIFIER} characters, got {value!r:.60}"
             )
     wire: dict[str, Any] = {
         "id": event_id,
