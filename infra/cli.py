@@ -12,6 +12,7 @@ import logging
 import sys
 from typing import Any
 
+from infra.bench_options import add_arguments as add_bench_arguments
 from infra.broker import EmbeddedBroker
 from infra.errors import HomeLockedError
 from infra.home import Home, HomeLock, lock_holder
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register `run` and `infra` (with `up`, `down`, `status`) on a `revos` sub-command set."""
+    """Register `run`, `infra` (with `up`, `down`, `status`) and `bench` on a `revos` sub-command set."""
     run = subparsers.add_parser("run", help="run the whole stack in the foreground until Ctrl-C")
     run.set_defaults(handler=_run)
     infra = subparsers.add_parser("infra", help="start, stop or inspect the embedded broker and database")
@@ -35,6 +36,17 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     down.set_defaults(handler=_down)
     status = commands.add_parser("status", help="print what runs on this REVOS_HOME, as JSON")
     status.set_defaults(handler=_status)
+    bench = subparsers.add_parser(
+        "bench", help="measure throughput and latency on a private stack (never the running one)"
+    )
+    add_bench_arguments(bench)
+    bench.set_defaults(handler=_bench)
+
+
+def _bench(args: argparse.Namespace, settings: Settings) -> int:
+    from infra.bench import command  # local: the benchmark pulls in the pipeline and the SDK
+
+    return command(args, settings)
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
