@@ -55,9 +55,7 @@ def _decimal_bound(field_type: Any) -> Decimal | None:
 
 def _decimal_fields(schema: Any) -> dict[str, Decimal]:
     return {
-        f["name"]: bound
-        for f in schema.get("fields", [])
-        if (bound := _decimal_bound(f["type"])) is not None
+        f["name"]: bound for f in schema.get("fields", []) if (bound := _decimal_bound(f["type"])) is not None
     }
 
 
@@ -102,7 +100,9 @@ class Codec:
         for name, bound in self._decimals[record.SCHEMA].items():
             value = getattr(record, name)
             if isinstance(value, Decimal) and not value.copy_abs() < bound:  # copy_abs: no rounding
-                raise EncodeError(f"cannot encode {type(record).__name__}: {name} is out of range for decimal")
+                raise EncodeError(
+                    f"cannot encode {type(record).__name__}: {name} is out of range for decimal"
+                )
         buf = io.BytesIO()
         buf.write(MAGIC)
         buf.write(schema.fingerprint)
@@ -128,7 +128,9 @@ class Codec:
             raise DecodeError(f"unknown schema fingerprint {bytes(data[2:HEADER_LEN]).hex()}")
         reader = self._latest[writer.name]
         try:
-            payload = fastavro.schemaless_reader(io.BytesIO(data[HEADER_LEN:]), writer.parsed, reader.parsed)
+            # Schema resolution costs time; only records written with an older version need it.
+            resolve = None if reader is writer else reader.parsed
+            payload = fastavro.schemaless_reader(io.BytesIO(data[HEADER_LEN:]), writer.parsed, resolve)
         except Exception as exc:  # fastavro raises many types for corrupt payloads
             raise DecodeError(f"corrupt {writer.name} v{writer.version} payload: {exc}") from exc
         return self._from_avro(self._classes[writer.name], payload)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -11,6 +12,7 @@ from typing import Protocol
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.partitioner import murmur2
 
 from pipeline.errors import TransientError
 
@@ -45,6 +47,25 @@ class Publisher(Protocol):
     async def partitions(self, topic: str) -> list[int]: ...
 
 
+class CachedPartitioner:
+    """aiokafka's default partitioning (murmur2 of the key), remembering keys: the hash is pure Python
+    and the same customers send again and again."""
+
+    def __init__(self, size: int = 100_000) -> None:
+        self._hashes: dict[bytes, int] = {}
+        self._size = size
+
+    def __call__(self, key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+        if key is None:
+            return random.choice(available or all_partitions)
+        h = self._hashes.get(key)
+        if h is None:
+            if len(self._hashes) >= self._size:
+                self._hashes.clear()
+            h = self._hashes[key] = murmur2(key) & 0x7FFFFFFF
+        return all_partitions[h % len(all_partitions)]
+
+
 class KafkaPublisher:
     """Publisher over aiokafka with acks=all; a broker that does not answer in time is BrokerUnavailable."""
 
@@ -57,6 +78,7 @@ class KafkaPublisher:
             max_request_size=4 << 20,
             request_timeout_ms=int(timeout * 1000),
             enable_idempotence=False,  # the embedded broker lacks InitProducerId; effects are idempotent instead
+            partitioner=CachedPartitioner(),
         )
         self._timeout = timeout
         self._started = False

@@ -2,7 +2,7 @@
 
 Faust fixes `fetch_max_wait_ms` at 1500 ms. Brokers that hold a fetch for its whole wait even when
 records arrive (the embedded broker does) would add up to that much latency to every balance update;
-100 ms bounds it while costing a broker only a few idle fetches a second.
+50 ms bounds it while costing a broker only a few idle fetches a second.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 from faust.transport.drivers import aiokafka as driver
 
-FETCH_MAX_WAIT_MS = 100
+FETCH_MAX_WAIT_MS = 50
 
 
 class _ConsumerThread(driver.AIOKafkaConsumerThread):  # type: ignore[misc]

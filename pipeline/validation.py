@@ -54,7 +54,9 @@ def identifier(raw: object, field: str, *, required: bool = True) -> str:
             f"{field} is longer than {MAX_ID} characters", code="invalid_" + field, field=field
         )
     if "\x00" in raw:  # PostgreSQL text cannot hold NUL: refuse it here, not in the worker
-        raise ValidationError(f"{field} must not contain NUL characters", code="invalid_" + field, field=field)
+        raise ValidationError(
+            f"{field} must not contain NUL characters", code="invalid_" + field, field=field
+        )
     return raw
 
 

@@ -35,7 +35,13 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asy
     ):
         with attempt:
             pool: asyncpg.Pool = await asyncpg.create_pool(
-                dsn, min_size=min_size, max_size=max_size, init=_init_connection
+                dsn,
+                min_size=min_size,
+                max_size=max_size,
+                init=_init_connection,
+                # asyncpg prepares every statement; a generic plan made while a table is empty keeps
+                # seq-scanning it as it grows (the unnest joins of the billing writer did). Plan each call.
+                server_settings={"plan_cache_mode": "force_custom_plan"},
             )
     return pool
 

@@ -54,7 +54,9 @@ def header_json(key: str, value: bytes) -> dict[str, str | None]:
 
 def header_bytes(stored: dict[str, str]) -> tuple[str, bytes]:
     """The exact header a stored one was made from."""
-    return bytes.fromhex(stored["key_hex"]).decode("utf-8", "surrogatepass"), bytes.fromhex(stored["value_hex"])
+    return bytes.fromhex(stored["key_hex"]).decode("utf-8", "surrogatepass"), bytes.fromhex(
+        stored["value_hex"]
+    )
 
 
 async def record(conn: asyncpg.Connection, topic: str, d: DeadLetter) -> None:
