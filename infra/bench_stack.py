@@ -144,10 +144,10 @@ class BenchStack:
 
     async def create_tenant(self) -> dict[str, Any]:
         """A tenant whose burn table is published; a worker has applied both when this returns."""
-        from pipeline.admin_cli import _create
+        from pipeline.admin_cli import create_tenant_and_wait
 
         assert self.settings is not None
-        made: dict[str, Any] = await _create("bench", self.settings, _READY_TIMEOUT)
+        made: dict[str, Any] = await create_tenant_and_wait("bench", self.settings, _READY_TIMEOUT)
         async with self.client(made["api_key"]) as api:
             published = await api.put("/v1/burn-tables/default", json=BURN_TABLE)
             if published.status_code != 200:

@@ -21,7 +21,8 @@ from projections.waiting import wait_for
 FIND_KEY = "SELECT 1 FROM api_keys WHERE key_id = $1"
 
 
-async def _create(name: str, settings: Settings, timeout: float) -> dict[str, Any]:
+async def create_tenant_and_wait(name: str, settings: Settings, timeout: float) -> dict[str, Any]:
+    """Record a new tenant and its first key, then wait up to `timeout` s for a worker to apply them."""
     made = create_tenant(name, actor="cli", now=datetime.now(UTC))
     codec = default_codec()
     publisher = KafkaPublisher(settings.bootstrap_servers)
@@ -57,7 +58,7 @@ async def _create(name: str, settings: Settings, timeout: float) -> dict[str, An
 
 
 def _tenant_create(args: argparse.Namespace, settings: Settings) -> int:
-    result = asyncio.run(_create(args.name, settings, args.timeout))
+    result = asyncio.run(create_tenant_and_wait(args.name, settings, args.timeout))
     sys.stdout.write(orjson.dumps(result).decode() + "\n")
     return 0
 

@@ -85,10 +85,12 @@ def track_cost(events: int = 200_000) -> dict[str, Any]:
 
 
 def delivery_throughput(
-    base_url: str, api_key: str, events: int = 50_000, threads: int = 8
+    base_url: str, api_key: str, events: int = 50_000, threads: int = 8, max_batch_events: int = 100
 ) -> dict[str, float]:
     """Events/s from `threads` threads through the SDK until the gateway has answered for all of them."""
-    revos = Revos(api_key=api_key, base_url=base_url, max_queue_size=events + 1)
+    revos = Revos(
+        api_key=api_key, base_url=base_url, max_queue_size=events + 1, max_batch_events=max_batch_events
+    )
     per_thread = events // threads
     started = time.perf_counter()
     workers = [

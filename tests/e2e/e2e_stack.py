@@ -19,7 +19,7 @@ import httpx
 from infra.broker import EmbeddedBroker
 from infra.ports import free_port
 from infra.processes import Child, ChildSpec, spawn
-from pipeline.admin_cli import _create
+from pipeline.admin_cli import create_tenant_and_wait
 from pipeline.bootstrap import prepare
 from pipeline.settings import Settings
 
@@ -98,7 +98,7 @@ class Stack:
 
     async def create_tenant(self, name: str = "acme") -> dict[str, Any]:
         """A tenant and key, returned once a worker has applied them (so a worker is consuming)."""
-        made: dict[str, Any] = await _create(name, self.settings, 90.0)
+        made: dict[str, Any] = await create_tenant_and_wait(name, self.settings, 90.0)
         assert self.pool is not None
         found = await self.pool.fetchval("SELECT 1 FROM api_keys WHERE key_id = $1", made["key_id"])
         assert found, "the worker never applied the new tenant"
