@@ -49,7 +49,8 @@ def _decimal_bound(field_type: Any) -> Decimal | None:
     """The exclusive magnitude limit of a decimal(p, s) field (or a union holding one), else None."""
     for t in field_type if isinstance(field_type, list) else [field_type]:
         if isinstance(t, dict) and t.get("logicalType") == "decimal":
-            return Decimal(10) ** (t["precision"] - t.get("scale", 0))
+            digits: int = t["precision"] - t.get("scale", 0)
+            return Decimal(10) ** digits
     return None
 
 
