@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.errors import ConfigurationError
@@ -67,6 +67,3 @@ class Settings:
     @property
     def dsn(self) -> str:
         return self.database_url or f"postgresql://postgres@127.0.0.1:{self.postgres_port}/revos"
-
-    def with_(self, **changes: object) -> Settings:
-        return replace(self, **changes)  # type: ignore[arg-type]
