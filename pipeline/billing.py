@@ -6,7 +6,7 @@ earlier records, so replaying the log yields identical charges and balances.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -189,3 +189,8 @@ def accounts_needed(records: Iterable[Record]) -> set[AccountKey]:
 def usage_ids(records: Iterable[Record]) -> set[tuple[str, str]]:
     return {(r.tenant_id, r.event_id) for r in records if isinstance(r, UsageRecorded)}
 
+
+
+def balances(state: PartitionState, keys: Iterable[AccountKey], at: datetime) -> Mapping[AccountKey, Decimal]:
+    """Each account's balance at `at`, as the fold left it."""
+    return {k: state.accounts[k].balance(at) for k in keys}
