@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -99,7 +100,9 @@ class BenchStack:
             "PYTHONUNBUFFERED": "1",
         }
         argv = (sys.executable, "-m", "pipeline.cli", "--log-level", "warning", *command)
-        self.children.append(spawn(ChildSpec(name, argv, env=env), self.home / "logs"))
+        # SIGKILL if the bench dies: a worker's graceful stop needs the broker, which dies with it.
+        spec = ChildSpec(name, argv, env=env, death_signal=signal.SIGKILL)
+        self.children.append(spawn(spec, self.home / "logs"))
 
     async def _wait_gateway(self) -> None:
         deadline = Deadline(_READY_TIMEOUT)

@@ -45,8 +45,14 @@ class _Part(Protocol):
 def default_children(settings: Settings) -> list[ChildSpec]:
     """`settings.workers` stream workers, then one gateway; the launcher stops them in reverse order."""
     python = sys.executable
+    # A worker whose launcher died may find the broker gone too and never finish a graceful stop;
+    # killing it is safe, since offsets are committed only after their effects.
     workers = [
-        ChildSpec(f"worker-{i}", (python, "-m", "pipeline.cli", "worker", "--worker-id", str(i)))
+        ChildSpec(
+            f"worker-{i}",
+            (python, "-m", "pipeline.cli", "worker", "--worker-id", str(i)),
+            death_signal=signal.SIGKILL,
+        )
         for i in range(settings.workers)
     ]
     return [*workers, ChildSpec("gateway", (python, "-m", "pipeline.cli", "gateway"))]

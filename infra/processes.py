@@ -31,7 +31,11 @@ _POLL_INTERVAL = 0.05
 
 @dataclass(frozen=True, slots=True)
 class ChildSpec:
-    """How to run one child: `name` names its log; `stop_signal` asks it to stop, and comes if we die."""
+    """How to run one child: `name` names its log; `stop_signal` asks it to stop.
+
+    `death_signal` comes if we die (default: `stop_signal`). A child whose graceful stop needs services
+    that die with us (a stream worker needs the broker) should get SIGKILL, or it may never finish.
+    """
 
     name: str
     argv: Sequence[str]
@@ -40,6 +44,7 @@ class ChildSpec:
     user: str | None = None  # run as this system user (PostgreSQL refuses to run as root)
     stop_signal: signal.Signals = signal.SIGTERM
     stop_timeout: float = 15.0
+    death_signal: signal.Signals | None = None
 
 
 @dataclass(slots=True)
@@ -136,7 +141,7 @@ def spawn(spec: ChildSpec, logs: Path, *, detached: bool = False) -> Child:
             close_fds=True,
             start_new_session=detached,
             process_group=None if detached else 0,
-            preexec_fn=None if detached else _die_with_parent(spec.stop_signal),
+            preexec_fn=None if detached else _die_with_parent(spec.death_signal or spec.stop_signal),
             user=uid,
             group=gid,
             extra_groups=groups,

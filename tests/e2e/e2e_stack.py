@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -69,6 +70,7 @@ class Stack:
             f"worker-{worker_id}",
             (sys.executable, "-m", "pipeline.cli", "--log-level", "warning", "worker", "--worker-id", str(worker_id)),
             env={**self.env(), **(env or {})},
+            death_signal=signal.SIGKILL,  # if pytest dies, the broker goes too: a graceful stop could hang
         )
         child = self.workers[worker_id] = spawn(spec, self.home / "logs")
         return child
