@@ -55,7 +55,9 @@ class AsyncBatcher:
         self.ledger = ledger
         self.spool = spool
         self.backoff = Backoff(config.backoff_base, config.backoff_max, config.max_retry_after)
-        self.policy = BatchPolicy(config.max_batch_events, config.max_batch_bytes, config.max_batch_wait)
+        self.policy = BatchPolicy(
+            config.max_batch_events, config.max_batch_bytes, config.max_batch_wait, config.max_backlog_events
+        )
         self._builder = BatchBuilder(self.policy)
         self._replay_path: Path | None = None
         self._replay: deque[Pending] = deque()
@@ -100,6 +102,7 @@ class AsyncBatcher:
             if now >= self._next_housekeeping:
                 await self._housekeeping(now)
             if not self.items:
+                self._builder.backlog = False
                 if self._builder.due(now):
                     if not await self._send_builder():
                         return await self._abandon()
@@ -110,10 +113,15 @@ class AsyncBatcher:
                     await self._idle(now)
                 continue
             item = self.items.popleft()
+            self._builder.backlog = bool(self.items)
             if isinstance(item, Pending):
-                if not self._builder.fits(item) and not await self._send_builder():
-                    self._unresolved.append(item)
-                    return await self._abandon()
+                if not self._builder.fits(item):
+                    # Back in the queue while the full batch is sent: if the task is cancelled during
+                    # the send (the loop ends), the exit path still finds it there.
+                    self.items.appendleft(item)
+                    if not await self._send_builder():
+                        return await self._abandon()
+                    continue
                 self._builder.add(item, time.monotonic())
                 # Checked here too: under steady traffic the deque is rarely empty when the batch ages out.
                 if self._builder.due(time.monotonic()) and not await self._send_builder():

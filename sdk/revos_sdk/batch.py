@@ -47,11 +47,16 @@ class Batch:
 
 @dataclass(frozen=True, slots=True)
 class BatchPolicy:
-    """A batch closes at `max_events`, before exceeding `max_bytes`, or `max_wait` after its first event."""
+    """A batch closes at `max_events`, before exceeding `max_bytes`, or `max_wait` after its first event.
+
+    While more events are already waiting (a backlog), a batch may grow to `backlog_events`: under load
+    fewer, larger requests deliver more, and a quiet client still sends after `max_events` or `max_wait`.
+    """
 
     max_events: int = 100
     max_bytes: int = 1_000_000
     max_wait: float = 0.5
+    backlog_events: int = 0  # 0: never grow past max_events
 
     @property
     def max_event_bytes(self) -> int:
@@ -62,13 +67,19 @@ class BatchPolicy:
 class BatchBuilder:
     """Accumulates pending events and says when the batch must be sent."""
 
-    __slots__ = ("_items", "_size", "deadline", "policy")
+    __slots__ = ("_items", "_size", "backlog", "deadline", "policy")
 
     def __init__(self, policy: BatchPolicy) -> None:
         self.policy = policy
         self._items: list[Pending] = []
         self._size = BODY_OVERHEAD
         self.deadline: float | None = None
+        self.backlog = False  # set by the batcher: more events are waiting behind this batch
+
+    @property
+    def _max_events(self) -> int:
+        policy = self.policy
+        return max(policy.max_events, policy.backlog_events) if self.backlog else policy.max_events
 
     def __len__(self) -> int:
         return len(self._items)
@@ -83,7 +94,7 @@ class BatchBuilder:
         if not self._items:
             return True
         return (
-            len(self._items) < self.policy.max_events
+            len(self._items) < self._max_events
             and self._size + 1 + len(item.payload) <= self.policy.max_bytes
         )
 
@@ -99,7 +110,7 @@ class BatchBuilder:
     @property
     def full(self) -> bool:
         """True when no further event could join (count reached, or bytes within 64 of the limit)."""
-        return len(self._items) >= self.policy.max_events or self._size >= self.policy.max_bytes - 64
+        return len(self._items) >= self._max_events or self._size >= self.policy.max_bytes - 64
 
     def due(self, now: float) -> bool:
         """True when the batch is non-empty and full or old enough to send."""

@@ -43,7 +43,9 @@ class Batcher(threading.Thread):
         self.ledger = ledger
         self.spool = spool
         self.backoff = Backoff(config.backoff_base, config.backoff_max, config.max_retry_after)
-        self.policy = BatchPolicy(config.max_batch_events, config.max_batch_bytes, config.max_batch_wait)
+        self.policy = BatchPolicy(
+            config.max_batch_events, config.max_batch_bytes, config.max_batch_wait, config.max_backlog_events
+        )
         self._builder = BatchBuilder(self.policy)
         self._replay_path: Path | None = None
         self._replay: deque[Pending] = deque()
@@ -86,6 +88,7 @@ class Batcher(threading.Thread):
                 item = self.queue.get(self._wait_time(now))
             except Empty:
                 item = None
+            self._builder.backlog = self.queue.qsize() > 0
             if isinstance(item, Pending):
                 if not self._builder.fits(item) and not self._send_builder():
                     self._unresolved.append(item)

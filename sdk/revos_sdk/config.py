@@ -49,6 +49,8 @@ class Config:
     max_batch_events: int = 100
     max_batch_bytes: int = 1_000_000
     max_batch_wait: float = 0.5
+    # While more events are already queued, a batch may grow to this many: fewer, larger requests.
+    max_backlog_events: int = GATEWAY_MAX_EVENTS
     # Memory bound and what track() does when it is reached.
     max_queue_size: int = 10_000
     overflow: Overflow = "drop"
@@ -89,6 +91,8 @@ class Config:
             raise ValueError(f"base_url must start with http:// or https://, got {self.base_url!r}")
         if not 1 <= self.max_batch_events <= GATEWAY_MAX_EVENTS:
             raise ValueError(f"max_batch_events must be within 1..{GATEWAY_MAX_EVENTS}")
+        if not 1 <= self.max_backlog_events <= GATEWAY_MAX_EVENTS:
+            raise ValueError(f"max_backlog_events must be within 1..{GATEWAY_MAX_EVENTS}")
         if not 1024 <= self.max_batch_bytes <= GATEWAY_MAX_BYTES:
             raise ValueError(f"max_batch_bytes must be within 1024..{GATEWAY_MAX_BYTES}")
         if self.max_queue_size < 1 or self.spool_segment_events < 1:
@@ -175,6 +179,7 @@ class Options(TypedDict, total=False):
     max_batch_events: int
     max_batch_bytes: int
     max_batch_wait: float
+    max_backlog_events: int
     max_queue_size: int
     overflow: Overflow
     block_timeout: float

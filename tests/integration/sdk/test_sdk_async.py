@@ -29,7 +29,7 @@ async def wait_for(predicate: Any, limit: float = 10.0) -> None:
 
 
 async def test_async_client_delivers_every_event_once(server: FaultServer) -> None:
-    async with client(server, max_batch_events=30) as revos:
+    async with client(server, max_batch_events=30, max_backlog_events=30) as revos:
         ids = {revos.track("c1", "llm.tokens", i + 1) for i in range(200)}
         assert await revos.flush(10)
         stats = revos.stats()
@@ -40,7 +40,7 @@ async def test_async_client_delivers_every_event_once(server: FaultServer) -> No
 
 async def test_async_client_survives_faults_and_respects_retry_after(server: FaultServer) -> None:
     server.faults.extend(["429:0.5", "500", "drop", "slow:1.5", "drop-after", "503"])
-    async with client(server, max_batch_events=25, request_timeout=0.5) as revos:
+    async with client(server, max_batch_events=25, max_backlog_events=25, request_timeout=0.5) as revos:
         ids = {revos.track("c1", "llm.tokens") for _ in range(300)}
         assert await revos.flush(30)
         stats = revos.stats()

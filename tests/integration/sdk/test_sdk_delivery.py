@@ -20,7 +20,7 @@ def track_many(revos: Revos, n: int, prefix: str = "c") -> set[str]:
 
 
 def test_every_event_arrives_once_in_batches_of_at_most_max(server: FaultServer) -> None:
-    with client(server, max_batch_events=50, max_batch_wait=0.2) as revos:
+    with client(server, max_batch_events=50, max_backlog_events=50, max_batch_wait=0.2) as revos:
         ids = track_many(revos, 260)
         assert revos.flush(10)
         stats = revos.stats()
@@ -52,7 +52,7 @@ def test_large_bodies_are_gzipped_and_small_ones_are_not(server: FaultServer) ->
 def test_faults_lose_nothing_and_duplicates_are_only_resends(server: FaultServer) -> None:
     # Each entry hits one request; "slow" and "drop-after" process the events but lose the answer.
     server.faults.extend(["500", "drop", "429:0.1", "slow:1.5", "503", "drop-after", "500"])
-    with client(server, max_batch_events=40, request_timeout=0.5) as revos:
+    with client(server, max_batch_events=40, max_backlog_events=40, request_timeout=0.5) as revos:
         ids = track_many(revos, 400)
         assert revos.flush(30)
         stats = revos.stats()
@@ -216,3 +216,15 @@ def test_the_client_can_be_configured_from_the_environment(
         event_id = revos.track("c1", "llm.tokens")
         assert revos.flush(5)
     wait_until(lambda: event_id in server.unique_ids, 5)
+
+
+def test_a_backlog_is_sent_in_larger_batches_and_a_trickle_in_small_ones(server: FaultServer) -> None:
+    with client(server, max_batch_events=50, max_backlog_events=400, max_batch_wait=0.2) as revos:
+        burst = {revos.track("c1", "llm.tokens") for _ in range(2000)}
+        assert revos.flush(10)
+        burst_sizes = [len(a.ids) for a in server.arrivals]
+        trickle = {revos.track("c1", "llm.tokens") for _ in range(3)}
+        assert revos.flush(10)
+    assert server.unique_ids == burst | trickle and server.duplicates() == 0
+    assert max(burst_sizes) > 50 and max(burst_sizes) <= 400  # a queued burst rides in larger requests
+    assert [len(a.ids) for a in server.arrivals[len(burst_sizes) :]] == [3]

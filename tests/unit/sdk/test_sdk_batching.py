@@ -98,3 +98,21 @@ def test_parse_retry_after() -> None:
     assert parse_retry_after(later, now=now.timestamp()) == pytest.approx(30.0)
     assert parse_retry_after(None) is None
     assert parse_retry_after("soon") is None
+
+
+def test_a_batch_grows_to_the_backlog_limit_only_while_events_are_waiting() -> None:
+    from revos_sdk.batch import BatchBuilder, BatchPolicy, Pending
+
+    item = Pending("id", b"{}")
+    builder = BatchBuilder(BatchPolicy(max_events=3, max_bytes=10_000, max_wait=1.0, backlog_events=5))
+    builder.backlog = True
+    for _ in range(5):
+        assert builder.fits(item)
+        builder.add(item, 0.0)
+    assert not builder.fits(item) and builder.full  # the backlog limit holds
+    builder.backlog = False
+    assert builder.due(0.0)  # the backlog is gone: the batch goes at once, not after max_wait
+    quiet = BatchBuilder(BatchPolicy(max_events=3, max_bytes=10_000, max_wait=1.0, backlog_events=5))
+    for _ in range(3):
+        quiet.add(item, 0.0)
+    assert quiet.due(0.0) and not quiet.fits(item)  # without a backlog, max_events closes the batch
