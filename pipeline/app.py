@@ -101,5 +101,8 @@ def build_app(settings: Settings, *, worker_id: int = 0) -> faust.App:
     attach("admin", _raw_topic(app, ADMIN), AdminProjection(codec))
     attach("dead_letters", _raw_topic(app, *DEAD_LETTER_TOPICS), DeadLetterProjection(codec))
 
-    app.revos_runtime = holder  # type: ignore[attr-defined]
+    @app.on_before_shutdown.connect  # type: ignore[misc]
+    async def _close_runtime(app: faust.App, **kwargs: Any) -> None:
+        await holder.close()  # the consumer has stopped: nothing uses the pool or publisher any more
+
     return app
