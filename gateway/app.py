@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway import billing, events
+from gateway import audit, billing, events
 from gateway.auth import Authenticator
 from gateway.errors import error_response, handle_http_error, handle_revos_error, handle_unexpected
 from gateway.openapi import OPENAPI
@@ -93,6 +93,7 @@ ROUTES = [
     Route("/v1/customers/{customer}/grants", billing.post_grant, methods=["POST"]),
     Route("/v1/customers/{customer}/balance", billing.get_balance, methods=["GET"]),
     Route("/v1/customers/{customer}/charges", billing.get_charges, methods=["GET"]),
+    Route("/v1/audit", audit.get_audit, methods=["GET"]),
 ]
 
 

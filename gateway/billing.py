@@ -15,12 +15,14 @@ from gateway.body import read_json
 from gateway.errors import ApiError, not_found
 from gateway.responses import json_response
 from gateway.services import caller
-from pipeline import validation
+from pipeline import audit, validation
+from pipeline.audit_topic import audit_outgoing
 from pipeline.kafka import Outgoing
 from pipeline.ledger import Grant
 from pipeline.money import ZERO
 from pipeline.topics import BILLING, customer_key
 from projections import queries
+from projections.billing import rules_to_json
 from projections.waiting import wait_for
 
 PAGE_DEFAULT = 50
@@ -43,16 +45,29 @@ async def put_burn_table(request: Request) -> Response:
         # concurrent publishes (from any gateway replica) get consecutive numbers.
         await conn.execute("SELECT pg_advisory_lock(hashtext($1))", lock_key)
         try:
-            version = (await conn.fetchval(queries.LATEST_VERSION, who.tenant_id, name) or 0) + 1
+            previous = await queries.burn_table_versions(svc.pool, who.tenant_id, name, limit=1)
+            version = (previous[0]["version"] if previous else 0) + 1
             table = validation.burn_table(
                 body, tenant_id=who.tenant_id, name=name, version=version, actor=_actor(who.key_id), now=now
             )
             encoded = svc.codec.encode(table)
             key = f"{who.tenant_id}:burn-table:{name}".encode()
+            trail = audit.record(
+                tenant_id=who.tenant_id,
+                actor=_actor(who.key_id),
+                action="burn_table.publish",
+                target=f"burn_table:{name}",
+                before=_table_json(previous[0]) if previous else None,
+                after={"name": name, "version": version, "effective_at": table.effective_at,
+                       "rules": rules_to_json(table.rules)},
+                request_id=request.state.request_id,
+                now=now,
+            )  # fmt: skip
             # Every partition gets the version, in order with the usage it must price.
             partitions = await svc.publisher.partitions(BILLING)
             await svc.publisher.publish(
                 [Outgoing(BILLING, encoded, key=key, partition=p) for p in partitions]
+                + [audit_outgoing(svc.codec, trail)]
             )
             applied = await wait_for(
                 svc.pool, queries.VERSION_EXISTS, who.tenant_id, name, version, timeout=svc.write_timeout
@@ -79,6 +94,10 @@ async def get_burn_table(request: Request) -> Response:
     return json_response(rows[0])
 
 
+def _table_json(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: row[k] for k in ("name", "version", "effective_at", "rules")}
+
+
 def _grant_json(customer: str, row: dict[str, Any]) -> dict[str, Any]:
     return {"customer": customer, **row}
 
@@ -93,8 +112,24 @@ async def post_grant(request: Request) -> Response:
     existing = await queries.grant(svc.pool, who.tenant_id, customer, granted.grant_id)
     if existing is not None:
         return json_response(_grant_json(customer, existing), status=200)  # idempotent repeat
+    trail = audit.record(
+        tenant_id=who.tenant_id,
+        actor=_actor(who.key_id),
+        action="grant.create",
+        target=f"customer:{customer}/grant:{granted.grant_id}",
+        before=None,
+        after={
+            "grant_id": granted.grant_id, "amount": granted.amount, "priority": granted.priority,
+            "effective_at": granted.effective_at, "expires_at": granted.expires_at, "reason": granted.reason,
+        },
+        request_id=request.state.request_id,
+        now=granted.occurred_at,
+    )  # fmt: skip
     await svc.publisher.publish(
-        [Outgoing(BILLING, svc.codec.encode(granted), key=customer_key(who.tenant_id, customer))]
+        [
+            Outgoing(BILLING, svc.codec.encode(granted), key=customer_key(who.tenant_id, customer)),
+            audit_outgoing(svc.codec, trail),
+        ]
     )
     applied = await wait_for(
         svc.pool, queries.GRANT_EXISTS, who.tenant_id, customer, granted.grant_id, timeout=svc.write_timeout

@@ -10,7 +10,9 @@ from typing import Any
 
 import orjson
 
+from pipeline import audit
 from pipeline.admin import create_tenant
+from pipeline.audit_topic import audit_outgoing
 from pipeline.codec import default_codec
 from pipeline.kafka import KafkaPublisher, Outgoing
 from pipeline.settings import Settings
@@ -29,10 +31,20 @@ async def create_tenant_and_wait(name: str, settings: Settings, timeout: float) 
     await publisher.start()
     try:
         key = tenant_key(made.tenant.tenant_id)
+        t, k = made.tenant, made.key
+        trail = [
+            audit.record(tenant_id=t.tenant_id, actor="cli", action="tenant.create", target=f"tenant:{t.tenant_id}",
+                         before=None, after={"tenant_id": t.tenant_id, "name": t.name}, request_id=None,
+                         now=t.occurred_at),
+            audit.record(tenant_id=t.tenant_id, actor="cli", action="api_key.issue", target=f"api_key:{k.key_id}",
+                         before=None, after={"key_id": k.key_id, "prefix": k.prefix}, request_id=None,
+                         now=k.occurred_at),
+        ]  # fmt: skip
         await publisher.publish(
             [
                 Outgoing(ADMIN, codec.encode(made.tenant), key=key),
                 Outgoing(ADMIN, codec.encode(made.key), key=key),
+                *(audit_outgoing(codec, r) for r in trail),
             ]
         )
     finally:

@@ -10,6 +10,7 @@ from typing import Any
 import faust
 
 from agents.admin import AdminProjection
+from agents.audit import AuditProjection
 from agents.billing import BillingProjection
 from agents.deadletters import DeadLetterProjection
 from agents.runner import Message, Projection, Runtime, process
@@ -17,7 +18,7 @@ from pipeline import transport
 from pipeline.codec import default_codec
 from pipeline.kafka import KafkaPublisher
 from pipeline.settings import Settings
-from pipeline.topics import ADMIN, BILLING, DEAD_LETTER_TOPICS
+from pipeline.topics import ADMIN, AUDIT, BILLING, DEAD_LETTER_TOPICS
 from projections.db import create_pool
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,7 @@ def build_app(settings: Settings, *, worker_id: int = 0) -> faust.App:
 
     attach("billing", _raw_topic(app, BILLING), BillingProjection(codec))
     attach("admin", _raw_topic(app, ADMIN), AdminProjection(codec))
+    attach("audit", _raw_topic(app, AUDIT), AuditProjection(codec))
     attach("dead_letters", _raw_topic(app, *DEAD_LETTER_TOPICS), DeadLetterProjection(codec))
 
     @app.on_before_shutdown.connect  # type: ignore[misc]

@@ -45,7 +45,7 @@ def _gateway(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from pipeline import admin_cli, dlq_cli
+    from pipeline import admin_cli, audit_cli, dlq_cli
 
     parser = argparse.ArgumentParser(prog="revos", description=__doc__)
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     admin_cli.add_commands(sub)
     dlq_cli.add_commands(sub)
+    audit_cli.add_commands(sub)
     try:
         from infra import cli as infra_cli
     except ImportError:  # pragma: no cover - infra is part of the same distribution

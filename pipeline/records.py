@@ -147,6 +147,23 @@ class DeadLetterReplayed:
     occurred_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class AuditRecorded:
+    """Who changed what admin state, when; `before` and `after` are JSON text (None: did not exist)."""
+
+    SCHEMA: ClassVar[str] = "revos.AuditRecorded"
+
+    audit_id: str
+    tenant_id: str
+    actor: str
+    action: str
+    target: str
+    before: str | None
+    after: str | None
+    request_id: str | None
+    occurred_at: datetime
+
+
 Record = (
     UsageRecorded
     | CreditsGranted
@@ -155,6 +172,7 @@ Record = (
     | ApiKeyIssued
     | DeadLetter
     | DeadLetterReplayed
+    | AuditRecorded
 )
 
 RECORD_TYPES: tuple[type[Record], ...] = (
@@ -165,4 +183,5 @@ RECORD_TYPES: tuple[type[Record], ...] = (
     ApiKeyIssued,
     DeadLetter,
     DeadLetterReplayed,
+    AuditRecorded,
 )

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 BILLING = "revos.billing"
 ADMIN = "revos.admin"
+AUDIT = "revos.audit"  # keyed by tenant: one partition, one writer, one hash chain per tenant
 DLQ_SUFFIX = ".dlq"
 BILLING_DLQ = BILLING + DLQ_SUFFIX
 ADMIN_DLQ = ADMIN + DLQ_SUFFIX
+AUDIT_DLQ = AUDIT + DLQ_SUFFIX
 
-SOURCE_TOPICS = (BILLING, ADMIN)
-DEAD_LETTER_TOPICS = (BILLING_DLQ, ADMIN_DLQ)
+SOURCE_TOPICS = (BILLING, ADMIN, AUDIT)
+DEAD_LETTER_TOPICS = (BILLING_DLQ, ADMIN_DLQ, AUDIT_DLQ)
 ALL_TOPICS = SOURCE_TOPICS + DEAD_LETTER_TOPICS
 
 # Headers: a replayed record says which dead letter it came from and how often it has been replayed.

@@ -15,6 +15,7 @@ from pipeline.errors import DecodeError, EncodeError, RevosError
 from pipeline.records import (
     RECORD_TYPES,
     ApiKeyIssued,
+    AuditRecorded,
     BurnRule,
     BurnTablePublished,
     CreditsGranted,
@@ -98,6 +99,9 @@ SAMPLES: dict[str, Record] = {
         "dl_2", "ingest", "invalid", "ValidationError", "bad", b"", T0, T0, "0.1.0"
     ),
     "replayed": DeadLetterReplayed("dl_1", "revos.usage", "key_admin", T0),
+    "audit": AuditRecorded(
+        "aud_1", "ten_1", "key:k1", "grant.create", "customer:c/grant:g", None, '{"amount":"5"}', "req_1", T0
+    ),
 }
 
 
