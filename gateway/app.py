@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway import audit, billing, events
+from gateway import audit, billing, customers, events
 from gateway.auth import Authenticator
 from gateway.errors import error_response, handle_http_error, handle_revos_error, handle_unexpected
 from gateway.openapi import OPENAPI
@@ -90,6 +90,8 @@ ROUTES = [
     Route("/v1/events", events.post_events, methods=["POST"]),
     Route("/v1/burn-tables/{name}", billing.put_burn_table, methods=["PUT"]),
     Route("/v1/burn-tables/{name}", billing.get_burn_table, methods=["GET"]),
+    Route("/v1/customers/{customer}", customers.put_customer, methods=["PUT"]),
+    Route("/v1/customers/{customer}", customers.get_customer, methods=["GET"]),
     Route("/v1/customers/{customer}/grants", billing.post_grant, methods=["POST"]),
     Route("/v1/customers/{customer}/balance", billing.get_balance, methods=["GET"]),
     Route("/v1/customers/{customer}/charges", billing.get_charges, methods=["GET"]),

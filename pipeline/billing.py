@@ -7,16 +7,16 @@ earlier records, so replaying the log yields identical charges and balances.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 
 from pipeline import ledger, pricing
 from pipeline.errors import UnpricedError
-from pipeline.ledger import Account, Allocation
-from pipeline.records import BurnTablePublished, CreditsGranted, Record, UsageRecorded
+from pipeline.ledger import DEFAULT_TABLE, Account, Allocation
+from pipeline.records import BurnTablePublished, CreditsGranted, CustomerUpdated, Record, UsageRecorded
 
-DEFAULT_TABLE = "default"
+__all__ = ["DEFAULT_TABLE", "BatchResult", "Charge", "PartitionState", "Rejection", "fold"]
 
 AccountKey = tuple[str, str]  # (tenant_id, customer)
 TableKey = tuple[str, str]  # (tenant_id, burn table name)
@@ -64,6 +64,7 @@ class BatchResult:
     charges: list[Charge] = field(default_factory=list)
     grants: list[CreditsGranted] = field(default_factory=list)
     published: list[BurnTablePublished] = field(default_factory=list)
+    customers: list[CustomerUpdated] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     touched: set[AccountKey] = field(default_factory=set)
 
@@ -83,6 +84,13 @@ def fold(state: PartitionState, records: Iterable[tuple[int, Record]]) -> tuple[
             _grant(state, out, record)
         elif isinstance(record, BurnTablePublished):
             _publish(state, out, offset, record)
+        elif isinstance(record, CustomerUpdated):
+            key = (record.tenant_id, record.customer)
+            state.accounts[key] = replace(
+                _account(state, *key), burn_table=record.burn_table, credit_limit=record.credit_limit
+            )
+            out.touched.add(key)
+            out.customers.append(record)
         else:
             out.rejections.append(
                 Rejection(
@@ -114,7 +122,7 @@ def _usage(state: PartitionState, out: BatchResult, offset: int, usage: UsageRec
                 )
             )
         return  # a redelivery or client retry: already charged once
-    versions = state.catalog.get((usage.tenant_id, DEFAULT_TABLE), [])
+    versions = state.catalog.get((usage.tenant_id, _account(state, usage.tenant_id, usage.customer).burn_table), [])
     try:
         quote = pricing.price(versions, usage)
     except UnpricedError as exc:
@@ -183,7 +191,8 @@ def _publish(state: PartitionState, out: BatchResult, offset: int, table: BurnTa
 
 def accounts_needed(records: Iterable[Record]) -> set[AccountKey]:
     """The accounts a batch touches, so the adapter can load them before folding."""
-    return {(r.tenant_id, r.customer) for r in records if isinstance(r, UsageRecorded | CreditsGranted)}
+    kinds = UsageRecorded | CreditsGranted | CustomerUpdated
+    return {(r.tenant_id, r.customer) for r in records if isinstance(r, kinds)}
 
 
 def usage_ids(records: Iterable[Record]) -> set[tuple[str, str]]:

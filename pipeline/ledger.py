@@ -15,6 +15,7 @@ from decimal import Decimal, localcontext
 from pipeline.money import CONTEXT, ZERO
 
 _FAR_FUTURE = datetime.max.timestamp()
+DEFAULT_TABLE = "default"  # prices every customer not assigned another table
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,8 @@ class Account:
     customer: str
     grants: tuple[Grant, ...] = ()
     debt: Decimal = ZERO
+    burn_table: str = DEFAULT_TABLE  # the table that prices this customer's usage
+    credit_limit: Decimal = ZERO  # how far the balance may go below zero before checks deny
 
     def has_grant(self, grant_id: str) -> bool:
         return any(g.grant_id == grant_id for g in self.grants)

@@ -148,6 +148,22 @@ class DeadLetterReplayed:
 
 
 @dataclass(frozen=True, slots=True)
+class CustomerUpdated:
+    """A customer's settings, whole: its burn table, credit limit and metadata."""
+
+    SCHEMA: ClassVar[str] = "revos.CustomerUpdated"
+
+    event_id: str
+    tenant_id: str
+    customer: str
+    burn_table: str
+    credit_limit: Decimal
+    metadata: dict[str, str]
+    actor: str
+    occurred_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class AuditRecorded:
     """Who changed what admin state, when; `before` and `after` are JSON text (None: did not exist)."""
 
@@ -173,6 +189,7 @@ Record = (
     | DeadLetter
     | DeadLetterReplayed
     | AuditRecorded
+    | CustomerUpdated
 )
 
 RECORD_TYPES: tuple[type[Record], ...] = (
@@ -184,4 +201,5 @@ RECORD_TYPES: tuple[type[Record], ...] = (
     DeadLetter,
     DeadLetterReplayed,
     AuditRecorded,
+    CustomerUpdated,
 )

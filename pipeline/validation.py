@@ -10,7 +10,14 @@ from typing import Any
 from pipeline import pricing
 from pipeline.errors import ValidationError
 from pipeline.money import parse_decimal
-from pipeline.records import BurnRule, BurnTablePublished, CreditsGranted, Properties, UsageRecorded
+from pipeline.records import (
+    BurnRule,
+    BurnTablePublished,
+    CreditsGranted,
+    CustomerUpdated,
+    Properties,
+    UsageRecorded,
+)
 
 LATE_WINDOW = timedelta(days=35)
 FUTURE_SKEW = timedelta(minutes=5)
@@ -224,6 +231,45 @@ def burn_table(
         version=version,
         effective_at=effective_at,
         rules=burn_rules(body.get("rules")),
+        actor=actor,
+        occurred_at=now,
+    )
+
+
+CUSTOMER_FIELDS = frozenset({"burn_table", "credit_limit", "metadata"})
+
+
+def customer_settings(
+    raw: object,
+    *,
+    tenant_id: str,
+    customer: str,
+    current: CustomerUpdated | None,
+    actor: str,
+    now: datetime,
+) -> CustomerUpdated:
+    """A customer's whole new settings: the fields given replace the current ones, the rest stay."""
+    body = _object(raw, "body")
+    _no_unknown(body, CUSTOMER_FIELDS, "customer")
+    burn_table_name = current.burn_table if current else "default"
+    credit_limit = current.credit_limit if current else parse_decimal(0, "credit_limit")
+    metadata = dict(current.metadata) if current else {}
+    if "burn_table" in body:
+        burn_table_name = identifier(body["burn_table"], "burn_table")
+    if "credit_limit" in body:
+        credit_limit = parse_decimal(body["credit_limit"], "credit_limit")
+    if "metadata" in body:
+        values = properties(body["metadata"], "metadata")
+        if not all(isinstance(v, str) for v in values.values()):
+            raise ValidationError("metadata values must be strings", code="invalid_metadata", field="metadata")
+        metadata = {k: str(v) for k, v in values.items()}
+    return CustomerUpdated(
+        event_id=new_event_id(),
+        tenant_id=tenant_id,
+        customer=identifier(customer, "customer"),
+        burn_table=burn_table_name,
+        credit_limit=credit_limit,
+        metadata=metadata,
         actor=actor,
         occurred_at=now,
     )

@@ -19,7 +19,7 @@ ORDER BY v.tenant_id, v.name, v.version
 """
 
 LOAD_ACCOUNTS = """
-SELECT k.tenant_id, k.customer, c.debt
+SELECT k.tenant_id, k.customer, c.debt, c.burn_table, c.credit_limit
 FROM unnest($1::text[], $2::text[]) AS k (tenant_id, customer)
 LEFT JOIN customers c USING (tenant_id, customer)
 """
@@ -65,10 +65,17 @@ WHERE g.tenant_id = u.tenant_id AND g.customer = u.customer AND g.grant_id = u.g
 """
 
 UPSERT_CUSTOMERS = """
-INSERT INTO customers (tenant_id, customer, debt, updated_at)
-SELECT u.tenant_id, u.customer, u.debt, clock_timestamp()
-FROM unnest($1::text[], $2::text[], $3::numeric[]) AS u (tenant_id, customer, debt)
-ON CONFLICT (tenant_id, customer) DO UPDATE SET debt = EXCLUDED.debt, updated_at = EXCLUDED.updated_at
+INSERT INTO customers (tenant_id, customer, debt, burn_table, credit_limit, updated_at)
+SELECT u.tenant_id, u.customer, u.debt, u.burn_table, u.credit_limit, clock_timestamp()
+FROM unnest($1::text[], $2::text[], $3::numeric[], $4::text[], $5::numeric[])
+    AS u (tenant_id, customer, debt, burn_table, credit_limit)
+ON CONFLICT (tenant_id, customer) DO UPDATE
+SET debt = EXCLUDED.debt, burn_table = EXCLUDED.burn_table, credit_limit = EXCLUDED.credit_limit,
+    updated_at = EXCLUDED.updated_at
+"""
+
+SET_METADATA = """
+UPDATE customers SET metadata = $3, settings_event_id = $4 WHERE tenant_id = $1 AND customer = $2
 """
 
 INSERT_VERSION = """
@@ -154,6 +161,8 @@ async def load_accounts(conn: asyncpg.Connection, keys: Iterable[AccountKey]) ->
             customer=key[1],
             grants=tuple(grants.get(key, ())),
             debt=r["debt"] if r["debt"] is not None else Account(*key).debt,
+            burn_table=r["burn_table"] or Account(*key).burn_table,
+            credit_limit=r["credit_limit"] if r["credit_limit"] is not None else Account(*key).credit_limit,
         )
     return accounts
 
@@ -228,7 +237,11 @@ async def write(
             [a.tenant_id for a in accounts],
             [a.customer for a in accounts],
             [a.debt for a in accounts],
+            [a.burn_table for a in accounts],
+            [a.credit_limit for a in accounts],
         )
+    for c in result.customers:  # after the upsert above, so the row exists
+        await conn.execute(SET_METADATA, c.tenant_id, c.customer, c.metadata, c.event_id)
     for t in result.published:
         await conn.execute(
             INSERT_VERSION,

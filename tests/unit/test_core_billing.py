@@ -9,6 +9,7 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pipeline import billing
 from pipeline.billing import (
     DEFAULT_TABLE,
     BatchResult,
@@ -409,3 +410,25 @@ def test_redelivering_the_whole_log_charges_only_what_was_unpriced(records: list
     # Each (tenant, event id) is charged at most once across both passes.
     ids = [(c.tenant_id, c.event_id) for c in first.charges + again.charges]
     assert len(ids) == len(set(ids))
+
+
+def test_a_customer_is_priced_by_its_assigned_table_from_the_update_on() -> None:
+    from pipeline.records import BurnRule, BurnTablePublished, CustomerUpdated, UsageRecorded
+
+    at = datetime(2026, 11, 1, tzinfo=UTC)
+
+    def table(name: str, price: str) -> BurnTablePublished:
+        return BurnTablePublished(f"bt-{name}", "ten_1", name, 1, at, (BurnRule("t", Decimal(price)),), "a", at)
+
+    def use(event_id: str) -> UsageRecorded:
+        return UsageRecorded(event_id, "ten_1", "vip", "t", at + timedelta(hours=1), Decimal(2), {}, None)
+
+    update = CustomerUpdated("cu1", "ten_1", "vip", "premium", Decimal(100), {}, "a", at)
+    records = [table("default", "1"), table("premium", "5"), use("before"), update, use("after")]
+    state, out = billing.fold(billing.PartitionState(), list(enumerate(records)))
+    assert [(c.event_id, c.credits, c.burn_table) for c in out.charges] == [
+        ("before", Decimal(2), "default"),
+        ("after", Decimal(10), "premium"),
+    ]
+    assert state.accounts[("ten_1", "vip")].credit_limit == 100
+    assert out.customers == [update]

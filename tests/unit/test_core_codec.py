@@ -19,6 +19,7 @@ from pipeline.records import (
     BurnRule,
     BurnTablePublished,
     CreditsGranted,
+    CustomerUpdated,
     DeadLetter,
     DeadLetterReplayed,
     Header,
@@ -99,6 +100,9 @@ SAMPLES: dict[str, Record] = {
         "dl_2", "ingest", "invalid", "ValidationError", "bad", b"", T0, T0, "0.1.0"
     ),
     "replayed": DeadLetterReplayed("dl_1", "revos.usage", "key_admin", T0),
+    "customer": CustomerUpdated(
+        "evt_c", "ten_1", "cus_1", "premium", Decimal("250.5"), {"plan": "pro"}, "key:k1", T0
+    ),
     "audit": AuditRecorded(
         "aud_1", "ten_1", "key:k1", "grant.create", "customer:c/grant:g", None, '{"amount":"5"}', "req_1", T0
     ),

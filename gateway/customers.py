@@ -1,0 +1,95 @@
+"""PUT and GET /v1/customers/{customer}: the burn table that prices a customer, its credit limit, metadata."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.body import read_json
+from gateway.errors import not_found
+from gateway.responses import json_response
+from gateway.services import caller
+from pipeline import audit, validation
+from pipeline.audit_topic import audit_outgoing
+from pipeline.kafka import Outgoing
+from pipeline.records import CustomerUpdated
+from pipeline.topics import BILLING, customer_key
+from projections.waiting import wait_for
+
+SETTINGS = """
+SELECT burn_table, credit_limit, metadata, settings_event_id FROM customers WHERE tenant_id = $1 AND customer = $2
+"""
+APPLIED = "SELECT 1 FROM customers WHERE tenant_id = $1 AND customer = $2 AND settings_event_id = $3"
+
+
+def _json(customer: str, s: CustomerUpdated) -> dict[str, Any]:
+    return {
+        "customer": customer,
+        "burn_table": s.burn_table,
+        "credit_limit": s.credit_limit,
+        "metadata": s.metadata,
+    }
+
+
+async def _current(request: Request, tenant_id: str, customer: str) -> CustomerUpdated | None:
+    svc, _ = await caller(request)
+    row = await svc.pool.fetchrow(SETTINGS, tenant_id, customer)
+    if row is None:
+        return None
+    return CustomerUpdated(
+        "",
+        tenant_id,
+        customer,
+        row["burn_table"],
+        row["credit_limit"],
+        row["metadata"],
+        "",
+        datetime.now(UTC),
+    )
+
+
+async def put_customer(request: Request) -> Response:
+    svc, who = await caller(request)
+    customer = request.path_params["customer"]
+    body = await read_json(request)
+    current = await _current(request, who.tenant_id, customer)
+    actor = f"key:{who.key_id}"
+    now = datetime.now(UTC)
+    updated = validation.customer_settings(
+        body, tenant_id=who.tenant_id, customer=customer, current=current, actor=actor, now=now
+    )
+    trail = audit.record(
+        tenant_id=who.tenant_id,
+        actor=actor,
+        action="customer.update",
+        target=f"customer:{customer}",
+        before=None if current is None else _json(customer, current),
+        after=_json(customer, updated),
+        request_id=request.state.request_id,
+        now=now,
+    )
+    await svc.publisher.publish(
+        [
+            Outgoing(BILLING, svc.codec.encode(updated), key=customer_key(who.tenant_id, customer)),
+            audit_outgoing(svc.codec, trail),
+        ]
+    )
+    applied = await wait_for(
+        svc.pool, APPLIED, who.tenant_id, customer, updated.event_id, timeout=svc.write_timeout
+    )
+    return json_response(
+        {**_json(customer, updated), "status": "applied" if applied else "pending"},
+        status=200 if applied else 202,
+    )
+
+
+async def get_customer(request: Request) -> Response:
+    _, who = await caller(request)
+    customer = request.path_params["customer"]
+    current = await _current(request, who.tenant_id, customer)
+    if current is None:
+        raise not_found("customer")
+    return json_response(_json(customer, current))
