@@ -108,6 +108,15 @@ OPENAPI: dict[str, Any] = {
                 "required": ["rules"],
                 "properties": {"rules": {"type": "array", "items": _ref("BurnRule")}, "effective_at": _TIME},
             },
+            "CustomerSettings": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "burn_table": {"type": "string", "default": "default"},
+                    "credit_limit": _DECIMAL,
+                    "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
+                },
+            },
             "GrantRequest": {
                 "type": "object",
                 "required": ["amount"],
@@ -146,6 +155,27 @@ OPENAPI: dict[str, Any] = {
                 {"200": _json({"type": "object"}), "404": _ERROR},
                 parameters=[{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
             ),
+        },
+        "/v1/customers/{customer}": {
+            "put": _op(
+                "Set a customer's burn table, credit limit and metadata",
+                {"200": _json(_ref("CustomerSettings")), "202": _json(_ref("CustomerSettings"), "not yet applied")},
+                body="CustomerSettings",
+                parameters=[_CUSTOMER],
+            ),
+            "get": _op(
+                "A customer's settings", {"200": _json(_ref("CustomerSettings")), "404": _ERROR}, parameters=[_CUSTOMER]
+            ),
+        },
+        "/v1/audit": {
+            "get": _op(
+                "The tenant's audit log, oldest first",
+                {"200": _json({"type": "object"})},
+                parameters=[
+                    {"name": n, "in": "query", "schema": {"type": "string"}}
+                    for n in ("target", "action", "since", "limit", "cursor")
+                ],
+            )
         },
         "/v1/customers/{customer}/grants": {
             "post": _op(
