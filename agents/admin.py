@@ -7,9 +7,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from agents.runner import Message, dead_letter_for
+from agents.runner import Message, decode_all, unexpected
 from pipeline.codec import Codec
-from pipeline.errors import DecodeError
 from pipeline.records import ApiKeyIssued, DeadLetter, TenantCreated
 from projections import admin as store
 
@@ -26,24 +25,12 @@ class AdminProjection:
     async def apply(
         self, conn: asyncpg.Connection, topic: str, partition: int, messages: Sequence[Message]
     ) -> list[DeadLetter]:
-        dead: list[DeadLetter] = []
-        for m in messages:
-            try:
-                record = self.codec.decode(m.value)
-            except DecodeError as exc:
-                dead.append(dead_letter_for(self.stage, m, exc.code, exc.message, exc))
-                continue
+        decoded, dead = decode_all(self.codec, self.stage, messages)
+        for m, record in decoded:
             if isinstance(record, TenantCreated):
                 await store.create_tenant(conn, record)
             elif isinstance(record, ApiKeyIssued):
                 await store.issue_key(conn, record)
             else:
-                dead.append(
-                    dead_letter_for(
-                        self.stage,
-                        m,
-                        "unexpected_record",
-                        f"{type(record).__name__} does not belong on {topic}",
-                    )
-                )
+                dead.append(unexpected(self.stage, m, record))
         return dead

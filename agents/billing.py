@@ -7,10 +7,9 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from agents.runner import Message, dead_letter_for
+from agents.runner import Message, dead_letter_for, decode_all
 from pipeline import billing
 from pipeline.codec import Codec
-from pipeline.errors import DecodeError
 from pipeline.records import DeadLetter, Record
 from projections import billing as store
 
@@ -30,15 +29,9 @@ class BillingProjection:
     async def apply(
         self, conn: asyncpg.Connection, topic: str, partition: int, messages: Sequence[Message]
     ) -> list[DeadLetter]:
-        dead: list[DeadLetter] = []
-        records: list[tuple[int, Record]] = []
+        decoded, dead = decode_all(self.codec, self.stage, messages)
+        records: list[tuple[int, Record]] = [(m.offset, r) for m, r in decoded]
         by_offset = {m.offset: m for m in messages}
-        for m in messages:
-            try:
-                records.append((m.offset, self.codec.decode(m.value)))
-            except DecodeError as exc:
-                dead.append(dead_letter_for(self.stage, m, exc.code, exc.message, exc))
-
         cached = self._catalogs.get((topic, partition))
         if cached is not None and cached[0] == messages[0].offset:
             catalog = cached[1].catalog

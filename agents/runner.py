@@ -17,7 +17,7 @@ import asyncpg
 
 from pipeline import deadletter
 from pipeline.codec import Codec
-from pipeline.errors import is_retryable
+from pipeline.errors import DecodeError, is_retryable
 from pipeline.kafka import Outgoing, Publisher
 from pipeline.records import DeadLetter
 from pipeline.topics import dead_letter_topic
@@ -152,4 +152,25 @@ def _outgoing(codec: Codec, dead: DeadLetter) -> Outgoing:
     assert dead.source_topic is not None
     return Outgoing(
         topic=dead_letter_topic(dead.source_topic), key=dead.dead_letter_id.encode(), value=codec.encode(dead)
+    )
+
+
+def decode_all(
+    codec: Codec, stage: str, messages: Sequence[Message]
+) -> tuple[list[tuple[Message, Any]], list[DeadLetter]]:
+    """Decode each message; the undecodable become dead letters with code `undecodable`."""
+    decoded: list[tuple[Message, Any]] = []
+    dead: list[DeadLetter] = []
+    for m in messages:
+        try:
+            decoded.append((m, codec.decode(m.value)))
+        except DecodeError as exc:
+            dead.append(dead_letter_for(stage, m, exc.code, exc.message, exc))
+    return decoded, dead
+
+
+def unexpected(stage: str, message: Message, record: object) -> DeadLetter:
+    """A dead letter for a record of a type that does not belong on the message's topic."""
+    return dead_letter_for(
+        stage, message, "unexpected_record", f"{type(record).__name__} does not belong on {message.topic}"
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -109,6 +110,17 @@ class Stack:
     def client(self, api_key: str | None) -> httpx.AsyncClient:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=30.0)
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run `revos ARGS` against this stack, as an operator would."""
+        return subprocess.run(
+            [sys.executable, "-m", "pipeline.cli", *args],
+            env={**os.environ, **self.env()},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
 
     def logs(self) -> str:
         parts = []

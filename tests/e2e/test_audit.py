@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 
 import asyncpg
 import pytest
@@ -12,14 +10,7 @@ from e2e_stack import Stack, eventually
 
 
 def revos(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", *args],
-        env={**os.environ, **stack.env()},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return stack.cli(*args)
 
 
 async def test_every_write_leaves_one_audit_entry_and_tampering_is_found(stack: Stack) -> None:

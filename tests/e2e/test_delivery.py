@@ -6,7 +6,6 @@ import asyncio
 import os
 import random
 import subprocess
-import sys
 from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
@@ -205,14 +204,7 @@ async def test_database_outage_mid_stream_is_waited_out(service_root: Path) -> N
 
 
 def revos(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", *args],
-        env={**os.environ, **stack.env()},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return stack.cli(*args)
 
 
 async def test_fixing_the_burn_table_and_replaying_charges_unpriced_events_once(stack: Stack) -> None:
