@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -34,9 +35,8 @@ def _json(customer: str, s: CustomerUpdated) -> dict[str, Any]:
     }
 
 
-async def _current(request: Request, tenant_id: str, customer: str) -> CustomerUpdated | None:
-    svc, _ = await caller(request)
-    row = await svc.pool.fetchrow(SETTINGS, tenant_id, customer)
+async def _current(pool: asyncpg.Pool, tenant_id: str, customer: str) -> CustomerUpdated | None:
+    row = await pool.fetchrow(SETTINGS, tenant_id, customer)
     if row is None:
         return None
     return CustomerUpdated(
@@ -55,7 +55,7 @@ async def put_customer(request: Request) -> Response:
     svc, who = await caller(request)
     customer = request.path_params["customer"]
     body = await read_json(request)
-    current = await _current(request, who.tenant_id, customer)
+    current = await _current(svc.pool, who.tenant_id, customer)
     actor = f"key:{who.key_id}"
     now = datetime.now(UTC)
     updated = validation.customer_settings(
@@ -87,9 +87,9 @@ async def put_customer(request: Request) -> Response:
 
 
 async def get_customer(request: Request) -> Response:
-    _, who = await caller(request)
+    svc, who = await caller(request)
     customer = request.path_params["customer"]
-    current = await _current(request, who.tenant_id, customer)
+    current = await _current(svc.pool, who.tenant_id, customer)
     if current is None:
         raise not_found("customer")
     return json_response(_json(customer, current))
