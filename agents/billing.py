@@ -10,7 +10,9 @@ import asyncpg
 from agents.runner import Message, dead_letter_for, decode_all
 from pipeline import billing
 from pipeline.codec import Codec
+from pipeline.kafka import Outgoing
 from pipeline.records import DeadLetter, Record
+from pipeline.topics import ALERTS, customer_key
 from projections import billing as store
 
 CONSUMER = "billing"
@@ -28,7 +30,7 @@ class BillingProjection:
 
     async def apply(
         self, conn: asyncpg.Connection, topic: str, partition: int, messages: Sequence[Message]
-    ) -> list[DeadLetter]:
+    ) -> list[DeadLetter | Outgoing]:
         decoded, dead = decode_all(self.codec, self.stage, messages)
         records: list[tuple[int, Record]] = [(m.offset, r) for m, r in decoded]
         by_offset = {m.offset: m for m in messages}
@@ -42,12 +44,15 @@ class BillingProjection:
             catalog=catalog,
             accounts=await store.load_accounts(conn, billing.accounts_needed(plain)),
             charged=await store.load_charged(conn, billing.usage_ids(plain)),
+            charges=await store.load_charges(conn, billing.corrected_ids(plain)),
+            metered=await store.load_metered(conn, billing.metering_needed(plain)),
         )
         state, result = billing.fold(state, records)
         await store.write(conn, topic=topic, partition=partition, state=state, result=result)
+        produced: list[DeadLetter | Outgoing] = list(dead)
         for r in result.rejections:
             m = by_offset[r.offset]
-            dead.append(
+            produced.append(
                 dead_letter_for(
                     self.stage,
                     m,
@@ -64,4 +69,8 @@ class BillingProjection:
             messages[-1].offset + 1,
             billing.PartitionState(catalog=state.catalog),
         )
-        return dead
+        produced.extend(
+            Outgoing(ALERTS, self.codec.encode(a), key=customer_key(a.tenant_id, a.customer))
+            for a in result.alerts
+        )
+        return produced

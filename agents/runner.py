@@ -52,8 +52,9 @@ class Projection(Protocol):
 
     async def apply(
         self, conn: asyncpg.Connection, topic: str, partition: int, messages: Sequence[Message]
-    ) -> list[DeadLetter]:
-        """Apply messages in order inside the caller's transaction; return dead letters to publish."""
+    ) -> Sequence[DeadLetter | Outgoing]:
+        """Apply messages in order inside the caller's transaction; return dead letters and derived
+        records to publish (before the offset commits: at-least-once, with ids that deduplicate)."""
         ...
 
 
@@ -113,10 +114,12 @@ async def _apply(
         todo = [m for m in batch if m.offset >= start]
         if not todo:
             return
-        dead = await projection.apply(conn, topic, partition, todo)
-        if dead:
-            # Dead letters are acknowledged before the offset commits: at-least-once, deduplicated by id.
-            await rt.publisher.publish([_outgoing(rt.codec, d) for d in dead])
+        produced = await projection.apply(conn, topic, partition, todo)
+        if produced:
+            # Acknowledged before the offset commits: at-least-once, deduplicated by id downstream.
+            await rt.publisher.publish(
+                [_outgoing(rt.codec, d) if isinstance(d, DeadLetter) else d for d in produced]
+            )
         await tracking.advance(conn, projection.consumer, topic, partition, todo[-1].offset + 1)
 
 

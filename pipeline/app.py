@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from typing import Any
@@ -14,6 +15,7 @@ from agents.audit import AuditProjection
 from agents.billing import BillingProjection
 from agents.deadletters import DeadLetterProjection
 from agents.runner import Message, Projection, Runtime, process
+from agents.scheduler import Scheduler
 from pipeline import transport
 from pipeline.codec import default_codec
 from pipeline.kafka import KafkaPublisher
@@ -34,17 +36,28 @@ class RuntimeHolder:
         self._settings = settings
         self._runtime: Runtime | None = None
         self._lock = asyncio.Lock()
+        self._scheduler: asyncio.Task[None] | None = None
 
     async def get(self) -> Runtime:
         async with self._lock:
             if self._runtime is None:
                 publisher = KafkaPublisher(self._settings.bootstrap_servers)
                 await publisher.start()
-                pool = await create_pool(self._settings.dsn, min_size=2, max_size=4)
+                # One connection per stream processor, one for the scheduler.
+                pool = await create_pool(self._settings.dsn, min_size=2, max_size=5)
                 self._runtime = Runtime(pool=pool, publisher=publisher, codec=default_codec())
             return self._runtime
 
+    async def start_scheduler(self) -> None:
+        runtime = await self.get()
+        self._scheduler = asyncio.create_task(Scheduler(runtime.pool, runtime.publisher, runtime.codec).run())
+
     async def close(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.cancel()  # it holds a pooled connection, which closing the pool waits for
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._scheduler
+            self._scheduler = None
         if self._runtime is not None:
             await self._runtime.pool.close()
             await self._runtime.publisher.stop()  # type: ignore[attr-defined]
@@ -102,6 +115,10 @@ def build_app(settings: Settings, *, worker_id: int = 0) -> faust.App:
     attach("admin", _raw_topic(app, ADMIN), AdminProjection(codec))
     attach("audit", _raw_topic(app, AUDIT), AuditProjection(codec))
     attach("dead_letters", _raw_topic(app, *DEAD_LETTER_TOPICS), DeadLetterProjection(codec))
+
+    @app.task  # type: ignore[misc]
+    async def schedule() -> None:
+        await holder.start_scheduler()
 
     @app.on_before_shutdown.connect  # type: ignore[misc]
     async def _close_runtime(app: faust.App, **kwargs: Any) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -62,6 +62,11 @@ def _equal(expected: PropertyValue, actual: PropertyValue | None) -> bool:
     return expected == actual
 
 
+def matches(match: Mapping[str, PropertyValue], properties: Mapping[str, PropertyValue]) -> bool:
+    """Whether every property in `match` has the same value (and kind of value) in `properties`."""
+    return all(_equal(v, properties.get(k)) for k, v in match.items())
+
+
 def matching_rule(rules: Sequence[BurnRule], usage: UsageRecorded) -> int | None:
     """Index of the most specific rule matching the record; ties go to the earlier rule."""
     best: int | None = None
@@ -69,7 +74,7 @@ def matching_rule(rules: Sequence[BurnRule], usage: UsageRecorded) -> int | None
     for i, rule in enumerate(rules):
         if rule.type != usage.type or len(rule.match) <= best_size:
             continue
-        if all(_equal(v, usage.properties.get(k)) for k, v in rule.match.items()):
+        if matches(rule.match, usage.properties):
             best, best_size = i, len(rule.match)
     return best
 

@@ -161,6 +161,99 @@ class CustomerUpdated:
     metadata: dict[str, str]
     actor: str
     occurred_at: datetime
+    alert_thresholds: list[str] = field(default_factory=list)  # decimal strings, highest first
+
+
+@dataclass(frozen=True, slots=True)
+class CreditsExpired:
+    """A grant reached `expires_at`; produced on time by the pipeline, its id derived from the grant."""
+
+    SCHEMA: ClassVar[str] = "revos.CreditsExpired"
+
+    event_id: str
+    tenant_id: str
+    customer: str
+    grant_id: str
+    expires_at: datetime
+    occurred_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class GrantVoided:
+    """The unspent part of a grant was voided."""
+
+    SCHEMA: ClassVar[str] = "revos.GrantVoided"
+
+    event_id: str
+    tenant_id: str
+    customer: str
+    grant_id: str
+    reason: str | None
+    actor: str
+    occurred_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class UsageCorrected:
+    """A charged usage event was voided or amended (quantity and/or properties replaced, re-priced)."""
+
+    SCHEMA: ClassVar[str] = "revos.UsageCorrected"
+
+    event_id: str
+    tenant_id: str
+    customer: str
+    target_event_id: str
+    action: str  # "void" | "amend"
+    quantity: Decimal | None
+    properties: Properties | None
+    reason: str | None
+    actor: str
+    occurred_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class EntitlementSet:
+    """A customer's entitlement to a feature, whole (see the schema for which fields each kind uses)."""
+
+    SCHEMA: ClassVar[str] = "revos.EntitlementSet"
+
+    event_id: str
+    tenant_id: str
+    customer: str
+    feature: str
+    kind: str  # "boolean" | "limit" | "metered"
+    enabled: bool | None
+    limit: Decimal | None
+    event_type: str | None
+    match: Properties
+    allowance: Decimal | None
+    period: str | None  # "day" | "month"
+    actor: str
+    occurred_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Watermark:
+    """A clock tick on one partition: applying it means everything accepted before `emitted_at` is applied."""
+
+    SCHEMA: ClassVar[str] = "revos.Watermark"
+
+    emitted_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceThresholdCrossed:
+    """`balance.threshold_crossed`: a balance fell to or below an alert threshold."""
+
+    SCHEMA: ClassVar[str] = "revos.BalanceThresholdCrossed"
+
+    alert_id: str
+    tenant_id: str
+    customer: str
+    threshold: Decimal
+    balance: Decimal
+    ledger_seq: int
+    occurred_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +283,12 @@ Record = (
     | DeadLetterReplayed
     | AuditRecorded
     | CustomerUpdated
+    | CreditsExpired
+    | GrantVoided
+    | UsageCorrected
+    | EntitlementSet
+    | Watermark
+    | BalanceThresholdCrossed
 )
 
 RECORD_TYPES: tuple[type[Record], ...] = (
@@ -202,4 +301,10 @@ RECORD_TYPES: tuple[type[Record], ...] = (
     DeadLetterReplayed,
     AuditRecorded,
     CustomerUpdated,
+    CreditsExpired,
+    GrantVoided,
+    UsageCorrected,
+    EntitlementSet,
+    Watermark,
+    BalanceThresholdCrossed,
 )

@@ -5,6 +5,8 @@ from __future__ import annotations
 BILLING = "revos.billing"
 ADMIN = "revos.admin"
 AUDIT = "revos.audit"  # keyed by tenant: one partition, one writer, one hash chain per tenant
+# balance.threshold_crossed records, keyed like billing, for notification delivery to consume.
+ALERTS = "revos.alerts"
 DLQ_SUFFIX = ".dlq"
 BILLING_DLQ = BILLING + DLQ_SUFFIX
 ADMIN_DLQ = ADMIN + DLQ_SUFFIX
@@ -12,7 +14,7 @@ AUDIT_DLQ = AUDIT + DLQ_SUFFIX
 
 SOURCE_TOPICS = (BILLING, ADMIN, AUDIT)
 DEAD_LETTER_TOPICS = (BILLING_DLQ, ADMIN_DLQ, AUDIT_DLQ)
-ALL_TOPICS = SOURCE_TOPICS + DEAD_LETTER_TOPICS
+ALL_TOPICS = (*SOURCE_TOPICS, *DEAD_LETTER_TOPICS, ALERTS)
 
 # Headers: a replayed record says which dead letter it came from and how often it has been replayed.
 REPLAY_OF = "revos-replay-of"

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
 
 import asyncpg
 import orjson
 
-from pipeline.billing import AccountKey, BatchResult, PartitionState
-from pipeline.ledger import Account, Allocation, Grant
-from pipeline.records import BurnRule, BurnTablePublished
+from pipeline.billing import AccountKey, BatchResult, Charge, EventKey, PartitionState
+from pipeline.ledger import REFUND_PREFIX, Account, Allocation, Grant
+from pipeline.records import BurnRule, BurnTablePublished, EntitlementSet
 
 LOAD_CATALOG = """
 SELECT v.* FROM burn_table_versions v
@@ -19,13 +21,15 @@ ORDER BY v.tenant_id, v.name, v.version
 """
 
 LOAD_ACCOUNTS = """
-SELECT k.tenant_id, k.customer, c.debt, c.burn_table, c.credit_limit
+SELECT k.tenant_id, k.customer, c.debt, c.burn_table, c.credit_limit, c.ledger_seq, c.ledger_balance,
+       c.alert_thresholds, c.alerts_fired
 FROM unnest($1::text[], $2::text[]) AS k (tenant_id, customer)
 LEFT JOIN customers c USING (tenant_id, customer)
 """
 
 LOAD_GRANTS = """
-SELECT g.tenant_id, g.customer, g.grant_id, g.amount, g.remaining, g.priority, g.effective_at, g.expires_at
+SELECT g.tenant_id, g.customer, g.grant_id, g.amount, g.remaining, g.priority, g.effective_at, g.expires_at,
+       g.status
 FROM unnest($1::text[], $2::text[]) AS k (tenant_id, customer)
 JOIN grants g USING (tenant_id, customer)
 ORDER BY g.tenant_id, g.customer, g.granted_at, g.grant_id
@@ -37,15 +41,85 @@ FROM unnest($1::text[], $2::text[]) AS k (tenant_id, event_id)
 JOIN charges c USING (tenant_id, event_id)
 """
 
+LOAD_CHARGES = """
+SELECT c.* FROM unnest($1::text[], $2::text[]) AS k (tenant_id, event_id)
+JOIN charges c USING (tenant_id, event_id)
+"""
+
+LOAD_METERED = """
+SELECT e.* FROM unnest($1::text[], $2::text[]) AS k (tenant_id, customer)
+JOIN entitlements e USING (tenant_id, customer)
+WHERE e.kind = 'metered'
+"""
+
 INSERT_CHARGES = """
 INSERT INTO charges (tenant_id, event_id, customer, type, quantity, credits, cost, burn_table,
-                     burn_table_version, event_time, received_at, allocations, "offset", topic, partition)
-SELECT u.t, u.e, u.c, u.ty, u.q, u.cr, u.co, u.bt, u.bv, u.et, u.ra, u.al::jsonb, u.o, $14::text, $15::integer
+                     burn_table_version, event_time, received_at, allocations, "offset", topic, partition,
+                     properties)
+SELECT u.t, u.e, u.c, u.ty, u.q, u.cr, u.co, u.bt, u.bv, u.et, u.ra, u.al::jsonb, u.o, $14::text, $15::integer,
+       u.pr::jsonb
 FROM unnest(
     $1::text[], $2::text[], $3::text[], $4::text[], $5::numeric[], $6::numeric[], $7::numeric[],
-    $8::text[], $9::integer[], $10::timestamptz[], $11::timestamptz[], $12::text[], $13::bigint[]
-) AS u (t, e, c, ty, q, cr, co, bt, bv, et, ra, al, o)
+    $8::text[], $9::integer[], $10::timestamptz[], $11::timestamptz[], $12::text[], $13::bigint[], $16::text[]
+) AS u (t, e, c, ty, q, cr, co, bt, bv, et, ra, al, o, pr)
 ON CONFLICT (tenant_id, event_id) DO NOTHING
+"""
+
+UPDATE_CHARGES = """
+UPDATE charges c SET
+    original = COALESCE(c.original, jsonb_build_object(
+        'quantity', c.quantity::text, 'credits', c.credits::text, 'cost', c.cost::text, 'properties', c.properties)),
+    quantity = u.q, properties = u.pr::jsonb, credits = u.cr, cost = u.co, allocations = u.al::jsonb,
+    status = u.st, corrected_at = clock_timestamp()
+FROM unnest($1::text[], $2::text[], $3::numeric[], $4::text[], $5::numeric[], $6::numeric[], $7::text[],
+            $8::text[]) AS u (t, e, q, pr, cr, co, al, st)
+WHERE c.tenant_id = u.t AND c.event_id = u.e
+"""
+
+INSERT_CORRECTION = """
+INSERT INTO corrections (tenant_id, correction_id, event_id, customer, action, status, code, message, quantity,
+                         properties, credits_before, credits_after, actor, occurred_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+ON CONFLICT (tenant_id, correction_id) DO NOTHING
+"""
+
+INSERT_ENTRIES = """
+INSERT INTO ledger_entries (tenant_id, customer, seq, kind, amount, balance, reference, at, detail)
+SELECT u.t, u.c, u.s, u.k, u.a, u.b, u.r, u.at, u.d::jsonb
+FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::numeric[], $6::numeric[], $7::text[],
+            $8::timestamptz[], $9::text[]) AS u (t, c, s, k, a, b, r, at, d)
+ON CONFLICT (tenant_id, customer, seq) DO NOTHING
+"""
+
+UPSERT_ENTITLEMENT = """
+INSERT INTO entitlements (tenant_id, customer, feature, kind, enabled, "limit", event_type, match, allowance,
+                          period, event_id, updated_by, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+ON CONFLICT (tenant_id, customer, feature) DO UPDATE
+SET kind = EXCLUDED.kind, enabled = EXCLUDED.enabled, "limit" = EXCLUDED."limit",
+    event_type = EXCLUDED.event_type, match = EXCLUDED.match, allowance = EXCLUDED.allowance,
+    period = EXCLUDED.period, event_id = EXCLUDED.event_id, updated_by = EXCLUDED.updated_by,
+    updated_at = EXCLUDED.updated_at
+"""
+
+ADD_USAGE = """
+INSERT INTO usage_counters (tenant_id, customer, feature, period_start, used)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::numeric[])
+ON CONFLICT (tenant_id, customer, feature, period_start) DO UPDATE
+SET used = usage_counters.used + EXCLUDED.used
+"""
+
+INSERT_ALERTS = """
+INSERT INTO alerts (alert_id, tenant_id, customer, threshold, balance, ledger_seq, occurred_at)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::numeric[], $5::numeric[], $6::bigint[],
+                     $7::timestamptz[])
+ON CONFLICT (alert_id) DO NOTHING
+"""
+
+SET_WATERMARK = """
+INSERT INTO watermarks (topic, partition, emitted_at) VALUES ($1, $2, $3)
+ON CONFLICT (topic, partition) DO UPDATE
+SET emitted_at = GREATEST(watermarks.emitted_at, EXCLUDED.emitted_at), applied_at = clock_timestamp()
 """
 
 INSERT_GRANTS = """
@@ -58,20 +132,26 @@ ON CONFLICT (tenant_id, customer, grant_id) DO NOTHING
 """
 
 UPDATE_REMAINING = """
-UPDATE grants g SET remaining = u.remaining
-FROM unnest($1::text[], $2::text[], $3::text[], $4::numeric[]) AS u (tenant_id, customer, grant_id, remaining)
+UPDATE grants g SET remaining = u.remaining, amount = u.amount, status = u.status,
+    closed_at = CASE WHEN g.status = 'active' AND u.status <> 'active' THEN clock_timestamp() ELSE g.closed_at END
+FROM unnest($1::text[], $2::text[], $3::text[], $4::numeric[], $5::numeric[], $6::text[])
+    AS u (tenant_id, customer, grant_id, remaining, amount, status)
 WHERE g.tenant_id = u.tenant_id AND g.customer = u.customer AND g.grant_id = u.grant_id
-  AND g.remaining IS DISTINCT FROM u.remaining
+  AND (g.remaining, g.amount, g.status) IS DISTINCT FROM (u.remaining, u.amount, u.status)
 """
 
 UPSERT_CUSTOMERS = """
-INSERT INTO customers (tenant_id, customer, debt, burn_table, credit_limit, updated_at)
-SELECT u.tenant_id, u.customer, u.debt, u.burn_table, u.credit_limit, clock_timestamp()
-FROM unnest($1::text[], $2::text[], $3::numeric[], $4::text[], $5::numeric[])
-    AS u (tenant_id, customer, debt, burn_table, credit_limit)
+INSERT INTO customers (tenant_id, customer, debt, burn_table, credit_limit, updated_at, ledger_seq, ledger_balance,
+                       alert_thresholds, alerts_fired)
+SELECT u.tenant_id, u.customer, u.debt, u.burn_table, u.credit_limit, clock_timestamp(), u.seq, u.balance,
+       string_to_array(u.thresholds, ',')::numeric[], string_to_array(u.fired, ',')::numeric[]
+FROM unnest($1::text[], $2::text[], $3::numeric[], $4::text[], $5::numeric[], $6::bigint[], $7::numeric[],
+            $8::text[], $9::text[])
+    AS u (tenant_id, customer, debt, burn_table, credit_limit, seq, balance, thresholds, fired)
 ON CONFLICT (tenant_id, customer) DO UPDATE
 SET debt = EXCLUDED.debt, burn_table = EXCLUDED.burn_table, credit_limit = EXCLUDED.credit_limit,
-    updated_at = EXCLUDED.updated_at
+    updated_at = EXCLUDED.updated_at, ledger_seq = EXCLUDED.ledger_seq, ledger_balance = EXCLUDED.ledger_balance,
+    alert_thresholds = EXCLUDED.alert_thresholds, alerts_fired = EXCLUDED.alerts_fired
 """
 
 SET_METADATA = """
@@ -151,6 +231,7 @@ async def load_accounts(conn: asyncpg.Connection, keys: Iterable[AccountKey]) ->
                 priority=r["priority"],
                 effective_at=r["effective_at"],
                 expires_at=r["expires_at"],
+                status=r["status"],
             )
         )
     accounts = {}
@@ -163,8 +244,68 @@ async def load_accounts(conn: asyncpg.Connection, keys: Iterable[AccountKey]) ->
             debt=r["debt"] if r["debt"] is not None else Account(*key).debt,
             burn_table=r["burn_table"] or Account(*key).burn_table,
             credit_limit=r["credit_limit"] if r["credit_limit"] is not None else Account(*key).credit_limit,
+            ledger_seq=r["ledger_seq"] or 0,
+            ledger_balance=r["ledger_balance"]
+            if r["ledger_balance"] is not None
+            else Account(*key).ledger_balance,
+            alert_thresholds=tuple(r["alert_thresholds"] or ()),
+            alerts_fired=frozenset(r["alerts_fired"] or ()),
         )
     return accounts
+
+
+async def load_charges(conn: asyncpg.Connection, ids: Iterable[EventKey]) -> dict[EventKey, Charge]:
+    """The charges that a batch's corrections refer to, as they stand."""
+    tenants, event_ids = _columns(ids, 2)
+    if not tenants:
+        return {}
+    return {
+        (r["tenant_id"], r["event_id"]): Charge(
+            tenant_id=r["tenant_id"],
+            event_id=r["event_id"],
+            customer=r["customer"],
+            type=r["type"],
+            quantity=r["quantity"],
+            credits=r["credits"],
+            cost=r["cost"],
+            burn_table=r["burn_table"],
+            burn_table_version=r["burn_table_version"],
+            event_time=r["event_time"],
+            received_at=r["received_at"],
+            allocations=tuple(Allocation(a["grant_id"], Decimal(a["credits"])) for a in r["allocations"]),
+            offset=r["offset"],
+            properties=r["properties"],
+            status=r["status"],
+        )
+        for r in await conn.fetch(LOAD_CHARGES, tenants, event_ids)
+    }
+
+
+async def load_metered(
+    conn: asyncpg.Connection, keys: Iterable[AccountKey]
+) -> dict[AccountKey, dict[str, EntitlementSet]]:
+    """Each account's metered entitlements, which its usage counts against."""
+    tenants, customers = _columns(keys, 2)
+    if not tenants:
+        return {}
+    metered: dict[AccountKey, dict[str, EntitlementSet]] = {}
+    for r in await conn.fetch(LOAD_METERED, tenants, customers):
+        metered.setdefault((r["tenant_id"], r["customer"]), {})[r["feature"]] = EntitlementSet(
+            event_id=r["event_id"],
+            tenant_id=r["tenant_id"],
+            customer=r["customer"],
+            feature=r["feature"],
+            kind=r["kind"],
+            enabled=r["enabled"],
+            limit=r["limit"],
+            event_type=r["event_type"],
+            match=r["match"],
+            allowance=r["allowance"],
+            period=r["period"],
+            actor=r["updated_by"],
+            occurred_at=r["updated_at"],
+        )
+    return metered
 
 
 async def load_charged(
@@ -205,6 +346,7 @@ async def write(
             [x.offset for x in c],
             topic,
             partition,
+            [orjson.dumps(x.properties).decode() for x in c],
         )
     if result.grants:
         g = result.grants
@@ -225,12 +367,31 @@ async def write(
     if result.touched:
         accounts = [state.accounts[k] for k in sorted(result.touched)]
         grants = [(a, g) for a in accounts for g in a.grants]
+        refunds = [(a, g) for a, g in grants if g.grant_id.startswith(REFUND_PREFIX)]
+        if refunds:
+            now = datetime.now(UTC)
+            await conn.execute(
+                INSERT_GRANTS,
+                [a.tenant_id for a, _ in refunds],
+                [a.customer for a, _ in refunds],
+                [g.grant_id for _, g in refunds],
+                [g.amount for _, g in refunds],
+                [g.priority for _, g in refunds],
+                [g.effective_at for _, g in refunds],
+                [g.expires_at for _, g in refunds],
+                ["refund of corrected usage" for _ in refunds],
+                [now for _ in refunds],
+                ["revos" for _ in refunds],
+                [g.grant_id for _, g in refunds],
+            )
         await conn.execute(
             UPDATE_REMAINING,
             [a.tenant_id for a, _ in grants],
             [a.customer for a, _ in grants],
             [g.grant_id for _, g in grants],
             [g.remaining for _, g in grants],
+            [g.amount for _, g in grants],
+            [g.status for _, g in grants],
         )
         await conn.execute(
             UPSERT_CUSTOMERS,
@@ -239,9 +400,14 @@ async def write(
             [a.debt for a in accounts],
             [a.burn_table for a in accounts],
             [a.credit_limit for a in accounts],
+            [a.ledger_seq for a in accounts],
+            [a.ledger_balance for a in accounts],
+            [",".join(str(t) for t in a.alert_thresholds) for a in accounts],
+            [",".join(str(t) for t in sorted(a.alerts_fired)) for a in accounts],
         )
-    for c in result.customers:  # after the upsert above, so the row exists
-        await conn.execute(SET_METADATA, c.tenant_id, c.customer, c.metadata, c.event_id)
+    await _write_lifecycle(conn, topic=topic, partition=partition, result=result)
+    for u in result.customers:  # after the upsert above, so the row exists
+        await conn.execute(SET_METADATA, u.tenant_id, u.customer, u.metadata, u.event_id)
     for t in result.published:
         await conn.execute(
             INSERT_VERSION,
@@ -255,6 +421,76 @@ async def write(
             t.actor,
         )
         await conn.execute(INSERT_VERSION_SEEN, t.tenant_id, t.name, t.version, topic, partition)
+
+
+async def _write_lifecycle(
+    conn: asyncpg.Connection, *, topic: str, partition: int, result: BatchResult
+) -> None:
+    """Ledger entries, corrections, entitlements, usage counters, alerts and the watermark."""
+    if result.entries:
+        e = result.entries
+        await conn.execute(
+            INSERT_ENTRIES,
+            [k[0] for k, _ in e],
+            [k[1] for k, _ in e],
+            [x.seq for _, x in e],
+            [x.kind for _, x in e],
+            [x.amount for _, x in e],
+            [x.balance for _, x in e],
+            [x.reference for _, x in e],
+            [x.at for _, x in e],
+            [orjson.dumps(dict(x.detail)).decode() for _, x in e],
+        )
+    if result.corrected:
+        c = list(result.corrected.values())
+        await conn.execute(
+            UPDATE_CHARGES,
+            [x.tenant_id for x in c],
+            [x.event_id for x in c],
+            [x.quantity for x in c],
+            [orjson.dumps(x.properties).decode() for x in c],
+            [x.credits for x in c],
+            [x.cost for x in c],
+            [_allocations_json(x.allocations) for x in c],
+            [x.status for x in c],
+        )
+    for k in result.corrections:
+        r = k.record
+        await conn.execute(
+            INSERT_CORRECTION,
+            r.tenant_id, r.event_id, r.target_event_id, r.customer, r.action, k.status, k.code, k.message,
+            r.quantity, r.properties, k.credits_before, k.credits_after, r.actor, r.occurred_at,
+        )  # fmt: skip
+    for x in result.entitlements:
+        await conn.execute(
+            UPSERT_ENTITLEMENT,
+            x.tenant_id, x.customer, x.feature, x.kind, x.enabled, x.limit, x.event_type, x.match, x.allowance,
+            x.period, x.event_id, x.actor, x.occurred_at,
+        )  # fmt: skip
+    if result.counters:
+        keys = sorted(result.counters)
+        await conn.execute(
+            ADD_USAGE,
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+            [k[2] for k in keys],
+            [k[3] for k in keys],
+            [result.counters[k] for k in keys],
+        )
+    if result.alerts:
+        a = result.alerts
+        await conn.execute(
+            INSERT_ALERTS,
+            [x.alert_id for x in a],
+            [x.tenant_id for x in a],
+            [x.customer for x in a],
+            [x.threshold for x in a],
+            [x.balance for x in a],
+            [x.ledger_seq for x in a],
+            [x.occurred_at for x in a],
+        )
+    if result.watermark is not None:
+        await conn.execute(SET_WATERMARK, topic, partition, result.watermark.emitted_at)
 
 
 def _allocations_json(allocations: Iterable[Allocation]) -> str:

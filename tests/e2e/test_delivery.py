@@ -88,8 +88,11 @@ async def balances(stack: Stack, api_key: str, customers: list[str]) -> dict[str
 SNAPSHOT = {
     "charges": "SELECT tenant_id, event_id, customer, type, quantity, credits, cost, burn_table, burn_table_version, "
     "event_time, received_at, allocations::text FROM charges ORDER BY tenant_id, event_id",
-    "grants": "SELECT * FROM grants ORDER BY tenant_id, customer, grant_id",
-    "customers": "SELECT tenant_id, customer, debt FROM customers ORDER BY tenant_id, customer",
+    "grants": "SELECT tenant_id, customer, grant_id, amount, remaining, priority, effective_at, expires_at, reason, "
+    "granted_at, granted_by, event_id, status FROM grants ORDER BY tenant_id, customer, grant_id",
+    "customers": "SELECT tenant_id, customer, debt, ledger_seq, ledger_balance FROM customers ORDER BY tenant_id, customer",
+    "ledger": "SELECT tenant_id, customer, seq, kind, amount, balance, reference, at, detail::text FROM ledger_entries "
+    "ORDER BY tenant_id, customer, seq",
     "burn_tables": "SELECT * FROM burn_table_versions ORDER BY tenant_id, name, version",
 }
 

@@ -16,16 +16,22 @@ from pipeline.records import (
     RECORD_TYPES,
     ApiKeyIssued,
     AuditRecorded,
+    BalanceThresholdCrossed,
     BurnRule,
     BurnTablePublished,
+    CreditsExpired,
     CreditsGranted,
     CustomerUpdated,
     DeadLetter,
     DeadLetterReplayed,
+    EntitlementSet,
+    GrantVoided,
     Header,
     Record,
     TenantCreated,
+    UsageCorrected,
     UsageRecorded,
+    Watermark,
 )
 
 T0 = datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=UTC)
@@ -101,8 +107,23 @@ SAMPLES: dict[str, Record] = {
     ),
     "replayed": DeadLetterReplayed("dl_1", "revos.usage", "key_admin", T0),
     "customer": CustomerUpdated(
-        "evt_c", "ten_1", "cus_1", "premium", Decimal("250.5"), {"plan": "pro"}, "key:k1", T0
+        "evt_c", "ten_1", "cus_1", "premium", Decimal("250.5"), {"plan": "pro"}, "key:k1", T0, ["100", "0"]
     ),
+    "expired": CreditsExpired("exp_g1", "ten_1", "cus_1", "g1", T0, T0),
+    "grant_void": GrantVoided("evt_v", "ten_1", "cus_1", "g1", "refund", "key:k1", T0),
+    "void": UsageCorrected("cor_1", "ten_1", "cus_1", "evt_1", "void", None, None, None, "key:k1", T0),
+    "amend": UsageCorrected(
+        "cor_2", "ten_1", "cus_1", "evt_1", "amend", Decimal("7"), {"model": "small"}, "typo", "key:k1", T0
+    ),
+    "metered": EntitlementSet(
+        "evt_e", "ten_1", "cus_1", "reports", "metered", None, None, "report.completed", {"tier": "pro"},
+        Decimal("10"), "month", "key:k1", T0,
+    ),
+    "boolean": EntitlementSet(
+        "evt_b", "ten_1", "cus_1", "sso", "boolean", True, None, None, {}, None, None, "key:k1", T0
+    ),
+    "watermark": Watermark(T0),
+    "alert": BalanceThresholdCrossed("alr_1", "ten_1", "cus_1", Decimal("100"), Decimal("99.5"), 7, T0),
     "audit": AuditRecorded(
         "aud_1", "ten_1", "key:k1", "grant.create", "customer:c/grant:g", None, '{"amount":"5"}', "req_1", T0
     ),
@@ -304,3 +325,10 @@ def test_schema_file_names_must_carry_a_version(tmp_path: Any) -> None:
     path.write_text((schema_dir() / "usage_recorded.v1.avsc").read_text())
     with pytest.raises(ValueError, match="not named"):
         load_schema(path)
+
+
+def test_a_customer_update_written_with_v1_decodes_without_alert_thresholds(codec: Codec) -> None:
+    v1 = load_schema(schema_dir() / "customer_updated.v1.avsc")
+    record = CustomerUpdated("evt_c", "ten_1", "cus_1", "premium", Decimal("5"), {}, "cli", T0)
+    decoded = codec.decode(Codec([v1]).encode(record))
+    assert decoded == record and decoded.alert_thresholds == []

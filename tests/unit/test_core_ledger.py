@@ -30,7 +30,7 @@ def g(
 def account_with(*grants: Grant) -> Account:
     account = Account("ten_1", "cus_1")
     for new in grants:
-        account, _ = grant(account, new)
+        account, _, _ = grant(account, new)
     return account
 
 
@@ -50,14 +50,14 @@ def test_higher_priority_burns_first_even_if_it_expires_later() -> None:
         g("low", "10", priority=0, expires_at=T0 + HOUR * 2),
         g("high", "10", priority=5, expires_at=T0 + HOUR * 100),
     )
-    account, allocations = charge(account, Decimal("12"), T0 + HOUR)
+    account, allocations, _ = charge(account, Decimal("12"), T0 + HOUR)
     assert allocations == (Allocation("high", Decimal("10")), Allocation("low", Decimal("2")))
     assert remaining(account) == {"low": Decimal("8"), "high": Decimal("0")}
 
 
 def test_negative_priority_burns_after_the_default() -> None:
     account = account_with(g("neg", "5", priority=-1), g("zero", "5", priority=0))
-    _, allocations = charge(account, Decimal("1"), T0)
+    _, allocations, _ = charge(account, Decimal("1"), T0)
     assert burned_ids(allocations) == ["zero"]
 
 
@@ -67,7 +67,7 @@ def test_within_a_priority_the_soonest_expiry_burns_first_and_never_expiring_las
         g("week", "1", expires_at=T0 + timedelta(days=7)),
         g("day", "1", expires_at=T0 + timedelta(days=1)),
     )
-    _, allocations = charge(account, Decimal("3"), T0)
+    _, allocations, _ = charge(account, Decimal("3"), T0)
     assert burned_ids(allocations) == ["day", "week", "forever"]
 
 
@@ -76,13 +76,13 @@ def test_then_the_oldest_effective_grant_burns_first() -> None:
         g("newer", "1", effective_at=T0 - HOUR),
         g("older", "1", effective_at=T0 - HOUR * 2),
     )
-    _, allocations = charge(account, Decimal("2"), T0)
+    _, allocations, _ = charge(account, Decimal("2"), T0)
     assert burned_ids(allocations) == ["older", "newer"]
 
 
 def test_then_the_grant_id_breaks_ties() -> None:
     account = account_with(g("b", "1"), g("c", "1"), g("a", "1"))
-    _, allocations = charge(account, Decimal("3"), T0)
+    _, allocations, _ = charge(account, Decimal("3"), T0)
     assert burned_ids(allocations) == ["a", "b", "c"]
 
 
@@ -94,7 +94,7 @@ def test_priority_outranks_expiry_outranks_age_outranks_id() -> None:
         g("b-new-forever", "1", effective_at=T0 - HOUR),
         g("a-new-forever", "1", effective_at=T0 - HOUR),
     )
-    _, allocations = charge(account, Decimal("5"), T0)
+    _, allocations, _ = charge(account, Decimal("5"), T0)
     assert burned_ids(allocations) == [
         "m-prio",
         "z-new-soon",
@@ -106,7 +106,7 @@ def test_priority_outranks_expiry_outranks_age_outranks_id() -> None:
 
 def test_a_charge_spans_grants_and_stops_when_covered() -> None:
     account = account_with(g("a", "0.3"), g("b", "0.3"), g("c", "0.3"))
-    account, allocations = charge(account, Decimal("0.5"), T0)
+    account, allocations, _ = charge(account, Decimal("0.5"), T0)
     assert allocations == (Allocation("a", Decimal("0.3")), Allocation("b", Decimal("0.2")))
     assert remaining(account) == {"a": Decimal("0"), "b": Decimal("0.1"), "c": Decimal("0.3")}
     assert account.debt == 0
@@ -114,7 +114,7 @@ def test_a_charge_spans_grants_and_stops_when_covered() -> None:
 
 def test_grants_keep_their_order_in_the_account() -> None:
     account = account_with(g("b", "1"), g("a", "1"))
-    account, _ = charge(account, Decimal("1"), T0)
+    account, _, _ = charge(account, Decimal("1"), T0)
     assert [x.grant_id for x in account.grants] == ["b", "a"]
     assert remaining(account) == {"b": Decimal("1"), "a": Decimal("0")}
 
@@ -132,14 +132,14 @@ def test_a_grant_is_spendable_from_effective_at_until_just_before_expires_at() -
 
 def test_an_expired_grant_is_not_spent() -> None:
     account = account_with(g("expired", "10", effective_at=T0 - HOUR * 2, expires_at=T0), g("live", "10"))
-    account, allocations = charge(account, Decimal("3"), T0)
+    account, allocations, _ = charge(account, Decimal("3"), T0)
     assert allocations == (Allocation("live", Decimal("3")),)
     assert remaining(account)["expired"] == Decimal("10")
 
 
 def test_a_grant_not_yet_effective_is_not_spent() -> None:
     account = account_with(g("future", "10", priority=9, effective_at=T0 + HOUR), g("now", "10"))
-    account, allocations = charge(account, Decimal("3"), T0)
+    account, allocations, _ = charge(account, Decimal("3"), T0)
     assert allocations == (Allocation("now", Decimal("3")),)
     assert remaining(account)["future"] == Decimal("10")
 
@@ -150,7 +150,7 @@ def test_a_late_event_spends_the_grants_that_were_spendable_at_its_event_time() 
         g("old", "5", effective_at=T0 - HOUR * 10, expires_at=T0 - HOUR),
         g("new", "5", priority=9, effective_at=T0),
     )
-    account, allocations = charge(account, Decimal("2"), T0 - HOUR * 5)
+    account, allocations, _ = charge(account, Decimal("2"), T0 - HOUR * 5)
     assert allocations == (Allocation("old", Decimal("2")),)
     assert remaining(account) == {"old": Decimal("3"), "new": Decimal("5")}
 
@@ -169,22 +169,22 @@ def test_balance_counts_only_grants_spendable_at_the_given_time() -> None:
 
 
 def test_a_charge_nothing_covers_becomes_debt() -> None:
-    account, allocations = charge(Account("ten_1", "cus_1"), Decimal("4"), T0)
+    account, allocations, _ = charge(Account("ten_1", "cus_1"), Decimal("4"), T0)
     assert allocations == (Allocation(None, Decimal("4")),)
     assert account.debt == Decimal("4")
     assert account.balance(T0) == Decimal("-4")
 
 
 def test_the_uncovered_part_of_a_charge_becomes_debt() -> None:
-    account, allocations = charge(account_with(g("a", "3")), Decimal("5"), T0)
+    account, allocations, _ = charge(account_with(g("a", "3")), Decimal("5"), T0)
     assert allocations == (Allocation("a", Decimal("3")), Allocation(None, Decimal("2")))
     assert account.debt == Decimal("2")
     assert account.balance(T0) == Decimal("-2")
 
 
 def test_a_new_grant_settles_debt_first() -> None:
-    account, _ = charge(Account("ten_1", "cus_1"), Decimal("4"), T0)
-    account, settled = grant(account, g("a", "10"))
+    account, _, _ = charge(Account("ten_1", "cus_1"), Decimal("4"), T0)
+    account, settled, _ = grant(account, g("a", "10"))
     assert settled == Decimal("4")
     assert account.debt == 0
     assert remaining(account) == {"a": Decimal("6")}
@@ -192,25 +192,25 @@ def test_a_new_grant_settles_debt_first() -> None:
 
 
 def test_a_grant_smaller_than_the_debt_is_used_up_and_debt_remains() -> None:
-    account, _ = charge(Account("ten_1", "cus_1"), Decimal("4"), T0)
-    account, settled = grant(account, g("a", "1.5"))
+    account, _, _ = charge(Account("ten_1", "cus_1"), Decimal("4"), T0)
+    account, settled, _ = grant(account, g("a", "1.5"))
     assert settled == Decimal("1.5")
     assert account.debt == Decimal("2.5")
     assert remaining(account) == {"a": Decimal("0")}
-    _, allocations = charge(account, Decimal("1"), T0)
+    _, allocations, _ = charge(account, Decimal("1"), T0)
     assert allocations == (Allocation(None, Decimal("1")),)
 
 
 def test_a_grant_without_debt_keeps_its_whole_amount() -> None:
-    account, settled = grant(Account("ten_1", "cus_1"), g("a", "10"))
+    account, settled, _ = grant(Account("ten_1", "cus_1"), g("a", "10"))
     assert settled == 0
     assert remaining(account) == {"a": Decimal("10")}
 
 
 def test_zero_or_negative_charges_change_nothing() -> None:
     account = account_with(g("a", "1"))
-    assert charge(account, Decimal("0"), T0) == (account, ())
-    assert charge(account, Decimal("-1"), T0) == (account, ())
+    assert charge(account, Decimal("0"), T0) == (account, (), [])
+    assert charge(account, Decimal("-1"), T0) == (account, (), [])
 
 
 def test_has_grant() -> None:
@@ -224,7 +224,7 @@ def test_large_balances_stay_exact() -> None:
     amount = "9000000000000000000.000000001"
     account = account_with(g("a", amount), g("b", amount))
     assert account.balance(T0) == Decimal("18000000000000000000.000000002")
-    account, _ = charge(account, Decimal("0.000000001"), T0)
+    account, _, _ = charge(account, Decimal("0.000000001"), T0)
     assert account.balance(T0) == Decimal("18000000000000000000.000000001")
 
 
@@ -291,14 +291,14 @@ def run(ops: list[GrantOp | ChargeOp]) -> Run:
             if account.has_grant(op.grant.grant_id):
                 continue  # grant ids are unique per account; the fold guarantees it
             debt_before = account.debt
-            account, settled = grant(account, op.grant)
+            account, settled, _ = grant(account, op.grant)
             granted += op.grant.amount
             assert settled == min(debt_before, op.grant.amount)
             # Debt is settled first: either it is gone, or the new grant is used up.
             assert account.debt == 0 or account.grants[-1].remaining == 0
         else:
             before = {x.grant_id: x for x in account.grants}
-            account, allocations = charge(account, op.credits, op.at)
+            account, allocations, _ = charge(account, op.credits, op.at)
             charged += op.credits
             total = sum((a.credits for a in allocations), Decimal(0))
             allocated += total
@@ -380,6 +380,6 @@ def test_small_amounts_never_drift_the_way_floats_do(amounts: list[Decimal]) -> 
     total = sum(amounts, Decimal(0))
     account = account_with(g("a", str(total)))
     for amount in amounts:
-        account, _ = charge(account, amount, T0)
+        account, _, _ = charge(account, amount, T0)
     assert account.grants[0].remaining == 0 and account.debt == 0
     assert account.balance(T0) == ZERO
