@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway import audit, billing, customers, events
+from gateway import audit, billing, corrections, customers, entitlements, events, ledger
 from gateway.auth import Authenticator
 from gateway.errors import error_response, handle_http_error, handle_revos_error, handle_unexpected
 from gateway.openapi import OPENAPI
@@ -96,6 +96,15 @@ ROUTES = [
     Route("/v1/customers/{customer}/balance", billing.get_balance, methods=["GET"]),
     Route("/v1/customers/{customer}/charges", billing.get_charges, methods=["GET"]),
     Route("/v1/audit", audit.get_audit, methods=["GET"]),
+    Route("/v1/customers/{customer}/entitlements/{feature}", entitlements.put_entitlement, methods=["PUT"]),
+    Route("/v1/customers/{customer}/entitlements", entitlements.get_entitlements, methods=["GET"]),
+    Route("/v1/check", entitlements.post_check, methods=["POST"]),
+    Route("/v1/holds/{hold_id}", entitlements.delete_hold, methods=["DELETE"]),
+    Route("/v1/customers/{customer}/grants/{grant_id}/void", ledger.post_grant_void, methods=["POST"]),
+    Route("/v1/customers/{customer}/ledger", ledger.get_ledger, methods=["GET"]),
+    Route("/v1/customers/{customer}/alerts", ledger.get_alerts, methods=["GET"]),
+    Route("/v1/events/{event_id}/void", corrections.void_event, methods=["POST"]),
+    Route("/v1/events/{event_id}/amend", corrections.amend_event, methods=["POST"]),
 ]
 
 

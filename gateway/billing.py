@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -18,8 +17,6 @@ from gateway.services import caller
 from pipeline import audit, validation
 from pipeline.audit_topic import audit_outgoing
 from pipeline.kafka import Outgoing
-from pipeline.ledger import Grant
-from pipeline.money import ZERO
 from pipeline.topics import BILLING, customer_key
 from projections import queries
 from projections.billing import rules_to_json
@@ -151,30 +148,19 @@ async def post_grant(request: Request) -> Response:
 async def get_balance(request: Request) -> Response:
     svc, who = await caller(request)
     customer = request.path_params["customer"]
-    account = await queries.customer(svc.pool, who.tenant_id, customer)
-    grants = await queries.grants(svc.pool, who.tenant_id, customer)
-    if account is None and not grants:
-        raise not_found("customer")
     now = datetime.now(UTC)
-    debt: Decimal = account["debt"] if account is not None else ZERO
-    spendable = sum(
-        (
-            g["remaining"]
-            for g in grants
-            if Grant(
-                g["grant_id"], g["amount"], g["remaining"], g["priority"], g["effective_at"], g["expires_at"]
-            ).spendable_at(now)
-        ),
-        ZERO,
-    )
+    account = await queries.balance(svc.pool, who.tenant_id, customer, now)
+    grants = await queries.grants(svc.pool, who.tenant_id, customer)
+    if not account["known"] and not grants:
+        raise not_found("customer")
     return json_response(
         {
             "customer": customer,
-            "balance": spendable - debt,
-            "debt": debt,
+            "balance": account["balance"],
+            "debt": account["debt"],
             "grants": grants,
             "as_of": now,
-            "updated_at": account["updated_at"] if account is not None else None,
+            "updated_at": account["updated_at"],
         }
     )
 

@@ -17,7 +17,8 @@ def _too_large() -> ApiError:
     return ApiError(413, "body_too_large", f"request body exceeds {MAX_BODY} bytes")
 
 
-async def read_json(request: Request, *, limit: int = MAX_BODY) -> Any:
+async def read_json(request: Request, *, limit: int = MAX_BODY, optional: bool = False) -> Any:
+    """The request's JSON body; with `optional`, an empty body reads as `{}` (every field omitted)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large()
@@ -44,6 +45,8 @@ async def read_json(request: Request, *, limit: int = MAX_BODY) -> Any:
         raise ApiError(
             415, "unsupported_encoding", f"Content-Encoding {encoding!r} is not supported; use gzip"
         )
+    if not raw and optional:
+        return {}
     if not raw:
         raise ApiError(400, "invalid_json", "request body is empty; expected JSON")
     try:

@@ -16,12 +16,14 @@ from gateway.services import caller
 from pipeline import audit, validation
 from pipeline.audit_topic import audit_outgoing
 from pipeline.kafka import Outgoing
+from pipeline.money import format_decimal
 from pipeline.records import CustomerUpdated
 from pipeline.topics import BILLING, customer_key
 from projections.waiting import wait_for
 
 SETTINGS = """
-SELECT burn_table, credit_limit, metadata, settings_event_id FROM customers WHERE tenant_id = $1 AND customer = $2
+SELECT burn_table, credit_limit, metadata, alert_thresholds, settings_event_id
+FROM customers WHERE tenant_id = $1 AND customer = $2
 """
 APPLIED = "SELECT 1 FROM customers WHERE tenant_id = $1 AND customer = $2 AND settings_event_id = $3"
 
@@ -32,6 +34,7 @@ def _json(customer: str, s: CustomerUpdated) -> dict[str, Any]:
         "burn_table": s.burn_table,
         "credit_limit": s.credit_limit,
         "metadata": s.metadata,
+        "alert_thresholds": s.alert_thresholds,
     }
 
 
@@ -48,6 +51,7 @@ async def _current(pool: asyncpg.Pool, tenant_id: str, customer: str) -> Custome
         row["metadata"],
         "",
         datetime.now(UTC),
+        [format_decimal(t) for t in sorted(row["alert_thresholds"], reverse=True)],
     )
 
 

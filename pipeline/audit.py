@@ -11,10 +11,12 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import orjson
 
+from pipeline.money import format_decimal
 from pipeline.records import AuditRecorded
 
 GENESIS = "0" * 64
@@ -38,8 +40,13 @@ class Entry:
     hash: str
 
 
+def _plain(value: Any) -> str:
+    """Decimals as the API writes them ("0", not "0E-9"); anything else orjson cannot encode as text."""
+    return format_decimal(value) if isinstance(value, Decimal) else str(value)
+
+
 def _json(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS, default=str).decode()
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS, default=_plain).decode()
 
 
 def record(

@@ -24,6 +24,8 @@ from pipeline.records import (
     CustomerUpdated,
     EntitlementSet,
     GrantVoided,
+    HoldReleased,
+    HoldRequested,
     Properties,
     Record,
     UsageCorrected,
@@ -76,6 +78,16 @@ class Correction:
 
 
 @dataclass(frozen=True, slots=True)
+class HoldChange:
+    """A hold decided (placed or denied) or ended (consumed, released or expired)."""
+
+    tenant_id: str
+    hold_id: str
+    status: str
+    request: HoldRequested | None = None  # set when the hold was decided by this batch
+
+
+@dataclass(frozen=True, slots=True)
 class Rejection:
     """A record this stage refuses; it goes to the dead-letter topic with this code."""
 
@@ -112,6 +124,7 @@ class BatchResult:
     entitlements: list[EntitlementSet] = field(default_factory=list)
     counters: dict[CounterKey, Decimal] = field(default_factory=dict)  # usage to add per period
     alerts: list[BalanceThresholdCrossed] = field(default_factory=list)
+    holds: list[HoldChange] = field(default_factory=list)
     watermark: Watermark | None = None
 
 
@@ -142,6 +155,15 @@ def fold(state: PartitionState, records: Iterable[tuple[int, Record]]) -> tuple[
             _correct(state, out, offset, record)
         elif isinstance(record, EntitlementSet):
             _entitlement(state, out, record)
+        elif isinstance(record, HoldRequested):
+            _hold(state, out, record)
+        elif isinstance(record, HoldReleased):
+            account, ended = ledger.end_hold(
+                _account(state, record.tenant_id, record.customer), hold_id=record.hold_id
+            )
+            if ended is not None:
+                out.holds.append(HoldChange(record.tenant_id, record.hold_id, "released"))
+                _moved(state, out, account, ())
         elif isinstance(record, Watermark):
             if out.watermark is None or record.emitted_at > out.watermark.emitted_at:
                 out.watermark = record
@@ -211,6 +233,9 @@ def _usage(state: PartitionState, out: BatchResult, offset: int, usage: UsageRec
     except UnpricedError as exc:
         _reject(out, offset, exc.code, exc.message, usage.tenant_id, usage.event_id)
         return
+    account, used = ledger.end_hold(account, event_id=usage.event_id)
+    if used is not None:
+        out.holds.append(HoldChange(usage.tenant_id, used.hold_id, "consumed"))
     account, allocations, entries = ledger.charge(account, quote.credits, usage.timestamp, usage.event_id)
     _moved(state, out, account, entries)
     state.charged[(usage.tenant_id, usage.event_id)] = usage.customer
@@ -250,6 +275,18 @@ def _grant(state: PartitionState, out: BatchResult, granted: CreditsGranted) -> 
     account, _settled, entries = ledger.grant(account, new)
     _moved(state, out, account, entries)
     out.grants.append(granted)
+
+
+def _hold(state: PartitionState, out: BatchResult, r: HoldRequested) -> None:
+    account = _account(state, r.tenant_id, r.customer)
+    if any(h.hold_id == r.hold_id for h in account.holds):
+        return  # the same request again
+    hold = ledger.Hold(r.hold_id, r.credits, r.expires_at, r.event_id)
+    account, placed, ended = ledger.place(account, hold, r.occurred_at)
+    for h in ended:
+        out.holds.append(HoldChange(r.tenant_id, h.hold_id, "expired"))
+    out.holds.append(HoldChange(r.tenant_id, r.hold_id, "placed" if placed else "denied", r))
+    _moved(state, out, account, ())
 
 
 def _customer(state: PartitionState, out: BatchResult, record: CustomerUpdated) -> None:
@@ -417,6 +454,8 @@ _PER_CUSTOMER = (
     | GrantVoided
     | UsageCorrected
     | EntitlementSet
+    | HoldRequested
+    | HoldReleased
 )
 
 

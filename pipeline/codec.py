@@ -18,6 +18,9 @@ from fastavro.schema import fingerprint, to_parsing_canonical_form
 from pipeline.errors import DecodeError, EncodeError
 from pipeline.records import (
     RECORD_TYPES,
+    AssistantBranding,
+    AssistantChanged,
+    AssistantTool,
     BurnRule,
     BurnTablePublished,
     DeadLetter,
@@ -33,6 +36,11 @@ _FILE_NAME = re.compile(r"^(?P<stem>[a-z_]+)\.v(?P<version>\d+)\.avsc$")
 _NESTED: dict[type[Any], dict[str, type[Any]]] = {
     BurnTablePublished: {"rules": BurnRule},
     DeadLetter: {"headers": Header},
+    AssistantChanged: {"tools": AssistantTool},
+}
+# Nested single records.
+_EMBEDDED: dict[type[Any], dict[str, type[Any]]] = {
+    AssistantChanged: {"branding": AssistantBranding},
 }
 
 
@@ -140,6 +148,8 @@ class Codec:
         out = {name: getattr(record, name) for name in self._field_names[type(record)]}
         for name in _NESTED.get(type(record), {}):
             out[name] = [{f.name: getattr(item, f.name) for f in fields(item)} for item in out[name]]
+        for name in _EMBEDDED.get(type(record), {}):
+            out[name] = {f.name: getattr(out[name], f.name) for f in fields(out[name])}
         return out
 
     def _from_avro(self, cls: type[Any], payload: Any) -> Record:
@@ -147,6 +157,8 @@ class Codec:
             raise DecodeError(f"{cls.__name__} payload is not a record")
         for name, item_cls in _NESTED.get(cls, {}).items():
             payload[name] = tuple(item_cls(**item) for item in payload[name])
+        for name, item_cls in _EMBEDDED.get(cls, {}).items():
+            payload[name] = item_cls(**payload[name])
         try:
             record: Record = cls(**payload)
         except TypeError as exc:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal, localcontext
 
-from pipeline.money import CONTEXT, ZERO
+from pipeline.money import CONTEXT, ZERO, format_decimal
 
 _FAR_FUTURE = datetime.max.timestamp()
 DEFAULT_TABLE = "default"  # prices every customer not assigned another table
@@ -82,6 +82,16 @@ class Entry:
 
 
 @dataclass(frozen=True, slots=True)
+class Hold:
+    """Credits reserved until `expires_at`, or until usage `event_id` is charged, or released."""
+
+    hold_id: str
+    credits: Decimal
+    expires_at: datetime
+    event_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Account:
     tenant_id: str
     customer: str
@@ -93,6 +103,7 @@ class Account:
     ledger_balance: Decimal = ZERO  # the sum of every entry
     alert_thresholds: tuple[Decimal, ...] = ()
     alerts_fired: frozenset[Decimal] = frozenset()  # thresholds the balance is at or below (disarmed)
+    holds: tuple[Hold, ...] = ()  # placed holds (some may have passed their expiry since)
 
     def find(self, grant_id: str) -> Grant | None:
         return next((g for g in self.grants if g.grant_id == grant_id), None)
@@ -104,6 +115,11 @@ class Account:
         """Spendable credits at `at` minus debt; negative when the customer owes credits."""
         with localcontext(CONTEXT):
             return sum((g.remaining for g in self.grants if g.spendable_at(at)), ZERO) - self.debt
+
+    def on_hold(self, at: datetime) -> Decimal:
+        """Credits reserved by holds still running at `at`."""
+        with localcontext(CONTEXT):
+            return sum((h.credits for h in self.holds if at < h.expires_at), ZERO)
 
     def held(self) -> Decimal:
         """What the ledger balance must equal: unspent credits of active grants minus debt."""
@@ -143,7 +159,13 @@ def grant(account: Account, new: Grant) -> tuple[Account, Decimal, list[Entry]]:
     if settled > 0:
         # Not a change of balance (debt and credits cancel out), but a movement the customer sees.
         account = _append(
-            account, entries, DEBT_SETTLEMENT, ZERO, new.grant_id, new.effective_at, {"settled": str(settled)}
+            account,
+            entries,
+            DEBT_SETTLEMENT,
+            ZERO,
+            new.grant_id,
+            new.effective_at,
+            {"settled": format_decimal(settled)},
         )
     return account, settled, entries
 
@@ -267,3 +289,27 @@ def set_thresholds(account: Account, thresholds: Sequence[Decimal]) -> Account:
     ordered = tuple(sorted(set(thresholds), reverse=True))
     fired = frozenset(t for t in ordered if account.ledger_balance <= t)
     return replace(account, alert_thresholds=ordered, alerts_fired=fired)
+
+
+def place(account: Account, hold: Hold, at: datetime) -> tuple[Account, bool, tuple[Hold, ...]]:
+    """Place `hold` if the balance at `at` plus the credit limit, minus the holds still running,
+    covers it. Returns the account, whether it was placed, and the holds that had run out by `at`."""
+    ended = tuple(h for h in account.holds if h.expires_at <= at)
+    running = tuple(h for h in account.holds if at < h.expires_at)
+    account = replace(account, holds=running)
+    available = CONTEXT.subtract(CONTEXT.add(account.balance(at), account.credit_limit), account.on_hold(at))
+    if hold.credits > available:
+        return account, False, ended
+    return replace(account, holds=(*running, hold)), True, ended
+
+
+def end_hold(
+    account: Account, *, hold_id: str | None = None, event_id: str | None = None
+) -> tuple[Account, Hold | None]:
+    """Remove the hold with `hold_id`, or the one held for usage `event_id`; None when there is none."""
+    for h in account.holds:
+        if (hold_id is not None and h.hold_id == hold_id) or (
+            event_id is not None and h.event_id == event_id
+        ):
+            return replace(account, holds=tuple(x for x in account.holds if x is not h)), h
+    return account, None

@@ -257,6 +257,109 @@ class BalanceThresholdCrossed:
 
 
 @dataclass(frozen=True, slots=True)
+class HoldRequested:
+    """A short-lived reservation of credits; the billing fold places or denies it in log order."""
+
+    SCHEMA: ClassVar[str] = "revos.HoldRequested"
+
+    hold_id: str
+    tenant_id: str
+    customer: str
+    credits: Decimal
+    expires_at: datetime
+    event_id: str | None  # the usage event that will use it: charging that event ends the hold
+    actor: str
+    occurred_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class HoldReleased:
+    """A hold was released before it was used or expired."""
+
+    SCHEMA: ClassVar[str] = "revos.HoldReleased"
+
+    hold_id: str
+    tenant_id: str
+    customer: str
+    actor: str
+    occurred_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AssistantTool:
+    """An HTTP tool an assistant may call: the gateway POSTs the arguments, signed with `secret`."""
+
+    name: str
+    description: str
+    parameters: str  # JSON Schema of the arguments, as JSON text
+    url: str
+    secret: str
+    timeout_seconds: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class AssistantBranding:
+    logo_url: str | None = None
+    primary_color: str | None = None
+    title: str | None = None
+    greeting: str | None = None
+    suggestions: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class AssistantChanged:
+    """A tenant's AI assistant ("agent" in the API) was created, updated or deleted; whole config."""
+
+    SCHEMA: ClassVar[str] = "revos.AssistantChanged"
+
+    event_id: str
+    tenant_id: str
+    agent_id: str
+    action: str  # "created" | "updated" | "deleted"
+    name: str
+    system_prompt: str
+    model: str
+    fallback_models: list[str]
+    temperature: float | None
+    tools: tuple[AssistantTool, ...]
+    allowed_domains: list[str]
+    branding: AssistantBranding
+    customer: str  # the billing customer its token usage is charged to
+    template: str | None
+    actor: str
+    occurred_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessageRecorded:
+    """One message of a conversation: `seq` is its position, `message_id` is `conversation_id:seq`."""
+
+    SCHEMA: ClassVar[str] = "revos.ChatMessageRecorded"
+
+    message_id: str
+    tenant_id: str
+    agent_id: str
+    conversation_id: str
+    seq: int
+    role: str  # "user" | "assistant" | "tool"
+    content: str
+    status: str  # "complete" | "interrupted" | "failed" | "unavailable"
+    occurred_at: datetime
+    client_message_id: str | None = None
+    reply_to: int | None = None
+    model: str | None = None
+    latency_ms: int | None = None
+    first_token_ms: int | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    tool_calls: str | None = None  # JSON text
+    tool_name: str | None = None
+    tool_call_id: str | None = None
+    visitor_id: str | None = None
+    origin: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class AuditRecorded:
     """Who changed what admin state, when; `before` and `after` are JSON text (None: did not exist)."""
 
@@ -289,6 +392,10 @@ Record = (
     | EntitlementSet
     | Watermark
     | BalanceThresholdCrossed
+    | HoldRequested
+    | HoldReleased
+    | AssistantChanged
+    | ChatMessageRecorded
 )
 
 RECORD_TYPES: tuple[type[Record], ...] = (
@@ -307,4 +414,8 @@ RECORD_TYPES: tuple[type[Record], ...] = (
     EntitlementSet,
     Watermark,
     BalanceThresholdCrossed,
+    HoldRequested,
+    HoldReleased,
+    AssistantChanged,
+    ChatMessageRecorded,
 )

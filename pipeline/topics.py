@@ -5,15 +5,17 @@ from __future__ import annotations
 BILLING = "revos.billing"
 ADMIN = "revos.admin"
 AUDIT = "revos.audit"  # keyed by tenant: one partition, one writer, one hash chain per tenant
+CHAT = "revos.chat"  # keyed tenant:conversation: every message of a conversation, in order
 # balance.threshold_crossed records, keyed like billing, for notification delivery to consume.
 ALERTS = "revos.alerts"
 DLQ_SUFFIX = ".dlq"
 BILLING_DLQ = BILLING + DLQ_SUFFIX
 ADMIN_DLQ = ADMIN + DLQ_SUFFIX
 AUDIT_DLQ = AUDIT + DLQ_SUFFIX
+CHAT_DLQ = CHAT + DLQ_SUFFIX
 
-SOURCE_TOPICS = (BILLING, ADMIN, AUDIT)
-DEAD_LETTER_TOPICS = (BILLING_DLQ, ADMIN_DLQ, AUDIT_DLQ)
+SOURCE_TOPICS = (BILLING, ADMIN, AUDIT, CHAT)
+DEAD_LETTER_TOPICS = (BILLING_DLQ, ADMIN_DLQ, AUDIT_DLQ, CHAT_DLQ)
 ALL_TOPICS = (*SOURCE_TOPICS, *DEAD_LETTER_TOPICS, ALERTS)
 
 # Headers: a replayed record says which dead letter it came from and how often it has been replayed.
@@ -32,3 +34,8 @@ def customer_key(tenant_id: str, customer: str) -> bytes:
 
 def tenant_key(tenant_id: str) -> bytes:
     return tenant_id.encode()
+
+
+def conversation_key(tenant_id: str, conversation_id: str) -> bytes:
+    """Every message of a conversation shares a key, so it is projected in order."""
+    return f"{tenant_id}:{conversation_id}".encode()

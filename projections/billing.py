@@ -10,7 +10,8 @@ import asyncpg
 import orjson
 
 from pipeline.billing import AccountKey, BatchResult, Charge, EventKey, PartitionState
-from pipeline.ledger import REFUND_PREFIX, Account, Allocation, Grant
+from pipeline.ledger import REFUND_PREFIX, Account, Allocation, Grant, Hold
+from pipeline.money import format_decimal
 from pipeline.records import BurnRule, BurnTablePublished, EntitlementSet
 
 LOAD_CATALOG = """
@@ -33,6 +34,25 @@ SELECT g.tenant_id, g.customer, g.grant_id, g.amount, g.remaining, g.priority, g
 FROM unnest($1::text[], $2::text[]) AS k (tenant_id, customer)
 JOIN grants g USING (tenant_id, customer)
 ORDER BY g.tenant_id, g.customer, g.granted_at, g.grant_id
+"""
+
+LOAD_HOLDS = """
+SELECT h.tenant_id, h.customer, h.hold_id, h.credits, h.expires_at, h.event_id
+FROM unnest($1::text[], $2::text[]) AS k (tenant_id, customer)
+JOIN holds h USING (tenant_id, customer)
+WHERE h.status = 'placed'
+ORDER BY h.tenant_id, h.customer, h.occurred_at, h.hold_id
+"""
+
+INSERT_HOLD = """
+INSERT INTO holds (tenant_id, hold_id, customer, credits, expires_at, event_id, status, actor, occurred_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+ON CONFLICT (tenant_id, hold_id) DO NOTHING
+"""
+
+END_HOLD = """
+UPDATE holds SET status = $3, ended_at = clock_timestamp()
+WHERE tenant_id = $1 AND hold_id = $2 AND status = 'placed'
 """
 
 LOAD_CHARGED = """
@@ -176,8 +196,8 @@ def rules_to_json(rules: Iterable[BurnRule]) -> list[dict[str, object]]:
         {
             "type": r.type,
             "match": r.match,
-            "credits_per_unit": str(r.credits_per_unit),
-            "cost_per_unit": None if r.cost_per_unit is None else str(r.cost_per_unit),
+            "credits_per_unit": format_decimal(r.credits_per_unit),
+            "cost_per_unit": None if r.cost_per_unit is None else format_decimal(r.cost_per_unit),
         }
         for r in rules
     ]
@@ -234,6 +254,11 @@ async def load_accounts(conn: asyncpg.Connection, keys: Iterable[AccountKey]) ->
                 status=r["status"],
             )
         )
+    holds: dict[AccountKey, list[Hold]] = {}
+    for r in await conn.fetch(LOAD_HOLDS, tenants, customers):
+        holds.setdefault((r["tenant_id"], r["customer"]), []).append(
+            Hold(r["hold_id"], r["credits"], r["expires_at"], r["event_id"])
+        )
     accounts = {}
     for r in await conn.fetch(LOAD_ACCOUNTS, tenants, customers):
         key = (r["tenant_id"], r["customer"])
@@ -250,6 +275,7 @@ async def load_accounts(conn: asyncpg.Connection, keys: Iterable[AccountKey]) ->
             else Account(*key).ledger_balance,
             alert_thresholds=tuple(r["alert_thresholds"] or ()),
             alerts_fired=frozenset(r["alerts_fired"] or ()),
+            holds=tuple(holds.get(key, ())),
         )
     return accounts
 
@@ -489,6 +515,15 @@ async def _write_lifecycle(
             [x.ledger_seq for x in a],
             [x.occurred_at for x in a],
         )
+    for h in result.holds:
+        if h.request is not None:
+            q = h.request
+            await conn.execute(
+                INSERT_HOLD, q.tenant_id, q.hold_id, q.customer, q.credits, q.expires_at, q.event_id, h.status,
+                q.actor, q.occurred_at,
+            )  # fmt: skip
+        else:
+            await conn.execute(END_HOLD, h.tenant_id, h.hold_id, h.status)
     if result.watermark is not None:
         await conn.execute(SET_WATERMARK, topic, partition, result.watermark.emitted_at)
 

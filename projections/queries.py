@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -10,13 +11,13 @@ import asyncpg
 CUSTOMER = "SELECT debt, updated_at FROM customers WHERE tenant_id = $1 AND customer = $2"
 
 GRANTS = """
-SELECT grant_id, amount, remaining, priority, effective_at, expires_at, reason, granted_at
+SELECT grant_id, amount, remaining, priority, effective_at, expires_at, reason, granted_at, status, closed_at
 FROM grants WHERE tenant_id = $1 AND customer = $2
 ORDER BY priority DESC, expires_at ASC NULLS LAST, effective_at, grant_id
 """
 
 GRANT = """
-SELECT grant_id, amount, remaining, priority, effective_at, expires_at, reason, granted_at
+SELECT grant_id, amount, remaining, priority, effective_at, expires_at, reason, granted_at, status, closed_at
 FROM grants WHERE tenant_id = $1 AND customer = $2 AND grant_id = $3
 """
 
@@ -64,3 +65,135 @@ async def burn_table_versions(
     pool: asyncpg.Pool, tenant_id: str, name: str, limit: int
 ) -> list[dict[str, Any]]:
     return [dict(r) for r in await pool.fetch(BURN_TABLE, tenant_id, name, limit)]
+
+
+# The credits lifecycle: grant voids, the ledger, usage corrections and balance alerts.
+
+GRANT_CLOSED = """
+SELECT 1 FROM grants WHERE tenant_id = $1 AND customer = $2 AND grant_id = $3 AND status <> 'active'
+"""
+
+LEDGER = """
+SELECT seq, kind, amount, balance, reference, at, detail, recorded_at FROM ledger_entries
+WHERE tenant_id = $1 AND customer = $2 AND seq > $3
+ORDER BY seq LIMIT $4
+"""
+
+ALERTS = """
+SELECT alert_id, kind AS type, threshold, balance, ledger_seq, occurred_at, recorded_at FROM alerts
+WHERE tenant_id = $1 AND customer = $2
+  AND ($3::bigint IS NULL OR (ledger_seq, -threshold) > ($3, -$4::numeric))
+ORDER BY ledger_seq, threshold DESC LIMIT $5
+"""
+
+CHARGE = """
+SELECT event_id, customer, type, quantity, properties, credits, cost, burn_table, burn_table_version, event_time,
+       allocations, status, original, corrected_at
+FROM charges WHERE tenant_id = $1 AND event_id = $2
+"""
+
+CORRECTION_EXISTS = "SELECT 1 FROM corrections WHERE tenant_id = $1 AND correction_id = $2"
+CORRECTION = """
+SELECT correction_id, event_id, action, status, code, message, credits_before, credits_after
+FROM corrections WHERE tenant_id = $1 AND correction_id = $2
+"""
+
+
+async def ledger(
+    pool: asyncpg.Pool, tenant_id: str, name: str, *, after_seq: int, limit: int
+) -> list[dict[str, Any]]:
+    return [dict(r) for r in await pool.fetch(LEDGER, tenant_id, name, after_seq, limit)]
+
+
+async def alerts(
+    pool: asyncpg.Pool, tenant_id: str, name: str, *, after: tuple[int, Decimal] | None, limit: int
+) -> list[dict[str, Any]]:
+    """Alerts in the order they fired: by ledger entry, and within one entry the highest threshold first."""
+    seq, threshold = after if after else (None, None)
+    return [dict(r) for r in await pool.fetch(ALERTS, tenant_id, name, seq, threshold, limit)]
+
+
+async def charge(pool: asyncpg.Pool, tenant_id: str, event_id: str) -> dict[str, Any] | None:
+    row = await pool.fetchrow(CHARGE, tenant_id, event_id)
+    return None if row is None else dict(row)
+
+
+async def correction(pool: asyncpg.Pool, tenant_id: str, correction_id: str) -> dict[str, Any] | None:
+    row = await pool.fetchrow(CORRECTION, tenant_id, correction_id)
+    return None if row is None else dict(row)
+
+
+# Balances, entitlements and the real-time check.
+
+# A customer's spendable balance at $3 (active grants effective then and not yet expired, minus debt)
+# and credit limit: one row even for a customer never seen (`known` false, zeros). The balance
+# endpoint and the check both read it, so they always agree.
+BALANCE = """
+SELECT c.customer IS NOT NULL AS known,
+       COALESCE(c.debt, 0) AS debt,
+       COALESCE(c.credit_limit, 0) AS credit_limit,
+       c.updated_at,
+       COALESCE((SELECT sum(g.remaining) FROM grants g
+                 WHERE g.tenant_id = $1 AND g.customer = $2 AND g.status = 'active'
+                   AND g.effective_at <= $3 AND (g.expires_at IS NULL OR $3 < g.expires_at)), 0)
+         - COALESCE(c.debt, 0) AS balance
+FROM (VALUES (1)) AS one
+LEFT JOIN customers c ON c.tenant_id = $1 AND c.customer = $2
+"""
+
+# Usage counters are per period; $day/$month are the starts of the current UTC day and month.
+_CURRENT_PERIOD = "CASE e.period WHEN 'day' THEN {day}::timestamptz ELSE {month}::timestamptz END"
+
+# Everything a check needs in one statement (one snapshot): the balance, the feature's entitlement
+# ($4, NULL for none) with its usage this period, the credits on hold and the watermark of the
+# customer's partition.
+CHECK = f"""
+WITH standing AS ({BALANCE})
+SELECT s.balance, s.credit_limit, e.kind, e.enabled, e."limit", e.allowance,
+       COALESCE(u.used, 0) AS used, w.emitted_at AS as_of,
+       COALESCE((SELECT sum(h.credits) FROM holds h WHERE h.tenant_id = $1 AND h.customer = $2
+                 AND h.status = 'placed' AND $3 < h.expires_at), 0) AS on_hold
+FROM standing s
+LEFT JOIN entitlements e ON e.tenant_id = $1 AND e.customer = $2 AND e.feature = $4
+LEFT JOIN usage_counters u ON u.tenant_id = $1 AND u.customer = $2 AND u.feature = $4
+      AND u.period_start = {_CURRENT_PERIOD.format(day="$5", month="$6")}
+LEFT JOIN watermarks w ON w.topic = $7 AND w.partition = $8
+"""
+
+ENTITLEMENTS = f"""
+SELECT e.feature, e.kind, e.enabled, e."limit", e.event_type, e.match, e.allowance, e.period, e.updated_at,
+       COALESCE(u.used, 0) AS used, {_CURRENT_PERIOD.format(day="$3", month="$4")} AS period_start
+FROM entitlements e
+LEFT JOIN usage_counters u ON u.tenant_id = e.tenant_id AND u.customer = e.customer AND u.feature = e.feature
+      AND u.period_start = {_CURRENT_PERIOD.format(day="$3", month="$4")}
+WHERE e.tenant_id = $1 AND e.customer = $2
+ORDER BY e.feature
+"""
+
+
+async def balance(pool: asyncpg.Pool, tenant_id: str, name: str, at: datetime) -> asyncpg.Record:
+    row = await pool.fetchrow(BALANCE, tenant_id, name, at)
+    assert row is not None  # the query answers one row for any customer
+    return row
+
+
+async def check(
+    pool: asyncpg.Pool,
+    tenant_id: str,
+    name: str,
+    feature: str | None,
+    *,
+    at: datetime,
+    periods: tuple[datetime, datetime],
+    watermark: tuple[str, int],
+) -> asyncpg.Record:
+    """`periods`: the current (day, month) starts; `watermark`: the customer's (topic, partition)."""
+    row = await pool.fetchrow(CHECK, tenant_id, name, at, feature, *periods, *watermark)
+    assert row is not None  # the query answers one row for any customer
+    return row
+
+
+async def entitlements(
+    pool: asyncpg.Pool, tenant_id: str, name: str, *, periods: tuple[datetime, datetime]
+) -> list[dict[str, Any]]:
+    return [dict(r) for r in await pool.fetch(ENTITLEMENTS, tenant_id, name, *periods)]

@@ -27,7 +27,11 @@ from pipeline.settings import Settings
 
 
 async def eventually(
-    check: Callable[[], Awaitable[Any]], *, timeout: float = 30.0, every: float = 0.05, what: str = "condition"
+    check: Callable[[], Awaitable[Any]],
+    *,
+    timeout: float = 30.0,
+    every: float = 0.05,
+    what: str = "condition",
 ) -> Any:
     """Poll `check` until it returns a truthy value; fail with `what` when the deadline passes."""
     deadline = time.monotonic() + timeout
@@ -69,7 +73,16 @@ class Stack:
         """Start a worker; `env` overrides the stack's environment for this worker only."""
         spec = ChildSpec(
             f"worker-{worker_id}",
-            (sys.executable, "-m", "pipeline.cli", "--log-level", "warning", "worker", "--worker-id", str(worker_id)),
+            (
+                sys.executable,
+                "-m",
+                "pipeline.cli",
+                "--log-level",
+                "warning",
+                "worker",
+                "--worker-id",
+                str(worker_id),
+            ),
             env={**self.env(), **(env or {})},
             death_signal=signal.SIGKILL,  # if pytest dies, the broker goes too: a graceful stop could hang
         )
@@ -83,7 +96,9 @@ class Stack:
 
     def start_gateway(self) -> Child:
         spec = ChildSpec(
-            "gateway", (sys.executable, "-m", "pipeline.cli", "--log-level", "warning", "gateway"), env=self.env()
+            "gateway",
+            (sys.executable, "-m", "pipeline.cli", "--log-level", "warning", "gateway"),
+            env=self.env(),
         )
         self.gateway = spawn(spec, self.home / "logs")
         return self.gateway
@@ -194,7 +209,9 @@ async def create_database(server_dsn: str) -> str:
     return urlunsplit(urlsplit(server_dsn)._replace(path=f"/{name}"))
 
 
-async def send_all(api: httpx.AsyncClient, events: list[dict[str, Any]], *, batch: int = 500) -> dict[str, int]:
+async def send_all(
+    api: httpx.AsyncClient, events: list[dict[str, Any]], *, batch: int = 500
+) -> dict[str, int]:
     """POST events in batches, resending a batch on 503 (ids make that safe); counts accepted/rejected."""
     totals = {"accepted": 0, "rejected": 0}
     for start in range(0, len(events), batch):

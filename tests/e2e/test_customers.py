@@ -17,11 +17,12 @@ async def test_a_customer_assigned_another_table_is_priced_by_it(stack: Stack) -
         assert (await api.get("/v1/customers/vip")).status_code == 404
 
         put = await api.put(
-            "/v1/customers/vip", json={"burn_table": "premium", "credit_limit": "100", "metadata": {"plan": "pro"}}
+            "/v1/customers/vip",
+            json={"burn_table": "premium", "credit_limit": "100", "metadata": {"plan": "pro"}},
         )
         assert put.status_code == 200, put.text
         assert put.json() == {"customer": "vip", "burn_table": "premium", "credit_limit": "100",
-                              "metadata": {"plan": "pro"}, "status": "applied"}  # fmt: skip
+                              "metadata": {"plan": "pro"}, "alert_thresholds": [], "status": "applied"}  # fmt: skip
         # A partial update keeps the other settings.
         again = await api.put("/v1/customers/vip", json={"metadata": {"plan": "max"}})
         assert again.json()["burn_table"] == "premium" and again.json()["credit_limit"] == "100"
@@ -50,7 +51,9 @@ async def test_a_customer_assigned_another_table_is_priced_by_it(stack: Stack) -
 
         first, second = await eventually(audited, what="two customer.update entries")
         assert first["before"] is None and first["after"]["burn_table"] == "premium"
-        assert second["before"]["metadata"] == {"plan": "pro"} and second["after"]["metadata"] == {"plan": "max"}
+        assert second["before"]["metadata"] == {"plan": "pro"} and second["after"]["metadata"] == {
+            "plan": "max"
+        }
 
     async with stack.client(other["api_key"]) as api:
         assert (await api.get("/v1/customers/vip")).status_code == 404

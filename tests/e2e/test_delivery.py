@@ -44,8 +44,11 @@ def workload(n: int, customers: list[str], seed: int, prefix: str = "e") -> list
         kind = rng.random()
         event: dict[str, Any] = {"id": f"{prefix}{i}", "customer": rng.choice(customers)}
         if kind < 0.9:
-            event.update(type="llm.tokens", quantity=rng.choice([rng.randint(1, 5000), f"{rng.randint(1, 999)}.25"]),
-                         properties={"model": rng.choice(["gpt-4o", "mini"])})
+            event.update(
+                type="llm.tokens",
+                quantity=rng.choice([rng.randint(1, 5000), f"{rng.randint(1, 999)}.25"]),
+                properties={"model": rng.choice(["gpt-4o", "mini"])},
+            )
         else:
             event.update(type="report.completed")
         events.append(event)
@@ -69,7 +72,9 @@ async def setup_tenant(stack: Stack, customers: list[str]) -> dict[str, Any]:
     async with stack.client(tenant["api_key"]) as api:
         assert (await api.put("/v1/burn-tables/default", json=TABLE)).status_code == 200
         for c in customers:
-            assert (await api.post(f"/v1/customers/{c}/grants", json={"amount": str(GRANT), "id": f"g-{c}"})).status_code == 201
+            assert (
+                await api.post(f"/v1/customers/{c}/grants", json={"amount": str(GRANT), "id": f"g-{c}"})
+            ).status_code == 201
     return tenant
 
 
@@ -82,7 +87,9 @@ async def wait_for_charges(pool: asyncpg.Pool, tenant_id: str, count: int, timeo
 
 async def balances(stack: Stack, api_key: str, customers: list[str]) -> dict[str, Decimal]:
     async with stack.client(api_key) as api:
-        return {c: Decimal((await api.get(f"/v1/customers/{c}/balance")).json()["balance"]) for c in customers}
+        return {
+            c: Decimal((await api.get(f"/v1/customers/{c}/balance")).json()["balance"]) for c in customers
+        }
 
 
 SNAPSHOT = {
@@ -108,7 +115,9 @@ async def test_ten_thousand_events_with_duplicates_invalid_and_unpriced(
     tenant = await setup_tenant(stack, customers)
     valid = workload(8_800, customers, seed=1)
     duplicates = random.Random(2).sample(valid, 1_000)  # 10% resent, in later batches
-    invalid = [{"id": f"bad{i}", "customer": "cust_0", "type": "llm.tokens", "quantity": "-1"} for i in range(100)]
+    invalid = [
+        {"id": f"bad{i}", "customer": "cust_0", "type": "llm.tokens", "quantity": "-1"} for i in range(100)
+    ]
     unpriced = [{"id": f"un{i}", "customer": "cust_1", "type": "video.minutes"} for i in range(100)]
     events = valid + invalid + unpriced + duplicates
     random.Random(3).shuffle(events)
@@ -134,7 +143,9 @@ async def test_ten_thousand_events_with_duplicates_invalid_and_unpriced(
 
     # Rebuilding the projections from the log into an empty database gives identical results.
     rebuilt_dsn = await create_database(postgres.dsn)
-    rebuilt = await start_stack(service_root, rebuilt_dsn, broker=stack.settings.bootstrap_servers, gateway=False)
+    rebuilt = await start_stack(
+        service_root, rebuilt_dsn, broker=stack.settings.bootstrap_servers, gateway=False
+    )
     try:
         assert rebuilt.pool is not None
         await wait_for_charges(rebuilt.pool, tenant["tenant_id"], len(valid))
@@ -171,7 +182,9 @@ async def test_worker_killed_twice_mid_stream_loses_and_doubles_nothing(stack: S
 
     await wait_for_charges(stack.pool, tenant["tenant_id"], len(events))
     assert await balances(stack, tenant["api_key"], customers) == expected_balances(events, customers)
-    total = await stack.pool.fetchval("SELECT sum(credits) FROM charges WHERE tenant_id = $1", tenant["tenant_id"])
+    total = await stack.pool.fetchval(
+        "SELECT sum(credits) FROM charges WHERE tenant_id = $1", tenant["tenant_id"]
+    )
     assert total == sum(price(e) for e in events)  # type: ignore[misc]
 
 
@@ -213,14 +226,17 @@ def revos(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
 async def test_fixing_the_burn_table_and_replaying_charges_unpriced_events_once(stack: Stack) -> None:
     customers = ["cust_a"]
     tenant = await setup_tenant(stack, customers)
-    unpriced = [{"id": f"v{i}", "customer": "cust_a", "type": "video.minutes", "quantity": 2} for i in range(50)]
+    unpriced = [
+        {"id": f"v{i}", "customer": "cust_a", "type": "video.minutes", "quantity": 2} for i in range(50)
+    ]
     async with stack.client(tenant["api_key"]) as api:
         assert (await send_all(api, unpriced))["accepted"] == 50
         assert stack.pool is not None
 
         async def all_dead() -> bool:
             n = await stack.pool.fetchval(  # type: ignore[union-attr]
-                "SELECT count(*) FROM dead_letters WHERE tenant_id = $1 AND code = 'unpriced'", tenant["tenant_id"]
+                "SELECT count(*) FROM dead_letters WHERE tenant_id = $1 AND code = 'unpriced'",
+                tenant["tenant_id"],
             )
             return n == 50
 
@@ -229,8 +245,10 @@ async def test_fixing_the_burn_table_and_replaying_charges_unpriced_events_once(
         assert listed.returncode == 0, listed.stderr
         assert '"code": "unpriced"' in listed.stdout
 
-        fixed = {"rules": [*TABLE["rules"], {"type": "video.minutes", "credits_per_unit": "3"}],
-                 "effective_at": "2020-01-01T00:00:00Z"}
+        fixed = {
+            "rules": [*TABLE["rules"], {"type": "video.minutes", "credits_per_unit": "3"}],
+            "effective_at": "2020-01-01T00:00:00Z",
+        }
         rejected = await api.put("/v1/burn-tables/default", json=fixed)
         assert rejected.status_code == 400 and rejected.json()["error"]["code"] == "timestamp_out_of_window"
         fixed["effective_at"] = (await api.get("/v1/burn-tables/default")).json()["effective_at"]

@@ -24,7 +24,9 @@ def has_header(stored: str, key: str, value: bytes) -> bool:
     )
 
 
-async def produce_raw(stack: Stack, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> tuple[int, int]:
+async def produce_raw(
+    stack: Stack, key: bytes, value: bytes, headers: list[tuple[str, bytes]]
+) -> tuple[int, int]:
     """Produce one record straight to the billing topic, bypassing the gateway; its partition and offset."""
     producer = AIOKafkaProducer(bootstrap_servers=stack.settings.bootstrap_servers, acks="all")
     await producer.start()
@@ -50,7 +52,9 @@ async def dead_letter(stack: Stack, where: str, *args: Any, what: str) -> dict[s
 
 async def replays_of(stack: Stack, dead_letter_id: str) -> int:
     assert stack.pool is not None
-    n: int = await stack.pool.fetchval("SELECT replays FROM dead_letters WHERE dead_letter_id = $1", dead_letter_id)
+    n: int = await stack.pool.fetchval(
+        "SELECT replays FROM dead_letters WHERE dead_letter_id = $1", dead_letter_id
+    )
     return n
 
 
@@ -65,8 +69,12 @@ async def test_undecodable_records_are_dead_lettered_and_replayed_at_most_three_
     partition, offset = await produce_raw(stack, key, GARBAGE, [("origin", b"e2e")])
 
     original = await dead_letter(
-        stack, "code = 'undecodable' AND source_topic = $1 AND source_partition = $2 AND source_offset = $3",
-        BILLING, partition, offset, what="the undecodable record as a dead letter",
+        stack,
+        "code = 'undecodable' AND source_topic = $1 AND source_partition = $2 AND source_offset = $3",
+        BILLING,
+        partition,
+        offset,
+        what="the undecodable record as a dead letter",
     )
     assert original["stage"] == "billing.charge" and original["topic"] == BILLING + ".dlq"
     assert bytes(original["key"]) == key and bytes(original["value"]) == GARBAGE
@@ -75,15 +83,22 @@ async def test_undecodable_records_are_dead_lettered_and_replayed_at_most_three_
 
     # The partition moved on: an event after the bad record on the same key is charged.
     async with stack.client(tenant["api_key"]) as api:
-        sent = await api.post("/v1/events", json={"events": [
-            {"id": "after-garbage", "customer": "cust_a", "type": "report.completed"},
-            {"id": "rejected", "customer": "cust_a", "type": "report.completed", "quantity": "-1"},
-        ]})
+        sent = await api.post(
+            "/v1/events",
+            json={
+                "events": [
+                    {"id": "after-garbage", "customer": "cust_a", "type": "report.completed"},
+                    {"id": "rejected", "customer": "cust_a", "type": "report.completed", "quantity": "-1"},
+                ]
+            },
+        )
         assert sent.json()["accepted"] == 1, sent.text
     assert stack.pool is not None
     await wait_for_charges(stack.pool, tenant_id, 1)
     charge = await stack.pool.fetchrow(
-        'SELECT partition, "offset" FROM charges WHERE tenant_id = $1 AND event_id = $2', tenant_id, "after-garbage"
+        'SELECT partition, "offset" FROM charges WHERE tenant_id = $1 AND event_id = $2',
+        tenant_id,
+        "after-garbage",
     )
     assert charge["partition"] == partition and charge["offset"] > offset
 
@@ -95,8 +110,12 @@ async def test_undecodable_records_are_dead_lettered_and_replayed_at_most_three_
     assert printed["source_topic"] == BILLING and printed["source_offset"] == offset
 
     # A rejection at the gateway never reached a topic: there is nothing to replay.
-    gateway = await dead_letter(stack, "stage = 'gateway.ingest' AND tenant_id = $1 AND event_id = 'rejected'",
-                                tenant_id, what="the gateway's rejection as a dead letter")
+    gateway = await dead_letter(
+        stack,
+        "stage = 'gateway.ingest' AND tenant_id = $1 AND event_id = 'rejected'",
+        tenant_id,
+        what="the gateway's rejection as a dead letter",
+    )
     refused = await cli(stack, "dlq", "replay", gateway["dead_letter_id"])
     assert refused.returncode != 0
     assert "refused" in refused.stderr and "rejected at the gateway" in refused.stderr, refused.stderr
@@ -110,7 +129,9 @@ async def test_undecodable_records_are_dead_lettered_and_replayed_at_most_three_
         assert "1 replayed, 0 refused" in replayed.stdout
         marker = json.dumps([{"key": REPLAY_OF, "value": current["dead_letter_id"]}])
         again = await dead_letter(
-            stack, "code = 'undecodable' AND headers @> $1::jsonb", marker,
+            stack,
+            "code = 'undecodable' AND headers @> $1::jsonb",
+            marker,
             what=f"replay {generation} dead-lettered again",
         )
         assert again["replay_count"] == generation
@@ -127,7 +148,9 @@ async def test_undecodable_records_are_dead_lettered_and_replayed_at_most_three_
 
     exhausted = await cli(stack, "dlq", "replay", current["dead_letter_id"])
     assert exhausted.returncode != 0
-    assert f"already replayed {MAX_REPLAYS} time(s); the limit is {MAX_REPLAYS}" in exhausted.stderr, exhausted.stderr
+    assert f"already replayed {MAX_REPLAYS} time(s); the limit is {MAX_REPLAYS}" in exhausted.stderr, (
+        exhausted.stderr
+    )
     assert "0 replayed, 1 refused" in exhausted.stdout
     assert await replays_of(stack, current["dead_letter_id"]) == 0
 
@@ -155,15 +178,21 @@ async def test_undecodable_records_are_dead_lettered_and_replayed_at_most_three_
 
 async def test_a_record_with_a_nul_byte_in_a_header_is_still_listed_as_a_dead_letter(stack: Stack) -> None:
     tenant = await setup_tenant(stack, ["cust_a"])
-    partition, offset = await produce_raw(stack, customer_key(tenant["tenant_id"], "cust_a"), GARBAGE,
-                                          [("trace", b"a\x00b")])
+    partition, offset = await produce_raw(
+        stack, customer_key(tenant["tenant_id"], "cust_a"), GARBAGE, [("trace", b"a\x00b")]
+    )
     assert stack.pool is not None
 
     async def listed() -> bool:
-        return bool(await stack.pool.fetchval(  # type: ignore[union-attr]
-            "SELECT count(*) FROM dead_letters WHERE source_topic = $1 AND source_partition = $2 "
-            "AND source_offset = $3", BILLING, partition, offset,
-        ))
+        return bool(
+            await stack.pool.fetchval(  # type: ignore[union-attr]
+                "SELECT count(*) FROM dead_letters WHERE source_topic = $1 AND source_partition = $2 "
+                "AND source_offset = $3",
+                BILLING,
+                partition,
+                offset,
+            )
+        )
 
     await eventually(listed, timeout=15, what="the dead letter of a record with a NUL in a header")
 
@@ -171,10 +200,17 @@ async def test_a_record_with_a_nul_byte_in_a_header_is_still_listed_as_a_dead_le
 async def test_replay_re_produces_binary_header_values_byte_for_byte(stack: Stack) -> None:
     tenant = await setup_tenant(stack, ["cust_a"])
     original_headers = [("trace", b"\xff\xfe\x01binary")]
-    partition, offset = await produce_raw(stack, customer_key(tenant["tenant_id"], "cust_a"), GARBAGE,
-                                          original_headers)
-    dead = await dead_letter(stack, "source_topic = $1 AND source_partition = $2 AND source_offset = $3",
-                             BILLING, partition, offset, what="the undecodable record as a dead letter")
+    partition, offset = await produce_raw(
+        stack, customer_key(tenant["tenant_id"], "cust_a"), GARBAGE, original_headers
+    )
+    dead = await dead_letter(
+        stack,
+        "source_topic = $1 AND source_partition = $2 AND source_offset = $3",
+        BILLING,
+        partition,
+        offset,
+        what="the undecodable record as a dead letter",
+    )
     assert (await cli(stack, "dlq", "replay", dead["dead_letter_id"])).returncode == 0
     again = await dead_letter(stack, "replay_count = 1", what="the replayed record dead-lettered again")
 
@@ -194,9 +230,14 @@ async def test_replay_re_produces_binary_header_values_byte_for_byte(stack: Stac
 async def test_events_that_cannot_be_stored_are_rejected_at_the_gateway(stack: Stack) -> None:
     tenant = await setup_tenant(stack, ["cust_a"])
     async with stack.client(tenant["api_key"]) as api:
-        response = await api.post("/v1/events", json={"events": [
-            {"id": "nul\u0000id", "customer": "cust_a", "type": "report.completed"},
-            {"id": "nul-customer", "customer": "cust\u0000a", "type": "report.completed"},
-        ]})
+        response = await api.post(
+            "/v1/events",
+            json={
+                "events": [
+                    {"id": "nul\u0000id", "customer": "cust_a", "type": "report.completed"},
+                    {"id": "nul-customer", "customer": "cust\u0000a", "type": "report.completed"},
+                ]
+            },
+        )
     assert response.status_code == 200, response.text
     assert [r["status"] for r in response.json()["results"]] == ["rejected", "rejected"]

@@ -51,13 +51,16 @@ async def assert_charged_exactly(stack: Stack, tenant_id: str, events: list[dict
     """The tenant's charges are exactly `events` (by id), and each balance is its grant minus their price."""
     assert stack.pool is not None
     await wait_for_charges(stack.pool, tenant_id, len(events))
-    charged = {r["event_id"] for r in await stack.pool.fetch("SELECT event_id FROM charges WHERE tenant_id = $1",
-                                                             tenant_id)}
+    charged = {
+        r["event_id"]
+        for r in await stack.pool.fetch("SELECT event_id FROM charges WHERE tenant_id = $1", tenant_id)
+    }
     assert charged == {e["id"] for e in events}
 
     spent = expected_spend(events)
     rows = await stack.pool.fetch(
-        "SELECT customer, sum(credits) AS credits FROM charges WHERE tenant_id = $1 GROUP BY customer", tenant_id
+        "SELECT customer, sum(credits) AS credits FROM charges WHERE tenant_id = $1 GROUP BY customer",
+        tenant_id,
     )
     assert {r["customer"]: r["credits"] for r in rows} == {c: v for c, v in spent.items() if v}
     rows = await stack.pool.fetch(
@@ -115,12 +118,21 @@ async def test_sdk_batches_large_enough_are_gzipped_and_accepted(stack: Stack) -
         def note(request: httpx.Request) -> None:
             encodings.append(request.headers.get("content-encoding"))
 
-        client = httpx.Client(base_url=config.base_url, headers=client_headers(config.api_key),
-                              timeout=config.request_timeout, event_hooks={"request": [note]})
+        client = httpx.Client(
+            base_url=config.base_url,
+            headers=client_headers(config.api_key),
+            timeout=config.request_timeout,
+            event_hooks={"request": [note]},
+        )
         return HttpTransport(config, client=client)
 
-    revos = Revos(api_key=tenant["api_key"], base_url=stack.url, max_batch_events=1000, max_batch_wait=2.0,
-                  transport_factory=recording_transport)
+    revos = Revos(
+        api_key=tenant["api_key"],
+        base_url=stack.url,
+        max_batch_events=1000,
+        max_batch_wait=2.0,
+        transport_factory=recording_transport,
+    )
     try:
         for e in events:
             e["id"] = revos.track(e["customer"], e["type"], e.get("quantity", 1), e.get("properties"))
@@ -141,8 +153,11 @@ async def test_gzip_bodies_are_inflated_and_bad_ones_refused(stack: Stack) -> No
     tenant = await setup_tenant(stack, ["cust_0"])
     gz = {"Content-Encoding": "gzip", "Content-Type": "application/json"}
     async with stack.client(tenant["api_key"]) as api:
-        good = await api.post("/v1/events", content=gzipped_events(
-            [{"id": "gz1", "customer": "cust_0", "type": "report.completed"}]), headers=gz)
+        good = await api.post(
+            "/v1/events",
+            content=gzipped_events([{"id": "gz1", "customer": "cust_0", "type": "report.completed"}]),
+            headers=gz,
+        )
         assert good.status_code == 200, good.text
         assert good.json()["accepted"] == 1
 
@@ -163,8 +178,9 @@ async def test_gzip_bodies_are_inflated_and_bad_ones_refused(stack: Stack) -> No
 
     assert stack.pool is not None
     await wait_for_charges(stack.pool, tenant["tenant_id"], 1)
-    assert await stack.pool.fetchval("SELECT credits FROM charges WHERE tenant_id = $1 AND event_id = 'gz1'",
-                                     tenant["tenant_id"]) == Decimal(50)
+    assert await stack.pool.fetchval(
+        "SELECT credits FROM charges WHERE tenant_id = $1 AND event_id = 'gz1'", tenant["tenant_id"]
+    ) == Decimal(50)
 
 
 async def test_truncated_gzip_bodies_are_invalid_encoding(stack: Stack) -> None:

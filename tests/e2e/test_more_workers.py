@@ -49,14 +49,17 @@ async def group_members(stack: Stack) -> int:
 
 
 async def appliers(pool: asyncpg.Pool, tenant_id: str) -> dict[str, str]:
-    rows = await pool.fetch("SELECT event_id, applier FROM test_charge_appliers WHERE tenant_id = $1", tenant_id)
+    rows = await pool.fetch(
+        "SELECT event_id, applier FROM test_charge_appliers WHERE tenant_id = $1", tenant_id
+    )
     return {r["event_id"]: r["applier"] for r in rows}
 
 
 async def partitions_by_applier(pool: asyncpg.Pool, tenant_id: str, ids: list[str]) -> dict[str, set[int]]:
     rows = await pool.fetch(
         "SELECT applier, partition FROM test_charge_appliers WHERE tenant_id = $1 AND event_id = ANY($2)",
-        tenant_id, ids,
+        tenant_id,
+        ids,
     )
     found: dict[str, set[int]] = defaultdict(set)
     for r in rows:

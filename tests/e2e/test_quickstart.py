@@ -9,7 +9,11 @@ from e2e_stack import Stack, eventually
 
 RULES = {
     "rules": [
-        {"type": "llm.tokens", "match": {"model": "gpt-4o", "direction": "output"}, "credits_per_unit": "0.01"},
+        {
+            "type": "llm.tokens",
+            "match": {"model": "gpt-4o", "direction": "output"},
+            "credits_per_unit": "0.01",
+        },
         {"type": "llm.tokens", "credits_per_unit": "0.001"},
         {"type": "research.completed", "credits_per_unit": "50"},
     ]
@@ -32,10 +36,20 @@ async def test_grant_usage_and_balance_move_together(stack: Stack) -> None:
             "/v1/events",
             json={
                 "events": [
-                    {"id": "e1", "customer": "cust_1", "type": "llm.tokens", "quantity": 1532,
-                     "properties": {"model": "gpt-4o", "direction": "output"}},
-                    {"id": "e2", "customer": "cust_1", "type": "llm.tokens", "quantity": "1000",
-                     "properties": {"model": "gpt-4o", "direction": "input"}},
+                    {
+                        "id": "e1",
+                        "customer": "cust_1",
+                        "type": "llm.tokens",
+                        "quantity": 1532,
+                        "properties": {"model": "gpt-4o", "direction": "output"},
+                    },
+                    {
+                        "id": "e2",
+                        "customer": "cust_1",
+                        "type": "llm.tokens",
+                        "quantity": "1000",
+                        "properties": {"model": "gpt-4o", "direction": "input"},
+                    },
                     {"id": "e3", "customer": "cust_1", "type": "research.completed"},
                 ]
             },
@@ -57,8 +71,9 @@ async def test_grant_usage_and_balance_move_together(stack: Stack) -> None:
         assert by_id["e1"]["burn_table"] == "default" and by_id["e1"]["burn_table_version"] == 1
 
         # The same ids again change nothing.
-        again = await api.post("/v1/events", json={"events": [{"id": "e3", "customer": "cust_1",
-                                                               "type": "research.completed"}]})
+        again = await api.post(
+            "/v1/events", json={"events": [{"id": "e3", "customer": "cust_1", "type": "research.completed"}]}
+        )
         assert again.json()["accepted"] == 1
         grant_again = await api.post("/v1/customers/cust_1/grants", json={"amount": "1000", "id": "g1"})
         assert grant_again.status_code == 200
@@ -101,7 +116,9 @@ async def test_keys_are_checked_and_tenants_see_only_their_own_data(stack: Stack
         (b'{"events": {}}', 400, "missing_events"),
     ],
 )
-async def test_malformed_event_requests_get_json_errors(stack: Stack, body: bytes, status: int, code: str) -> None:
+async def test_malformed_event_requests_get_json_errors(
+    stack: Stack, body: bytes, status: int, code: str
+) -> None:
     tenant = await stack.create_tenant()
     async with stack.client(tenant["api_key"]) as api:
         response = await api.post("/v1/events", content=body)
@@ -133,15 +150,23 @@ async def test_limits_and_per_event_rejections(stack: Stack) -> None:
         body = (await api.post("/v1/events", json=mixed)).json()
         assert body["accepted"] == 1 and body["rejected"] == 6
         codes = [r.get("code") for r in body["results"]]
-        assert codes == [None, "negative_decimal", "invalid_decimal", "timestamp_out_of_window",
-                         "invalid_properties", "unknown_field", "invalid_id"]
+        assert codes == [
+            None,
+            "negative_decimal",
+            "invalid_decimal",
+            "timestamp_out_of_window",
+            "invalid_properties",
+            "unknown_field",
+            "invalid_id",
+        ]
 
         # Every rejection is also a dead letter, with its code.
         assert stack.pool is not None
 
         async def dead_codes() -> list[str] | None:
             rows = await stack.pool.fetch(  # type: ignore[union-attr]
-                "SELECT code FROM dead_letters WHERE tenant_id = $1 AND stage = 'gateway.ingest'", tenant["tenant_id"]
+                "SELECT code FROM dead_letters WHERE tenant_id = $1 AND stage = 'gateway.ingest'",
+                tenant["tenant_id"],
             )
             return sorted(r["code"] for r in rows) if len(rows) == 6 else None
 

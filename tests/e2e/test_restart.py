@@ -25,7 +25,9 @@ async def test_balances_survive_a_broker_restart_and_new_usage_is_charged(stack:
         # The broker keeps nothing across a restart: the same port, an empty log.
         assert stack.broker is not None
         stack.broker.stop()
-        stack.broker = EmbeddedBroker(stack.home / "broker2", int(stack.settings.bootstrap_servers.rsplit(":", 1)[1]))
+        stack.broker = EmbeddedBroker(
+            stack.home / "broker2", int(stack.settings.bootstrap_servers.rsplit(":", 1)[1])
+        )
         (stack.home / "broker2").mkdir()
         stack.broker.start()
         await prepare(stack.settings)  # what `revos run` does on every start

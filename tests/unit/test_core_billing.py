@@ -418,7 +418,9 @@ def test_a_customer_is_priced_by_its_assigned_table_from_the_update_on() -> None
     at = datetime(2026, 11, 1, tzinfo=UTC)
 
     def table(name: str, price: str) -> BurnTablePublished:
-        return BurnTablePublished(f"bt-{name}", "ten_1", name, 1, at, (BurnRule("t", Decimal(price)),), "a", at)
+        return BurnTablePublished(
+            f"bt-{name}", "ten_1", name, 1, at, (BurnRule("t", Decimal(price)),), "a", at
+        )
 
     def use(event_id: str) -> UsageRecorded:
         return UsageRecorded(event_id, "ten_1", "vip", "t", at + timedelta(hours=1), Decimal(2), {}, None)

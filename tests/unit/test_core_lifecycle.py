@@ -21,6 +21,8 @@ from pipeline.records import (
     CustomerUpdated,
     EntitlementSet,
     GrantVoided,
+    HoldReleased,
+    HoldRequested,
     Record,
     UsageCorrected,
     UsageRecorded,
@@ -66,7 +68,9 @@ def correction(n: int, target: str, action: str, quantity: str | None = None, **
     )  # fmt: skip
 
 
-def run(records: list[Record], state: PartitionState | None = None) -> tuple[PartitionState, billing.BatchResult]:
+def run(
+    records: list[Record], state: PartitionState | None = None
+) -> tuple[PartitionState, billing.BatchResult]:
     return fold(state or PartitionState(), list(enumerate(records)))
 
 
@@ -99,7 +103,9 @@ def check_ledger(state: PartitionState, result: billing.BatchResult) -> None:
 
 def test_an_expiry_removes_the_unspent_part_as_a_ledger_entry() -> None:
     ends = T0 + HOUR
-    state, out = run([table(1, "1"), granted("g", "10", expires_at=ends), usage("u1", "3"), expired("g", ends)])
+    state, out = run(
+        [table(1, "1"), granted("g", "10", expires_at=ends), usage("u1", "3"), expired("g", ends)]
+    )
     assert [(e.kind, e.amount, e.balance) for e in entries(out)] == [
         ("grant", 10, 10), ("charge", -3, 7), ("expiry", -7, 0),
     ]  # fmt: skip
@@ -107,7 +113,9 @@ def test_an_expiry_removes_the_unspent_part_as_a_ledger_entry() -> None:
     # A late event from before the expiry cannot spend what expired: it becomes debt.
     state, out = run([usage("u2", "1", at=T0)], state)
     assert out.charges[0].allocations == (ledger.Allocation(None, Decimal(1)),)
-    check_ledger(*run([table(1, "1"), granted("g", "10", expires_at=ends), usage("u1", "3"), expired("g", ends)]))
+    check_ledger(
+        *run([table(1, "1"), granted("g", "10", expires_at=ends), usage("u1", "3"), expired("g", ends)])
+    )
 
 
 def test_an_expiry_or_void_applies_once() -> None:
@@ -162,7 +170,9 @@ def test_an_amend_charges_or_refunds_the_difference_at_the_original_version() ->
 
 
 def test_an_amend_of_properties_reprices_with_the_matching_rule() -> None:
-    state, out = run([table(1, "1"), granted("g", "100"), usage("u1", "3"), correction(1, "u1", "amend", tier="pro")])
+    state, out = run(
+        [table(1, "1"), granted("g", "100"), usage("u1", "3"), correction(1, "u1", "amend", tier="pro")]
+    )
     assert out.corrected[(TENANT, "u1")].credits == 6
     check_ledger(state, out)
 
@@ -201,6 +211,42 @@ def test_each_threshold_fires_once_per_downward_crossing_and_a_grant_rearms_it()
     assert len({a.alert_id for a in out.alerts}) == 3
 
 
+def hold(
+    hold_id: str, credits: str, *, at: datetime = T0, ttl: timedelta = HOUR, event_id: str | None = None
+) -> HoldRequested:
+    return HoldRequested(hold_id, TENANT, CUSTOMER, Decimal(credits), at + ttl, event_id, "cli", at)
+
+
+def statuses(out: billing.BatchResult) -> dict[str, str]:
+    return {h.hold_id: h.status for h in out.holds}
+
+
+def test_concurrent_holds_never_reserve_more_than_the_balance_and_credit_limit() -> None:
+    settings_ = CustomerUpdated("c", TENANT, CUSTOMER, "default", Decimal(5), {}, "cli", T0)
+    records: list[Record] = [table(1, "1"), granted("g", "20"), settings_]
+    records += [hold(f"h{i}", "1") for i in range(50)]
+    state, out = run(records)
+    decided = statuses(out)
+    assert [decided[f"h{i}"] for i in range(50)] == ["placed"] * 25 + ["denied"] * 25  # 20 credits + 5 limit
+    assert account(state).on_hold(T0) == 25
+
+
+def test_a_hold_ends_when_its_usage_is_charged_when_released_or_when_it_expires() -> None:
+    records: list[Record] = [
+        table(1, "1"), granted("g", "3"),
+        hold("used", "1", event_id="u1"), hold("freed", "1"), hold("brief", "1", ttl=timedelta(seconds=1)),
+        hold("denied", "1"),
+        usage("u1", "1"), HoldReleased("freed", TENANT, CUSTOMER, "cli", T0),
+        hold("later", "2", at=T0 + timedelta(seconds=2)),
+    ]  # fmt: skip
+    state, out = run(records)
+    assert [(h.hold_id, h.status) for h in out.holds] == [
+        ("used", "placed"), ("freed", "placed"), ("brief", "placed"), ("denied", "denied"),
+        ("used", "consumed"), ("freed", "released"), ("brief", "expired"), ("later", "placed"),
+    ]  # fmt: skip
+    assert [h.hold_id for h in account(state).holds] == ["later"]
+
+
 # properties over any sequence of records
 
 amounts = st.integers(1, 10**12).map(lambda n: Decimal(f"{n}E-6"))
@@ -212,7 +258,9 @@ def lifecycles(draw: st.DrawFn) -> list[Record]:
     grants: list[str] = []
     events: list[str] = []
     for n in range(draw(st.integers(1, 30))):
-        op = draw(st.sampled_from(["grant", "usage", "usage", "expire", "void", "undo", "amend", "table"]))
+        op = draw(
+            st.sampled_from(["grant", "usage", "usage", "expire", "void", "undo", "amend", "table", "hold"])
+        )
         if op == "grant":
             grant_id = f"g{n}"
             effective = T0 + HOUR * draw(st.integers(-3, 3))
@@ -237,6 +285,9 @@ def lifecycles(draw: st.DrawFn) -> list[Record]:
         elif op == "amend" and events:
             props = {"tier": "pro"} if draw(st.booleans()) else {}
             records.append(correction(n, draw(st.sampled_from(events)), "amend", str(draw(amounts)), **props))
+        elif op == "hold":
+            at = T0 + HOUR * draw(st.integers(-2, 4))
+            records.append(hold(f"h{n}", str(draw(amounts)), at=at, ttl=HOUR * draw(st.integers(1, 3))))
         elif op == "table":
             records.append(table(len([r for r in records if isinstance(r, BurnTablePublished)]) + 1, "7"))
     return records
@@ -277,3 +328,18 @@ def test_folding_in_two_batches_gives_the_same_ledger_as_one(records: list[Recor
     second_state, second = fold(first_state, list(enumerate(records[cut:], start=cut)))
     assert [e for _, e in first.entries + second.entries] == [e for _, e in whole.entries]
     assert second_state.accounts == whole_state.accounts
+
+
+@settings(max_examples=300, deadline=None)
+@given(lifecycles())
+def test_a_hold_is_placed_only_when_the_balance_covers_it_and_every_running_hold(
+    records: list[Record],
+) -> None:
+    state = PartitionState()
+    for offset, record in enumerate(records):
+        before = state.accounts.get(KEY, Account(TENANT, CUSTOMER))
+        state, out = fold(state, [(offset, record)])
+        if isinstance(record, HoldRequested):
+            at = record.occurred_at
+            available = before.balance(at) + before.credit_limit - before.on_hold(at)
+            assert statuses(out)[record.hold_id] == ("placed" if record.credits <= available else "denied")

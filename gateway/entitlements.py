@@ -1,0 +1,226 @@
+"""Entitlements (PUT and GET per customer) and the real-time check, POST /v1/check."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.body import read_json
+from gateway.errors import not_found
+from gateway.responses import json_response
+from gateway.services import caller, services
+from pipeline import audit, validation
+from pipeline.audit_topic import audit_outgoing
+from pipeline.billing import period_start
+from pipeline.entitlements import (
+    BOOLEAN,
+    HOLD_TIMEOUT,
+    INSUFFICIENT,
+    LIMIT,
+    METERED,
+    CheckRequest,
+    Entitlement,
+    Standing,
+    decide,
+)
+from pipeline.kafka import CachedPartitioner, Outgoing
+from pipeline.money import format_decimal
+from pipeline.records import HoldReleased, HoldRequested
+from pipeline.topics import BILLING, customer_key
+from projections import queries
+from projections.waiting import wait_for, wait_for_value
+
+HOLD_WAIT = 5.0  # seconds a check waits for the billing fold to decide its hold
+HOLD_DECIDED = "SELECT status FROM holds WHERE tenant_id = $1 AND hold_id = $2"
+HOLD_ENDED = "SELECT 1 FROM holds WHERE tenant_id = $1 AND hold_id = $2 AND status <> 'placed'"
+HOLD = "SELECT hold_id, customer, credits, expires_at, event_id, status, ended_at FROM holds WHERE tenant_id = $1 AND hold_id = $2"
+
+CURRENT = """
+SELECT feature, kind, enabled, "limit", event_type, match, allowance, period
+FROM entitlements WHERE tenant_id = $1 AND customer = $2 AND feature = $3
+"""
+APPLIED = (
+    "SELECT 1 FROM entitlements WHERE tenant_id = $1 AND customer = $2 AND feature = $3 AND event_id = $4"
+)
+
+# Placing a customer's key the way the producer does, so a check reads its partition's watermark.
+_PARTITIONER = CachedPartitioner()
+_MS = timedelta(milliseconds=1)
+
+
+def _definition(e: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields a kind uses, decimals as text: the API's and the audit log's form of an entitlement."""
+    out: dict[str, Any] = {"feature": e["feature"], "kind": e["kind"]}
+    if e["kind"] == BOOLEAN:
+        out["enabled"] = e["enabled"]
+    elif e["kind"] == LIMIT:
+        out["limit"] = format_decimal(e["limit"])
+    else:
+        out.update(
+            event_type=e["event_type"],
+            match=e["match"],
+            allowance=format_decimal(e["allowance"]),
+            period=e["period"],
+        )
+    return out
+
+
+def _periods(now: datetime) -> tuple[datetime, datetime]:
+    return period_start(now, "day"), period_start(now, "month")
+
+
+async def put_entitlement(request: Request) -> Response:
+    svc, who = await caller(request)
+    customer = request.path_params["customer"]
+    feature = request.path_params["feature"]
+    body = await read_json(request)
+    actor = f"key:{who.key_id}"
+    now = datetime.now(UTC)
+    record = validation.entitlement(
+        body, tenant_id=who.tenant_id, customer=customer, feature=feature, actor=actor, now=now
+    )
+    previous = await svc.pool.fetchrow(CURRENT, who.tenant_id, customer, feature)
+    after = _definition(asdict(record))
+    trail = audit.record(
+        tenant_id=who.tenant_id,
+        actor=actor,
+        action="entitlement.set",
+        target=f"customer:{customer}/entitlement:{feature}",
+        before=None if previous is None else _definition(dict(previous)),
+        after=after,
+        request_id=request.state.request_id,
+        now=now,
+    )
+    await svc.publisher.publish(
+        [
+            Outgoing(BILLING, svc.codec.encode(record), key=customer_key(who.tenant_id, customer)),
+            audit_outgoing(svc.codec, trail),
+        ]
+    )
+    applied = await wait_for(
+        svc.pool, APPLIED, who.tenant_id, customer, feature, record.event_id, timeout=svc.write_timeout
+    )
+    return json_response(
+        {"customer": customer, **after, "status": "applied" if applied else "pending"},
+        status=200 if applied else 202,
+    )
+
+
+def _listed(row: Mapping[str, Any]) -> dict[str, Any]:
+    out = _definition(row)
+    if row["kind"] == METERED:
+        e = Entitlement(METERED, allowance=row["allowance"], used=row["used"])
+        out.update(used=row["used"], remaining=e.remaining(), period_start=row["period_start"])
+    out["updated_at"] = row["updated_at"]
+    return out
+
+
+async def get_entitlements(request: Request) -> Response:
+    svc, who = await caller(request)
+    customer = request.path_params["customer"]
+    rows = await queries.entitlements(svc.pool, who.tenant_id, customer, periods=_periods(datetime.now(UTC)))
+    if not rows and await queries.customer(svc.pool, who.tenant_id, customer) is None:
+        raise not_found("customer")
+    return json_response({"customer": customer, "entitlements": [_listed(r) for r in rows]})
+
+
+async def post_check(request: Request) -> Response:
+    svc, who = await caller(request)
+    asked = validation.check(await read_json(request))
+    partitions = await svc.publisher.partitions(BILLING)
+    partition = _PARTITIONER(customer_key(who.tenant_id, asked.customer), partitions, partitions)
+    now = datetime.now(UTC)
+    row = await queries.check(
+        svc.pool,
+        who.tenant_id,
+        asked.customer,
+        asked.feature,
+        at=now,
+        periods=_periods(now),
+        watermark=(BILLING, partition),
+    )
+    entitlement = None
+    if row["kind"] is not None:
+        entitlement = Entitlement(
+            row["kind"],
+            enabled=row["enabled"],
+            limit=row["limit"],
+            allowance=row["allowance"],
+            used=row["used"],
+        )
+    verdict = decide(asked, Standing(row["balance"], row["credit_limit"], entitlement, row["on_hold"]))
+    answer: dict[str, Any] = {
+        "allowed": verdict.allowed,
+        "reason": verdict.reason,
+        "balance": row["balance"],
+        "on_hold": row["on_hold"],
+    }
+    if verdict.remaining is not None:
+        answer["remaining"] = verdict.remaining
+    if verdict.allowed and asked.hold is not None:
+        answer.update(await _hold(request, who.tenant_id, who.key_id, asked, now))
+    as_of: datetime | None = row["as_of"]
+    answer["as_of"] = as_of
+    # A clock a little behind the scheduler's must not report negative staleness.
+    answer["lag_ms"] = None if as_of is None else max(0, (now - as_of) // _MS)
+    return json_response(answer)
+
+
+async def _hold(
+    request: Request, tenant_id: str, key_id: str, asked: CheckRequest, now: datetime
+) -> dict[str, Any]:
+    """Ask the billing fold to reserve the checked credits. It decides in log order, after every
+    earlier hold and charge of the customer, so concurrent checks cannot together reserve more than
+    the balance and credit limit cover. The answer's `allowed` is the fold's decision."""
+    svc = services(request)
+    assert asked.hold is not None
+    record = HoldRequested(
+        hold_id="hld_" + uuid.uuid4().hex,
+        tenant_id=tenant_id,
+        customer=asked.customer,
+        credits=asked.credits,
+        expires_at=now + timedelta(seconds=asked.hold.ttl_seconds),
+        event_id=asked.hold.event_id,
+        actor=f"key:{key_id}",
+        occurred_at=now,
+    )
+    key = customer_key(tenant_id, asked.customer)
+    await svc.publisher.publish([Outgoing(BILLING, svc.codec.encode(record), key=key)])
+    status = await wait_for_value(
+        svc.pool, HOLD_DECIDED, tenant_id, record.hold_id, timeout=HOLD_WAIT, every=0.005, most=0.02
+    )
+    if status is None:
+        # Undecided in time: release it, so a late placement does not keep credits reserved.
+        release = HoldReleased(record.hold_id, tenant_id, asked.customer, record.actor, datetime.now(UTC))
+        await svc.publisher.publish([Outgoing(BILLING, svc.codec.encode(release), key=key)])
+        return {"allowed": False, "reason": HOLD_TIMEOUT}
+    if status != "placed":
+        return {"allowed": False, "reason": INSUFFICIENT}
+    return {"hold": {"hold_id": record.hold_id, "credits": record.credits, "expires_at": record.expires_at,
+                     "event_id": record.event_id}}  # fmt: skip
+
+
+async def delete_hold(request: Request) -> Response:
+    """Release a hold before it is used or expires; releasing one that already ended changes nothing."""
+    svc, who = await caller(request)
+    hold_id = request.path_params["hold_id"]
+    row = await svc.pool.fetchrow(HOLD, who.tenant_id, hold_id)
+    if row is None:
+        raise not_found("hold")
+    if row["status"] == "placed":
+        release = HoldReleased(
+            hold_id, who.tenant_id, row["customer"], f"key:{who.key_id}", datetime.now(UTC)
+        )
+        await svc.publisher.publish(
+            [Outgoing(BILLING, svc.codec.encode(release), key=customer_key(who.tenant_id, row["customer"]))]
+        )
+        await wait_for(svc.pool, HOLD_ENDED, who.tenant_id, hold_id, timeout=svc.write_timeout)
+        row = await svc.pool.fetchrow(HOLD, who.tenant_id, hold_id)
+        assert row is not None  # holds are never deleted
+    return json_response(dict(row))
