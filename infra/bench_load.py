@@ -60,7 +60,7 @@ class Load:
         return bodies
 
 
-async def _post(api: httpx.AsyncClient, body: bytes) -> int:
+async def post(api: httpx.AsyncClient, body: bytes) -> int:
     """POST one batch, resending on 503 or a dropped connection (event ids make that safe); accepted count."""
     deadline = time.monotonic() + 60
     while True:
@@ -86,7 +86,7 @@ async def saturate(api: httpx.AsyncClient, bodies: list[bytes], concurrency: int
     async def sender() -> None:
         nonlocal accepted
         for body in queue:
-            answered = await _post(api, body)
+            answered = await post(api, body)
             accepted += answered  # not `accepted += await ...`: that reads `accepted` before awaiting
 
     started_at = datetime.now(UTC)
@@ -104,7 +104,7 @@ async def paced(api: httpx.AsyncClient, bodies: list[bytes], per_second: float) 
         delay = started + i / per_second - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.ensure_future(_post(api, body)))
+        tasks.append(asyncio.ensure_future(post(api, body)))
     accepted = sum(await asyncio.gather(*tasks))
     return {"accepted": accepted, "seconds": time.perf_counter() - started}
 
@@ -133,7 +133,7 @@ async def wait_charged(
                 markers[start : start + 1000], load.customers[start : start + 1000], strict=True
             )
         ]
-        await _post(api, orjson.dumps({"events": chunk}))
+        await post(api, orjson.dumps({"events": chunk}))
     deadline = time.monotonic() + within
     last_report = time.monotonic()
     pending = list(reversed(markers))

@@ -21,6 +21,10 @@ class BenchOptions:
     naive_events: int = 1_000
     track_calls: int = 100_000
     partitions: int = 8
+    check_clients: int = 32  # concurrent callers of POST /v1/check
+    check_seconds: float = 5.0  # each check throughput run, and each paced load of the check section
+    skip_checks: bool = False
+    only_checks: bool = False  # the credits-check section alone, for a quick look at it
     profile: Path | None = None  # where py-spy writes stacks of the end-to-end run; None: no profiling
 
     @classmethod
@@ -32,6 +36,10 @@ class BenchOptions:
             concurrency=args.concurrency,
             paced_rate=args.paced_rate,
             profile=args.profile,
+            check_clients=args.check_clients,
+            check_seconds=args.check_seconds,
+            skip_checks=args.skip_checks,
+            only_checks=args.only_checks,
         )
 
     def problem(self) -> str | None:
@@ -39,6 +47,10 @@ class BenchOptions:
         counts = (self.events, self.workers, self.customers, self.concurrency, self.paced_rate)
         if min(counts) < 1:
             return "--events, --workers, --customers, --concurrency and --paced-rate must be positive"
+        if self.check_clients < 1 or self.check_seconds <= 0:
+            return "--check-clients and --check-seconds must be positive"
+        if self.skip_checks and self.only_checks:
+            return "--skip-checks and --only-checks exclude each other"
         return None
 
 
@@ -76,5 +88,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         metavar="DIR",
         help="sample the gateway and workers with py-spy during the end-to-end run; stacks go to DIR",
+    )
+    parser.add_argument(
+        "--check-clients",
+        type=int,
+        default=defaults.check_clients,
+        help=f"concurrent clients of the check throughput run (default {defaults.check_clients})",
+    )
+    parser.add_argument(
+        "--check-seconds",
+        type=float,
+        default=defaults.check_seconds,
+        help=f"length of each check throughput run and check-section load (default {defaults.check_seconds:g})",
+    )
+    checks = parser.add_mutually_exclusive_group()
+    checks.add_argument("--skip-checks", action="store_true", help="leave out the credits-check section")
+    checks.add_argument(
+        "--only-checks",
+        action="store_true",
+        help="run the credits-check section alone (no end-to-end, paced, raw baseline or SDK figures)",
     )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON instead of a table")

@@ -1,4 +1,5 @@
-"""The human-readable `revos bench` report: the pipeline beside the raw baseline, latency, SDK, CPU."""
+"""The human-readable `revos bench` report: the pipeline beside the raw baseline, latency, SDK, CPU, and the
+credits check."""
 
 from __future__ import annotations
 
@@ -20,11 +21,23 @@ def _x(numerator: float | None, denominator: float | None) -> str:
 
 
 def render(report: dict[str, Any]) -> str:
+    opts, machine = report["options"], report["machine"]
+    stack = (
+        f"{opts['workers']} worker(s), {opts['customers']} customers, {opts['partitions']} partitions, "
+        f"{machine['cpus']} CPUs, Python {machine['python']}"
+    )
+    if "end_to_end" not in report:  # --only-checks
+        lines = ["", f"Revos benchmark, credits checks only: {stack}", ""]
+    else:
+        lines = _pipeline(report, stack)
+    return "\n".join([*lines, *_checks(report.get("checks"))])
+
+
+def _pipeline(report: dict[str, Any], stack: str) -> list[str]:
     opts, e2e, paced, raw, sdk = (report[k] for k in ("options", "end_to_end", "paced", "baseline", "sdk"))
-    lines = [
+    return [
         "",
-        f"Revos benchmark: {opts['events']:,} events, {opts['workers']} worker(s), {opts['customers']} customers, "
-        f"{opts['partitions']} partitions, {report['machine']['cpus']} CPUs, Python {report['machine']['python']}",
+        f"Revos benchmark: {opts['events']:,} events, {stack}",
         f"(gateway bulk load: {opts['batch']} events per request, {opts['concurrency']} requests in flight)",
         "",
         "Throughput, events/s",
@@ -79,7 +92,6 @@ def render(report: dict[str, Any]) -> str:
         "",
         *_profile(e2e.get("profile")),
     ]
-    return "\n".join(lines)
 
 
 def _row(stage: str, what: str, ours: float | None, raw_what: str, raw: float) -> str:
@@ -131,3 +143,87 @@ def _spread(counts: dict[int, int]) -> str:
     return (
         f"{min(counts.values()):,} to {max(counts.values()):,} (max/mean {max(counts.values()) / mean:.2f})"
     )
+
+
+def _checks(checks: dict[str, Any] | None) -> list[str]:
+    if not checks:
+        return []
+    t, lag = checks["throughput"], checks["lag"]
+    floor = t["healthz"]["requests_per_s"]
+    title = f"Credits checks, {checks['clients']} clients x {checks['seconds']:g}s"
+    lag_title = f"Event -> check lag, {lag['events_per_s']:,} ev/s elsewhere"
+    measured = f"ack -> a check reflects it ({lag['probes']} probes)"
+    reported = f"lag_ms the check reported ({lag['answers']:,} answers)"
+    return [
+        f"{title:<44}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'/healthz':>10}",
+        _rate("GET /healthz (the gateway's floor)", t["healthz"], floor),
+        _rate('check {"credits": "1"}', t["check"], floor),
+        _rate("  + a metered feature", t["check_feature"], floor),
+        "  (CPU, % of one core, gateway/postgres/bench: "
+        + ", ".join(f"{name} {_cpu_of(t[key])}" for name, key in _RUNS)
+        + ")",
+        "",
+        f"{lag_title:<44}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}",
+        f"  {measured:<42}{_ms(lag['lag_p50_ms']):>10}{_ms(lag['lag_p99_ms']):>10}{_ms(lag['lag_max_ms']):>10}",
+        f"  {reported:<42}{_n(lag['reported_lag_p50_ms']):>10}{_n(lag['reported_lag_p99_ms']):>10}"
+        f"{_n(lag['reported_lag_max_ms']):>10}",
+        f"  answers missing an event acknowledged over lag_ms before them: {lag['answers_beyond_bound']:,} of "
+        f"{lag['answers']:,} ({lag['probes_beyond_bound']} of {lag['probes']} probes)",
+        "",
+        *_overspend(checks["overspend"]),
+        "",
+    ]
+
+
+_RUNS = (("healthz", "healthz"), ("check", "check"), ("metered", "check_feature"))
+
+
+def _rate(label: str, run: dict[str, Any], floor: float) -> str:
+    failed = f"  ({run['failed']:,} failed)" if run["failed"] else ""
+    return (
+        f"  {label:<42}{_n(run['requests_per_s']):>10}{_ms(run['p50_ms']):>10}{_ms(run['p99_ms']):>10}"
+        f"{_x(run['requests_per_s'], floor):>10}{failed}"
+    )
+
+
+def _cpu_of(run: dict[str, Any]) -> str:
+    cpu = run["cpu_percent_of_core"]
+    return "/".join(f"{cpu.get(name, 0):.0f}" for name in ("gateway", "postgres", "bench"))
+
+
+def _overspend(runs: list[dict[str, Any]]) -> list[str]:
+    first = runs[0]
+    title = (
+        f"Overspend: {first['clients']} clients check 1 credit, then spend it; "
+        f"balance {first['grant']}, credit_limit {first['credit_limit']}"
+    )
+    lines = [
+        title,
+        f"  {'':<28}{'accepted':>9}{'balance':>9}{'overspend':>11}{'1st deny ms':>13}{'lag p50 ms':>12}"
+        f"{'spend/s':>9}{'model':>7}",
+    ]
+    models = []
+    for run in runs:
+        rate = run["background_events_per_s"]
+        label = f"{rate:,} ev/s elsewhere" if rate else "as is"
+        if run.get("hold"):
+            label = "holds, " + label
+        lines.append(
+            f"  {label:<28}{run['accepted']:>9,}{run['final_balance']:>9}{run['overspend']:>11}"
+            f"{_ms(run['first_denial_ms']):>13}{_ms(run['projection_lag_p50_ms']):>12}"
+            f"{_n(run['spend_per_s']):>9}{run['model_overspend']:>7,}"
+        )
+        if run.get("hold"):
+            continue  # the model describes checks that reserve nothing
+        models.append(
+            f"    {label + ':':<22}{run['clients']} x 1 + {_n(run['spend_per_s'])}/s x "
+            f"{run['projection_lag_p50_ms'] / 1000:.3f}s = {run['model_overspend']:,}"
+        )
+    return [
+        *lines,
+        "  holds: each check reserves its credit; the pipeline decides holds in order, so none overspend",
+        "  model (without holds): overspend ~ clients x credits per request + spend rate before the first"
+        " denial x lag",
+        "  (lag: p50 accept -> charged of the run's own events)",
+        *models,
+    ]

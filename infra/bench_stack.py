@@ -9,6 +9,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,9 @@ import asyncpg
 import httpx
 import psutil
 
+from infra import bench_load
 from infra.broker import EmbeddedBroker
-from infra.errors import StartupError
+from infra.errors import InfraError, StartupError
 from infra.ports import free_port
 from infra.postgres import EmbeddedPostgres
 from infra.processes import Child, ChildSpec, Deadline, spawn
@@ -177,6 +179,23 @@ class BenchStack:
         return httpx.AsyncClient(
             base_url=self.url, headers={"Authorization": f"Bearer {api_key}"}, timeout=120.0
         )
+
+    async def wait_charged(
+        self,
+        tenant: dict[str, Any],
+        load: bench_load.Load,
+        within: float,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
+        """Wait until every event of `load` is charged; raise with how many were, after `within` seconds."""
+        async with self.client(tenant["api_key"]) as api:
+            done = await bench_load.wait_charged(api, self.db, tenant["tenant_id"], load, within, progress)
+        self.check_alive()
+        count = await bench_load.charged(self.db, tenant["tenant_id"], load.prefix)
+        if not done or count < load.events:
+            raise InfraError(
+                f"only {count:,} of {load.events:,} {load.prefix!r} events were charged within {within:.0f}s"
+            )
 
     def processes(self) -> dict[str, int]:
         """Pid of every process worth watching, by name (the bench itself included)."""
