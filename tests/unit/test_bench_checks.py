@@ -113,7 +113,11 @@ def checks_report() -> dict[str, Any]:
                 "check_feature": rate(900, 32.3, 79.9, failed=3),
             },
             "lag": {"events_per_s": 2000, **lag},
-            "overspend": [overspend("-35"), overspend("-61", background_events_per_s=2000, accepted=81)],
+            "overspend": [
+                overspend("-35"),
+                overspend("-61", background_events_per_s=2000, accepted=81),
+                {**overspend("0", accepted=20), "hold": True},
+            ],
         },
     }
 
@@ -141,10 +145,15 @@ def test_the_report_shows_checks_beside_healthz_the_lag_and_the_overspend() -> N
         in lines
     )
     assert (
-        "  2,000 ev/s elsewhere           81      -61         61        200.0        50.0      200     60"
+        "  2,000 ev/s elsewhere               81      -61         61        200.0        50.0      200     60"
         in lines
     )
     assert "    as is:                50 x 1 + 200/s x 0.050s = 60" in lines
+    assert (
+        "  holds, as is                       20        0          0        200.0        50.0      200     60"
+        in lines
+    )
+    assert not any(line.startswith("    holds") for line in lines)  # no model line for holds
 
 
 def test_the_check_options_are_checked() -> None:
