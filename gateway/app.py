@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+import httpx
 from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -15,10 +16,24 @@ from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
-from gateway import audit, billing, corrections, customers, entitlements, events, ledger
+from gateway import (
+    assistants,
+    audit,
+    billing,
+    conversations,
+    corrections,
+    customers,
+    entitlements,
+    events,
+    ledger,
+    widget,
+)
 from gateway.auth import Authenticator
+from gateway.chat import sessions, socket
+from gateway.chat.providers import provider_from_settings
+from gateway.chat.runtime import chat_runtime
 from gateway.errors import error_response, handle_http_error, handle_revos_error, handle_unexpected
 from gateway.openapi import OPENAPI
 from gateway.responses import json_response
@@ -82,7 +97,7 @@ async def openapi(request: Request) -> Response:
     return json_response(OPENAPI)
 
 
-ROUTES = [
+ROUTES: list[BaseRoute] = [
     Route("/healthz", healthz),
     Route("/readyz", readyz),
     Route("/metrics", metrics),
@@ -105,6 +120,19 @@ ROUTES = [
     Route("/v1/customers/{customer}/alerts", ledger.get_alerts, methods=["GET"]),
     Route("/v1/events/{event_id}/void", corrections.void_event, methods=["POST"]),
     Route("/v1/events/{event_id}/amend", corrections.amend_event, methods=["POST"]),
+    Route("/v1/widget/sessions", sessions.post_session, methods=["POST", "OPTIONS"]),
+    socket.ROUTE,
+    Route("/v1/agents", assistants.post_agent, methods=["POST"]),
+    Route("/v1/agents", assistants.list_agents, methods=["GET"]),
+    Route("/v1/agents/{agent_id}", assistants.get_agent, methods=["GET"]),
+    Route("/v1/agents/{agent_id}", assistants.patch_agent, methods=["PATCH"]),
+    Route("/v1/agents/{agent_id}", assistants.delete_agent, methods=["DELETE"]),
+    Route("/v1/conversations", conversations.list_conversations, methods=["GET"]),
+    # Before /{conversation_id}, which would otherwise take "export" for an id.
+    Route("/v1/conversations/export", conversations.export_conversations, methods=["GET"]),
+    Route("/v1/conversations/{conversation_id}", conversations.get_conversation, methods=["GET"]),
+    Route("/widget.js", widget.widget_js, methods=["GET"]),
+    Route("/chat/{agent_id}", widget.chat_page, methods=["GET"]),
 ]
 
 
@@ -118,6 +146,8 @@ def create_app(
         pool = await create_pool(settings.dsn, min_size=2, max_size=10)
         own = publisher is None
         pub = publisher or KafkaPublisher(settings.bootstrap_servers)
+        http = httpx.AsyncClient()
+        provider = provider_from_settings(settings, client=http)
         try:
             if own:
                 await pub.start()  # type: ignore[attr-defined]
@@ -127,6 +157,9 @@ def create_app(
                 publisher=pub,
                 codec=default_codec(),
                 authenticate=Authenticator(pool),
+                provider=provider,
+                http=http,
+                chat=chat_runtime(settings, pool),
                 write_timeout=write_timeout,
             )
             log.info("gateway ready on http://%s:%d", settings.gateway_host, settings.gateway_port)
@@ -134,6 +167,7 @@ def create_app(
         finally:
             if own:
                 await pub.stop()  # type: ignore[attr-defined]
+            await http.aclose()
             await pool.close()
 
     return Starlette(

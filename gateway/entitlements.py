@@ -8,13 +8,14 @@ from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.body import read_json
 from gateway.errors import not_found
 from gateway.responses import json_response
-from gateway.services import caller, services
+from gateway.services import Services, caller, services
 from pipeline import audit, validation
 from pipeline.audit_topic import audit_outgoing
 from pipeline.billing import period_start
@@ -27,6 +28,7 @@ from pipeline.entitlements import (
     CheckRequest,
     Entitlement,
     Standing,
+    Verdict,
     decide,
 )
 from pipeline.kafka import CachedPartitioner, Outgoing
@@ -130,15 +132,16 @@ async def get_entitlements(request: Request) -> Response:
     return json_response({"customer": customer, "entitlements": [_listed(r) for r in rows]})
 
 
-async def post_check(request: Request) -> Response:
-    svc, who = await caller(request)
-    asked = validation.check(await read_json(request))
+async def evaluate(
+    svc: Services, tenant_id: str, asked: CheckRequest, now: datetime
+) -> tuple[Verdict, asyncpg.Record]:
+    """The check's verdict and the projection row it read. POST /v1/check and chat turns (which check
+    an agent's customer before calling a model) share it, so they never disagree."""
     partitions = await svc.publisher.partitions(BILLING)
-    partition = _PARTITIONER(customer_key(who.tenant_id, asked.customer), partitions, partitions)
-    now = datetime.now(UTC)
+    partition = _PARTITIONER(customer_key(tenant_id, asked.customer), partitions, partitions)
     row = await queries.check(
         svc.pool,
-        who.tenant_id,
+        tenant_id,
         asked.customer,
         asked.feature,
         at=now,
@@ -154,7 +157,14 @@ async def post_check(request: Request) -> Response:
             allowance=row["allowance"],
             used=row["used"],
         )
-    verdict = decide(asked, Standing(row["balance"], row["credit_limit"], entitlement, row["on_hold"]))
+    return decide(asked, Standing(row["balance"], row["credit_limit"], entitlement, row["on_hold"])), row
+
+
+async def post_check(request: Request) -> Response:
+    svc, who = await caller(request)
+    asked = validation.check(await read_json(request))
+    now = datetime.now(UTC)
+    verdict, row = await evaluate(svc, who.tenant_id, asked, now)
     answer: dict[str, Any] = {
         "allowed": verdict.allowed,
         "reason": verdict.reason,

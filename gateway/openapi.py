@@ -38,6 +38,12 @@ _PAGE = [
     },
     {"name": "cursor", "in": "query", "schema": {"type": "string"}},
 ]
+_AGENT = {"name": "agent_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_CHAT_FILTERS = [
+    {"name": "agent_id", "in": "query", "schema": {"type": "string"}},
+    {"name": "since", "in": "query", "schema": _TIME, "description": "inclusive"},
+    {"name": "until", "in": "query", "schema": _TIME, "description": "exclusive"},
+]
 _OPTIONAL_VOID = {"required": False, "content": {"application/json": {"schema": _ref("VoidRequest")}}}
 
 OPENAPI: dict[str, Any] = {
@@ -282,6 +288,102 @@ OPENAPI: dict[str, Any] = {
                     "charge": {"type": "object"},
                 },
             },
+            "AgentTool": {
+                "type": "object",
+                "required": ["name", "url"],
+                "additionalProperties": False,
+                "properties": {
+                    "name": {"type": "string", "pattern": "^[a-zA-Z0-9_-]{1,64}$"},
+                    "description": {"type": "string", "maxLength": 1000},
+                    "parameters": {"type": "object", "description": "JSON Schema of the arguments"},
+                    "url": {"type": "string", "format": "uri", "description": "http(s); called with POST"},
+                    "secret": {
+                        "type": "string",
+                        "minLength": 16,
+                        "writeOnly": True,
+                        "description": "HMAC-SHA256 key signing each call; required for a new tool, kept "
+                        "when a PATCH names an existing tool without it; never returned",
+                    },
+                    "secret_set": {"type": "boolean", "readOnly": True},
+                    "timeout_seconds": {"type": "number", "minimum": 1, "maximum": 30, "default": 10},
+                },
+            },
+            "AgentBranding": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "logo_url": {"type": ["string", "null"], "format": "uri"},
+                    "primary_color": {"type": ["string", "null"], "pattern": "^#[0-9a-fA-F]{6}$"},
+                    "title": {"type": ["string", "null"], "maxLength": 100},
+                    "greeting": {"type": ["string", "null"], "maxLength": 1000},
+                    "suggestions": {"type": "array", "maxItems": 6, "items": {"type": "string"}},
+                },
+            },
+            "Agent": {
+                "type": "object",
+                "additionalProperties": False,
+                "description": "POST needs name and customer; PATCH replaces each field given (tools: the "
+                "whole list). A template fills the prompt, greeting and suggestions a request does not give.",
+                "properties": {
+                    "agent_id": {"type": "string", "readOnly": True, "description": "agt_<32 hex>"},
+                    "name": {"type": "string", "maxLength": 200},
+                    "customer": {"type": "string", "description": "billing customer charged for its tokens"},
+                    "template": {"enum": ["support", "sales", "onboarding", None]},
+                    "system_prompt": {"type": "string", "maxLength": 20000},
+                    "model": {"type": "string", "default": "openrouter/auto"},
+                    "fallback_models": {"type": "array", "maxItems": 5, "items": {"type": "string"}},
+                    "temperature": {"type": ["number", "null"], "minimum": 0, "maximum": 2},
+                    "tools": {"type": "array", "maxItems": 20, "items": _ref("AgentTool")},
+                    "allowed_domains": {
+                        "type": "array",
+                        "maxItems": 50,
+                        "items": {"type": "string"},
+                        "description": "hosts (shop.example.com) or wildcards (*.example.com: subdomains "
+                        "only) whose pages may embed the agent; no scheme, port or path",
+                    },
+                    "branding": _ref("AgentBranding"),
+                    "created_at": {**_TIME, "readOnly": True},
+                    "updated_at": {**_TIME, "readOnly": True},
+                    "status": {
+                        "enum": ["applied", "pending"],
+                        "readOnly": True,
+                        "description": "writes only",
+                    },
+                },
+            },
+            "Conversation": {
+                "type": "object",
+                "properties": {
+                    "conversation_id": {"type": "string"},
+                    "agent_id": {"type": "string"},
+                    "visitor_id": {"type": ["string", "null"]},
+                    "origin": {"type": ["string", "null"]},
+                    "started_at": _TIME,
+                    "last_message_at": _TIME,
+                    "last_seq": {"type": "integer"},
+                },
+            },
+            "ChatMessage": {
+                "type": "object",
+                "properties": {
+                    "seq": {"type": "integer"},
+                    "message_id": {"type": "string"},
+                    "role": {"enum": ["user", "assistant", "tool"]},
+                    "content": {"type": "string"},
+                    "status": {"enum": ["complete", "interrupted", "failed", "unavailable"]},
+                    "client_message_id": {"type": ["string", "null"]},
+                    "reply_to": {"type": ["integer", "null"]},
+                    "model": {"type": ["string", "null"]},
+                    "latency_ms": {"type": ["integer", "null"]},
+                    "first_token_ms": {"type": ["integer", "null"]},
+                    "input_tokens": {"type": ["integer", "null"]},
+                    "output_tokens": {"type": ["integer", "null"]},
+                    "tool_calls": {"type": ["array", "null"]},
+                    "tool_name": {"type": ["string", "null"]},
+                    "tool_call_id": {"type": ["string", "null"]},
+                    "occurred_at": _TIME,
+                },
+            },
         },
     },
     "security": [{"bearer": []}],
@@ -466,6 +568,189 @@ OPENAPI: dict[str, Any] = {
                 body="AmendRequest",
                 parameters=[_EVENT],
             )
+        },
+        "/v1/agents": {
+            "post": _op(
+                "Create an AI agent (assistant) for the chat widget",
+                {"201": _json(_ref("Agent")), "202": _json(_ref("Agent"), "not yet applied")},
+                body="Agent",
+            ),
+            "get": _op(
+                "The tenant's agents, oldest first",
+                {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {"agents": {"type": "array", "items": _ref("Agent")}},
+                        }
+                    )
+                },
+            ),
+        },
+        "/v1/agents/{agent_id}": {
+            "get": _op("An agent", {"200": _json(_ref("Agent")), "404": _ERROR}, parameters=[_AGENT]),
+            "patch": _op(
+                "Change an agent: each field given replaces the current one",
+                {"200": _json(_ref("Agent")), "202": _json(_ref("Agent"), "not yet applied"), "404": _ERROR},
+                body="Agent",
+                parameters=[_AGENT],
+            ),
+            "delete": _op(
+                "Delete an agent: its widget stops working; its conversations stay",
+                {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "agent_id": {"type": "string"},
+                                "deleted": {"const": True},
+                                "status": {"enum": ["applied", "pending"]},
+                            },
+                        }
+                    ),
+                    "202": _json({"type": "object"}, "not yet applied"),
+                    "404": _ERROR,
+                },
+                parameters=[_AGENT],
+            ),
+        },
+        "/v1/conversations": {
+            "get": _op(
+                "Conversations, newest first (by start), optionally of one agent and a time range",
+                {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "conversations": {"type": "array", "items": _ref("Conversation")},
+                                "next_cursor": {"type": ["string", "null"]},
+                            },
+                        }
+                    )
+                },
+                parameters=[*_CHAT_FILTERS, *_PAGE],
+            )
+        },
+        "/v1/conversations/export": {
+            "get": _op(
+                "Every message whose time is in [since, until), oldest first, streamed as CSV (with a header "
+                "row) or a JSON array",
+                {
+                    "200": {
+                        "description": "conversation_id, seq, role, status, content, model, input_tokens, "
+                        "output_tokens, occurred_at, agent_id per message",
+                        "content": {
+                            "text/csv": {"schema": {"type": "string"}},
+                            "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+                        },
+                    }
+                },
+                parameters=[
+                    {"name": "format", "in": "query", "schema": {"enum": ["csv", "json"], "default": "json"}},
+                    *_CHAT_FILTERS,
+                ],
+            )
+        },
+        "/v1/conversations/{conversation_id}": {
+            "get": _op(
+                "A conversation with all its messages in order",
+                {
+                    "200": _json(
+                        {
+                            "allOf": [
+                                _ref("Conversation"),
+                                {
+                                    "type": "object",
+                                    "properties": {
+                                        "messages": {"type": "array", "items": _ref("ChatMessage")}
+                                    },
+                                },
+                            ]
+                        }
+                    ),
+                    "404": _ERROR,
+                },
+                parameters=[
+                    {"name": "conversation_id", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+            )
+        },
+        "/widget.js": {
+            "get": {
+                "summary": "The embeddable chat widget script (ETag; answers 304 to a matching If-None-Match)",
+                "security": [],
+                "responses": {
+                    "200": {"description": "the script", "content": {"application/javascript": {}}},
+                    "304": {"description": "not modified"},
+                },
+            }
+        },
+        "/chat/{agent_id}": {
+            "get": {
+                "summary": "The agent's chat as a full page, for iframes; "
+                "Content-Security-Policy frame-ancestors lists the agent's allowed domains",
+                "security": [],
+                "parameters": [
+                    {"name": "agent_id", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {
+                    "200": {"description": "the chat page", "content": {"text/html": {}}},
+                    "404": {"description": "no such agent", "content": {"text/html": {}}},
+                },
+            }
+        },
+        "/v1/widget/sessions": {
+            "post": {
+                "summary": "A chat session token for the widget on a page whose Origin the agent allows "
+                "(no API key; the websocket WS /v1/chat?token=... speaks the protocol of docs/chat.md)",
+                "security": [],
+                "parameters": [
+                    {"name": "Origin", "in": "header", "required": True, "schema": {"type": "string"}}
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["agent_id"],
+                                "properties": {
+                                    "agent_id": {"type": "string"},
+                                    "visitor_id": {"type": "string"},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "201": _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "token": {"type": "string"},
+                                "expires_at": _TIME,
+                                "visitor_id": {"type": "string"},
+                                "agent": {
+                                    "type": "object",
+                                    "properties": {
+                                        "agent_id": {"type": "string"},
+                                        "name": {"type": "string"},
+                                        "branding": {"type": "object"},
+                                    },
+                                },
+                            },
+                        }
+                    ),
+                    "400": _ERROR,
+                    "403": {**_ERROR, "description": "origin_required or origin_not_allowed"},
+                    "404": _ERROR,
+                },
+            },
+            "options": {
+                "summary": "CORS preflight for the widget",
+                "security": [],
+                "responses": {"204": {"description": "allowed methods and headers"}},
+            },
         },
         "/healthz": {
             "get": {"summary": "Liveness", "security": [], "responses": {"200": {"description": "alive"}}}

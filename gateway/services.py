@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import asyncpg
+import httpx
 from starlette.requests import Request
 
 from gateway.auth import Authenticator
@@ -12,6 +14,10 @@ from pipeline.codec import Codec
 from pipeline.kafka import Publisher
 from pipeline.settings import Settings
 from projections.admin import KeyIdentity
+
+if TYPE_CHECKING:
+    from gateway.chat.providers import Provider
+    from gateway.chat.runtime import ChatRuntime
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +27,9 @@ class Services:
     publisher: Publisher
     codec: Codec
     authenticate: Authenticator
+    provider: Provider  # the chat models (or the offline demo)
+    http: httpx.AsyncClient  # shared by tool calls
+    chat: ChatRuntime  # widget token secret, conversations held here, rate limits
     write_timeout: float = 10.0
 
 

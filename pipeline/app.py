@@ -13,6 +13,7 @@ import faust
 from agents.admin import AdminProjection
 from agents.audit import AuditProjection
 from agents.billing import BillingProjection
+from agents.chat import ChatProjection
 from agents.deadletters import DeadLetterProjection
 from agents.runner import Message, Projection, Runtime, process
 from agents.scheduler import Scheduler
@@ -20,7 +21,7 @@ from pipeline import transport
 from pipeline.codec import default_codec
 from pipeline.kafka import KafkaPublisher
 from pipeline.settings import Settings
-from pipeline.topics import ADMIN, AUDIT, BILLING, DEAD_LETTER_TOPICS
+from pipeline.topics import ADMIN, AUDIT, BILLING, CHAT, DEAD_LETTER_TOPICS
 from projections.db import create_pool
 
 log = logging.getLogger(__name__)
@@ -43,8 +44,9 @@ class RuntimeHolder:
             if self._runtime is None:
                 publisher = KafkaPublisher(self._settings.bootstrap_servers)
                 await publisher.start()
-                # One connection per stream processor, one for the scheduler.
-                pool = await create_pool(self._settings.dsn, min_size=2, max_size=5)
+                # One connection per stream processor (billing, admin, audit, chat, dead letters), one for
+                # the scheduler.
+                pool = await create_pool(self._settings.dsn, min_size=2, max_size=6)
                 self._runtime = Runtime(pool=pool, publisher=publisher, codec=default_codec())
             return self._runtime
 
@@ -114,6 +116,7 @@ def build_app(settings: Settings, *, worker_id: int = 0) -> faust.App:
     attach("billing", _raw_topic(app, BILLING), BillingProjection(codec))
     attach("admin", _raw_topic(app, ADMIN), AdminProjection(codec))
     attach("audit", _raw_topic(app, AUDIT), AuditProjection(codec))
+    attach("chat", _raw_topic(app, CHAT), ChatProjection(codec))
     attach("dead_letters", _raw_topic(app, *DEAD_LETTER_TOPICS), DeadLetterProjection(codec))
 
     @app.task  # type: ignore[misc]

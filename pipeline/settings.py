@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.errors import ConfigurationError
@@ -18,6 +18,16 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError as exc:
         raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} must be a number, got {raw!r}") from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +45,18 @@ class Settings:
     workers: int = 1
     worker_id: int = 0
     consumer_group: str = "revos"
+    # Chat models: any OpenAI-compatible API; without a key, the offline demo provider answers.
+    model_base_url: str = "https://openrouter.ai/api/v1"
+    model_api_key: str | None = field(default=None, repr=False)
+    offline_delay_ms: int = 30
+    # Chat sessions: the token secret (None: a random one kept in REVOS_HOME/widget.secret), the
+    # socket's heartbeat and the rate limits of docs/chat.md.
+    widget_secret: str | None = field(default=None, repr=False)
+    chat_ping_seconds: float = 20.0
+    chat_idle_seconds: float = 45.0
+    chat_session_per_minute: int = 10
+    chat_session_burst: int = 5
+    chat_ip_per_minute: int = 60
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -50,6 +72,15 @@ class Settings:
             partitions=_int(env, "REVOS_PARTITIONS", 8),
             workers=_int(env, "REVOS_WORKERS", 1),
             consumer_group=env.get("REVOS_CONSUMER_GROUP") or "revos",
+            model_base_url=env.get("REVOS_MODEL_BASE_URL") or "https://openrouter.ai/api/v1",
+            model_api_key=env.get("REVOS_MODEL_API_KEY") or None,
+            offline_delay_ms=_int(env, "REVOS_OFFLINE_DELAY_MS", 30),
+            widget_secret=env.get("REVOS_WIDGET_SECRET") or None,
+            chat_ping_seconds=_float(env, "REVOS_CHAT_PING_SECONDS", 20.0),
+            chat_idle_seconds=_float(env, "REVOS_CHAT_IDLE_SECONDS", 45.0),
+            chat_session_per_minute=_int(env, "REVOS_CHAT_SESSION_PER_MINUTE", 10),
+            chat_session_burst=_int(env, "REVOS_CHAT_SESSION_BURST", 5),
+            chat_ip_per_minute=_int(env, "REVOS_CHAT_IP_PER_MINUTE", 60),
         )
 
     @property

@@ -94,11 +94,12 @@ class Stack:
         os.kill(child.pid, 9)
         child.process.wait(10)
 
-    def start_gateway(self) -> Child:
+    def start_gateway(self, *, env: Mapping[str, str] | None = None) -> Child:
+        """Start the gateway; `env` overrides the stack's environment for the gateway only."""
         spec = ChildSpec(
             "gateway",
             (sys.executable, "-m", "pipeline.cli", "--log-level", "warning", "gateway"),
-            env=self.env(),
+            env={**self.env(), **(env or {})},
         )
         self.gateway = spawn(spec, self.home / "logs")
         return self.gateway
@@ -165,6 +166,7 @@ async def start_stack(
     partitions: int = 4,
     broker: str | None = None,
     gateway: bool = True,
+    gateway_env: Mapping[str, str] | None = None,
 ) -> Stack:
     """A stack on a fresh broker (unless one is given) and the database at `dsn`."""
     home = Path(tempfile.mkdtemp(prefix="stack-", dir=service_root))
@@ -188,7 +190,7 @@ async def start_stack(
         for i in range(workers):
             stack.start_worker(i)
         if gateway:
-            stack.start_gateway()
+            stack.start_gateway(env=gateway_env)
             await stack.wait_ready()
     except BaseException:
         await stack.stop()

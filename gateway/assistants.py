@@ -1,0 +1,118 @@
+"""POST/GET/PATCH/DELETE /v1/agents[/{agent_id}]: a tenant's AI assistants. Tool secrets never leave."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.body import read_json
+from gateway.errors import not_found
+from gateway.responses import json_response
+from gateway.services import Services, caller
+from pipeline import assistants, audit
+from pipeline.audit_topic import audit_outgoing
+from pipeline.kafka import Outgoing
+from pipeline.records import AssistantChanged
+from pipeline.topics import ADMIN, tenant_key
+from projections import assistants as store
+from projections.admin import KeyIdentity
+from projections.waiting import wait_for
+
+_ACTIONS = {"created": "agent.create", "updated": "agent.update", "deleted": "agent.delete"}
+
+
+def _shown(stored: store.Stored) -> dict[str, Any]:
+    return {
+        **assistants.public(stored.assistant),
+        "created_at": stored.created_at,
+        "updated_at": stored.updated_at,
+    }
+
+
+async def _found(svc: Services, who: KeyIdentity, request: Request) -> store.Stored:
+    stored = await store.find(svc.pool, who.tenant_id, request.path_params["agent_id"])
+    if stored is None:  # absent, deleted, or another tenant's: all look the same
+        raise not_found("agent")
+    return stored
+
+
+async def _publish(
+    request: Request, svc: Services, record: AssistantChanged, before: dict[str, Any] | None
+) -> bool:
+    """Publish the record and its audit entry together; True once the projection shows the record."""
+    after = None if record.action == "deleted" else assistants.public(assistants.from_record(record))
+    trail = audit.record(
+        tenant_id=record.tenant_id,
+        actor=record.actor,
+        action=_ACTIONS[record.action],
+        target=f"agent:{record.agent_id}",
+        before=before,
+        after=after,
+        request_id=request.state.request_id,
+        now=record.occurred_at,
+    )
+    await svc.publisher.publish(
+        [
+            Outgoing(ADMIN, svc.codec.encode(record), key=tenant_key(record.tenant_id)),
+            audit_outgoing(svc.codec, trail),
+        ]
+    )
+    return await wait_for(
+        svc.pool, store.APPLIED, record.tenant_id, record.agent_id, record.event_id, timeout=svc.write_timeout
+    )
+
+
+def _written(record: AssistantChanged, created_at: datetime, applied: bool, *, created: bool) -> Response:
+    shown = assistants.public(assistants.from_record(record))
+    body = {**shown, "created_at": created_at, "updated_at": record.occurred_at}
+    status = (201 if created else 200) if applied else 202
+    return json_response({**body, "status": "applied" if applied else "pending"}, status=status)
+
+
+async def post_agent(request: Request) -> Response:
+    svc, who = await caller(request)
+    body = await read_json(request)
+    record = assistants.create(
+        body,
+        tenant_id=who.tenant_id,
+        agent_id=assistants.new_agent_id(),
+        actor=f"key:{who.key_id}",
+        now=datetime.now(UTC),
+    )
+    applied = await _publish(request, svc, record, None)
+    return _written(record, record.occurred_at, applied, created=True)
+
+
+async def list_agents(request: Request) -> Response:
+    svc, who = await caller(request)
+    return json_response({"agents": [_shown(s) for s in await store.listing(svc.pool, who.tenant_id)]})
+
+
+async def get_agent(request: Request) -> Response:
+    svc, who = await caller(request)
+    return json_response(_shown(await _found(svc, who, request)))
+
+
+async def patch_agent(request: Request) -> Response:
+    svc, who = await caller(request)
+    stored = await _found(svc, who, request)
+    body = await read_json(request)
+    record = assistants.update(
+        body, current=stored.assistant, actor=f"key:{who.key_id}", now=datetime.now(UTC)
+    )
+    applied = await _publish(request, svc, record, assistants.public(stored.assistant))
+    return _written(record, stored.created_at, applied, created=False)
+
+
+async def delete_agent(request: Request) -> Response:
+    svc, who = await caller(request)
+    stored = await _found(svc, who, request)
+    record = assistants.delete(stored.assistant, actor=f"key:{who.key_id}", now=datetime.now(UTC))
+    applied = await _publish(request, svc, record, assistants.public(stored.assistant))
+    return json_response(
+        {"agent_id": record.agent_id, "deleted": True, "status": "applied" if applied else "pending"},
+        status=200 if applied else 202,
+    )

@@ -1,0 +1,1 @@
+"""The chat agents' runtime: model providers, tenant tools, sessions and the websocket."""

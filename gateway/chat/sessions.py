@@ -1,0 +1,130 @@
+"""POST /v1/widget/sessions: a session token for a page whose Origin the agent's allowlist names.
+
+No API key: the widget runs on the tenant's public pages. The browser sets `Origin` and page scripts
+cannot change it, so the allowlist is enforced here (and again when the socket opens). CORS headers
+echo the origin on every answer, refusals included, so the widget can read why it was refused.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import Response
+
+from gateway.body import read_json
+from gateway.errors import ApiError, error_response
+from gateway.responses import json_response
+from gateway.services import services
+from pipeline import widget_tokens
+from pipeline.assistants import Assistant, origin_allowed
+from pipeline.errors import ValidationError
+from projections import assistants
+
+MAX_BODY = 4096
+_VISITOR_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
+_FIELDS = frozenset({"agent_id", "visitor_id"})
+
+
+def public_agent(assistant: Assistant) -> dict[str, Any]:
+    """What a visitor may know of an agent: its name and branding (never its prompt or tools)."""
+    return {"agent_id": assistant.agent_id, "name": assistant.name, "branding": asdict(assistant.branding)}
+
+
+def own_origin(conn: HTTPConnection) -> str:
+    """The gateway's origin as this request reached it (a socket's ws/wss read as http/https)."""
+    scheme = {"ws": "http", "wss": "https"}.get(conn.url.scheme, conn.url.scheme)
+    return f"{scheme}://{conn.headers.get('host', '')}"
+
+
+def may_embed(origin: str, assistant: Assistant, conn: HTTPConnection) -> bool:
+    """A page on an allowed domain, or the gateway's own hosted chat page (GET /chat/{agent_id}),
+    whose framing the Content-Security-Policy restricts instead: a header check cannot tell where
+    a page of the gateway's own origin is framed."""
+    return origin_allowed(origin, assistant.allowed_domains) or origin == own_origin(conn)
+
+
+def _cors(origin: str | None) -> dict[str, str]:
+    headers = {"Vary": "Origin"}
+    if origin:
+        headers["Access-Control-Allow-Origin"] = origin
+    return headers
+
+
+def _body(raw: object) -> tuple[str, str | None]:
+    if not isinstance(raw, dict):
+        raise ApiError(400, "invalid_type", "the body must be a JSON object")
+    unknown = sorted(set(raw) - _FIELDS)
+    if unknown:
+        raise ApiError(400, "unknown_field", f"the body has unknown field(s): {', '.join(unknown)}")
+    agent_id = raw.get("agent_id")
+    if not isinstance(agent_id, str) or not agent_id or len(agent_id) > 100:
+        raise ApiError(400, "invalid_agent_id", "agent_id must be an agent id (agt_...)")
+    visitor_id = raw.get("visitor_id")
+    if visitor_id is not None and (not isinstance(visitor_id, str) or not _VISITOR_ID.match(visitor_id)):
+        raise ApiError(400, "invalid_visitor_id", "visitor_id must be 1 to 100 letters, digits or _ . : -")
+    return agent_id, visitor_id
+
+
+async def _create(request: Request, origin: str) -> Response:
+    svc = services(request)
+    agent_id, visitor_id = _body(await read_json(request, limit=MAX_BODY))
+    assistant = await assistants.load_public(svc.pool, agent_id)
+    if assistant is None:
+        raise ApiError(404, "agent_not_found", "no such agent")
+    if not may_embed(origin, assistant, request):
+        raise ApiError(
+            403,
+            "origin_not_allowed",
+            f"{origin} is not in this agent's allowed domains; add its host to them",
+        )
+    visitor_id = visitor_id or "vis_" + uuid.uuid4().hex
+    token = widget_tokens.issue(
+        svc.chat.secret, assistant.tenant_id, assistant.agent_id, origin, visitor_id, datetime.now(UTC)
+    )
+    expires = widget_tokens.verify(svc.chat.secret, token, datetime.now(UTC)).expires
+    return json_response(
+        {"token": token, "expires_at": expires, "visitor_id": visitor_id, "agent": public_agent(assistant)},
+        status=201,
+    )
+
+
+def _with_cors(
+    handler: Callable[[Request, str], Awaitable[Response]],
+) -> Callable[[Request], Awaitable[Response]]:
+    """Answers, errors included, carry the CORS headers for the request's origin."""
+
+    async def wrapped(request: Request) -> Response:
+        origin = request.headers.get("origin")
+        headers = _cors(origin)
+        if request.method == "OPTIONS":
+            headers.update(
+                {
+                    "Access-Control-Allow-Methods": "POST, OPTIONS",
+                    "Access-Control-Allow-Headers": "Content-Type",
+                    "Access-Control-Max-Age": "600",
+                }
+            )
+            return Response(status_code=204, headers=headers)
+        try:
+            if not origin:
+                raise ApiError(
+                    403, "origin_required", "session tokens are issued to web pages: send an Origin header"
+                )
+            response = await handler(request, origin)
+        except ApiError as exc:
+            return error_response(exc.status, exc.code, exc.message, {**exc.headers, **headers})
+        except ValidationError as exc:
+            return error_response(400, exc.code, exc.message, headers)
+        response.headers.update(headers)
+        return response
+
+    return wrapped
+
+
+post_session = _with_cors(_create)

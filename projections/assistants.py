@@ -1,0 +1,115 @@
+"""Assistants: the writer fed by AssistantChanged records, and the lookups the gateway needs."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+import asyncpg
+
+from pipeline.assistants import Assistant
+from pipeline.records import AssistantBranding, AssistantChanged, AssistantTool
+
+# Records of one tenant share a partition, so the log's order is the order of the writes (gateway clocks
+# may disagree; the log does not). A delete hides the row for good, keeping its last configuration for
+# the conversations that name it.
+UPSERT = """
+INSERT INTO assistants (tenant_id, agent_id, name, system_prompt, model, fallback_models, temperature,
+                        tools, allowed_domains, branding, customer, template, event_id, created_at,
+                        updated_at, deleted_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14,
+        CASE WHEN $15 THEN $14::timestamptz END)
+ON CONFLICT (tenant_id, agent_id) DO UPDATE SET
+    name = EXCLUDED.name, system_prompt = EXCLUDED.system_prompt, model = EXCLUDED.model,
+    fallback_models = EXCLUDED.fallback_models, temperature = EXCLUDED.temperature,
+    tools = EXCLUDED.tools, allowed_domains = EXCLUDED.allowed_domains, branding = EXCLUDED.branding,
+    customer = EXCLUDED.customer, template = EXCLUDED.template, event_id = EXCLUDED.event_id,
+    updated_at = EXCLUDED.updated_at,
+    deleted_at = COALESCE(assistants.deleted_at, EXCLUDED.deleted_at)
+"""
+
+_COLUMNS = """
+tenant_id, agent_id, name, system_prompt, model, fallback_models, temperature, tools, allowed_domains,
+branding, customer, template, event_id, created_at, updated_at, deleted_at
+"""
+FIND = f"SELECT {_COLUMNS} FROM assistants WHERE tenant_id = $1 AND agent_id = $2 AND deleted_at IS NULL"
+FIND_PUBLIC = f"SELECT {_COLUMNS} FROM assistants WHERE agent_id = $1 AND deleted_at IS NULL"
+LIST = f"""
+SELECT {_COLUMNS} FROM assistants WHERE tenant_id = $1 AND deleted_at IS NULL
+ORDER BY created_at, agent_id
+"""
+# Read-your-writes: the row shows the record's event (creates, updates and deletes alike).
+APPLIED = "SELECT 1 FROM assistants WHERE tenant_id = $1 AND agent_id = $2 AND event_id = $3"
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """An assistant as the projection holds it, with the times the API shows."""
+
+    assistant: Assistant
+    event_id: str
+    created_at: datetime
+    updated_at: datetime
+
+
+async def apply(conn: asyncpg.Connection, r: AssistantChanged) -> None:
+    await conn.execute(
+        UPSERT,
+        r.tenant_id,
+        r.agent_id,
+        r.name,
+        r.system_prompt,
+        r.model,
+        list(r.fallback_models),
+        r.temperature,
+        [asdict(t) for t in r.tools],
+        list(r.allowed_domains),
+        asdict(r.branding),
+        r.customer,
+        r.template,
+        r.event_id,
+        r.occurred_at,
+        r.action == "deleted",
+    )
+
+
+def _stored(row: asyncpg.Record) -> Stored:
+    assistant = Assistant(
+        tenant_id=row["tenant_id"],
+        agent_id=row["agent_id"],
+        name=row["name"],
+        system_prompt=row["system_prompt"],
+        model=row["model"],
+        fallback_models=tuple(row["fallback_models"]),
+        temperature=row["temperature"],
+        tools=tuple(AssistantTool(**t) for t in row["tools"]),
+        allowed_domains=tuple(row["allowed_domains"]),
+        branding=AssistantBranding(**row["branding"]),
+        customer=row["customer"],
+        template=row["template"],
+        deleted=row["deleted_at"] is not None,
+    )
+    return Stored(assistant, row["event_id"], row["created_at"], row["updated_at"])
+
+
+async def find(pool: asyncpg.Pool | asyncpg.Connection, tenant_id: str, agent_id: str) -> Stored | None:
+    """The tenant's assistant with its times; None when absent, deleted or another tenant's."""
+    row = await pool.fetchrow(FIND, tenant_id, agent_id)
+    return None if row is None else _stored(row)
+
+
+async def load(pool: asyncpg.Pool | asyncpg.Connection, tenant_id: str, agent_id: str) -> Assistant | None:
+    """The tenant's assistant, tool secrets included; None when absent or deleted."""
+    found = await find(pool, tenant_id, agent_id)
+    return None if found is None else found.assistant
+
+
+async def load_public(pool: asyncpg.Pool | asyncpg.Connection, agent_id: str) -> Assistant | None:
+    """An assistant found by its id alone (ids are globally unique), for callers without an API key."""
+    row = await pool.fetchrow(FIND_PUBLIC, agent_id)
+    return None if row is None else _stored(row).assistant
+
+
+async def listing(pool: asyncpg.Pool | asyncpg.Connection, tenant_id: str) -> list[Stored]:
+    """The tenant's assistants that are not deleted, oldest first."""
+    return [_stored(r) for r in await pool.fetch(LIST, tenant_id)]

@@ -1,0 +1,214 @@
+"""The widget in a real browser: embedded on allowlisted and foreign sites, by mouse and by keyboard, under
+hostile host CSS, framed, and on a phone-sized screen. Chromium (Debian's) driven by Playwright."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import httpx
+import pytest
+from browser_support import BRANDING, CHROMIUM, Agent, Site
+from playwright.async_api import expect
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed: `make test` installs it"),
+]
+
+REPLY = '[offline demo] No AI model is configured, so this is a canned reply to: "{}"'
+HOSTILE_CSS = (
+    "<style>* { color: red !important; font-size: 40px !important }"
+    " button { display: none !important }</style>"
+)
+
+# Records every text the streaming bubble shows, from inside the page, so no delta goes unseen.
+WATCH_STREAM = """() => {
+  window.streamed = [];
+  const shadow = document.querySelector("revos-chat").shadowRoot;
+  new MutationObserver(() => {
+    const bubble = shadow.querySelector("[data-streaming]");
+    if (bubble && bubble.textContent !== window.streamed[window.streamed.length - 1]) {
+      window.streamed.push(bubble.textContent);
+    }
+  }).observe(shadow, {subtree: true, childList: true, characterData: true});
+}"""
+
+
+def host_page(site: Site, path: str, body: str, head: str = "") -> str:
+    site.pages[path] = (
+        f"<!doctype html><html><head><title>Host</title>{head}</head><body>{body}</body></html>"
+    )
+    return path
+
+
+def is_session(response: Any) -> bool:
+    return "/v1/widget/sessions" in response.url and response.request.method == "POST"
+
+
+async def open_widget(page: Any, status: int) -> None:
+    """Click the launcher; the session request must answer `status`."""
+    async with page.expect_response(is_session) as answer:
+        await page.locator("revos-chat .launcher").click()
+    assert (await answer.value).status == status
+
+
+async def test_the_widget_streams_a_reply_and_the_conversation_survives_a_reload(
+    context: Any, site: Site, agent: Agent
+) -> None:
+    page = await context.new_page()
+    await page.goto(site.url("allowed.test", host_page(site, "/shop", "<h1>Shop</h1>" + agent.script_tag())))
+    await open_widget(page, 201)
+
+    await expect(page.locator("header h2")).to_have_text(BRANDING["title"])
+    await expect(page.locator(".b.assistant").first).to_have_text(BRANDING["greeting"])
+    await expect(page.locator(".chip")).to_have_text(BRANDING["suggestions"])
+    background = await page.locator(".launcher").evaluate("e => getComputedStyle(e).backgroundColor")
+    assert background == "rgb(15, 118, 110)"  # BRANDING["primary_color"], #0f766e
+
+    await page.evaluate(WATCH_STREAM)
+    await page.locator("textarea").fill("hello widget")
+    await page.keyboard.press("Enter")
+    reply = page.locator('.b.assistant[data-seq="2"]')
+    await expect(reply).to_have_text(REPLY.format("hello widget"))
+    await expect(page.locator('.b.user[data-seq="1"]')).to_have_text("hello widget")
+    streamed: list[str] = await page.evaluate("window.streamed")
+    assert len(streamed) >= 5, streamed  # word by word, not all at once
+    assert all(a != b and b.startswith(a) for a, b in itertools.pairwise(streamed)), streamed
+    assert REPLY.format("hello widget").startswith(streamed[-1])
+    await expect(page.locator(".chips")).to_be_hidden()  # suggestions go once the visitor has spoken
+
+    await page.reload()
+    async with page.expect_response(is_session):
+        await page.locator(".launcher").click()
+    await expect(page.locator(".b[data-seq]")).to_have_text(["hello widget", REPLY.format("hello widget")])
+    await expect(page.locator(".b[data-pending], [data-streaming]")).to_have_count(0)
+
+
+async def test_a_site_outside_the_allowlist_gets_no_session_and_is_told_why(
+    context: Any, site: Site, agent: Agent
+) -> None:
+    page = await context.new_page()
+    await page.goto(site.url("blocked.test", host_page(site, "/blocked", agent.script_tag())))
+    await open_widget(page, 403)
+
+    error = page.locator('[role="alert"]')
+    await expect(error).to_have_text("This site is not allowed to use this assistant (origin_not_allowed)")
+    await expect(page.locator("textarea")).to_be_hidden()
+    await expect(page.locator(".chips")).to_be_hidden()
+
+
+async def test_the_widget_works_with_the_keyboard_alone(context: Any, site: Site, agent: Agent) -> None:
+    page = await context.new_page()
+    await page.goto(site.url("allowed.test", host_page(site, "/keys", agent.script_tag())))
+    launcher = page.locator(".launcher")
+    await expect(launcher).to_be_attached()
+
+    await page.keyboard.press("Tab")
+    await expect(launcher).to_be_focused()
+    await expect(launcher).to_have_attribute("aria-expanded", "false")
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("dialog", name="Chat with Acme help")).to_be_visible()
+    await expect(page.get_by_role("textbox", name="Message")).to_be_focused()
+    await expect(launcher).to_have_attribute("aria-expanded", "true")
+
+    await page.keyboard.type("first line")
+    await page.keyboard.press("Shift+Enter")
+    await page.keyboard.type("second line")
+    await page.keyboard.press("Enter")
+    await expect(page.locator('.b.user[data-seq="1"]')).to_have_text("first line\nsecond line")
+    await expect(page.locator("textarea")).to_have_value("")
+    await expect(page.locator('.b.assistant[data-seq="2"]')).to_contain_text("[offline demo]")
+
+    await page.keyboard.press("Escape")
+    await expect(page.get_by_role("dialog")).to_be_hidden()
+    await expect(launcher).to_be_focused()
+    await expect(launcher).to_have_attribute("aria-expanded", "false")
+
+
+async def test_host_page_css_does_not_reach_the_widget_nor_the_widget_css_the_page(
+    context: Any, site: Site, agent: Agent
+) -> None:
+    page = await context.new_page()
+    # The host's own elements use the widget's class names: the widget's styles must not touch them.
+    probe = '<p class="launcher panel b user" id="probe">host text</p>'
+    path = host_page(site, "/hostile", probe + agent.script_tag(), head=HOSTILE_CSS)
+    await page.goto(site.url("allowed.test", path))
+
+    launcher = page.locator("revos-chat .launcher")
+    await expect(launcher).to_be_visible()
+    box = await launcher.bounding_box()
+    assert box is not None and (box["width"], box["height"]) == (56, 56)
+    await open_widget(page, 201)
+    greeting = page.locator("revos-chat .b.assistant").first
+    await expect(greeting).to_have_text(BRANDING["greeting"])
+    style = await greeting.evaluate("e => [getComputedStyle(e).color, getComputedStyle(e).fontSize]")
+    assert style == ["rgb(31, 35, 40)", "14px"]
+    await expect(page.locator(".send")).to_be_visible()
+
+    host = await page.locator("#probe").evaluate(
+        "e => [getComputedStyle(e).color, getComputedStyle(e).position, getComputedStyle(e).backgroundColor]"
+    )
+    assert host == ["rgb(255, 0, 0)", "static", "rgba(0, 0, 0, 0)"]
+
+
+async def test_the_hosted_page_renders_only_when_framed_by_an_allowed_site(
+    context: Any, site: Site, agent: Agent
+) -> None:
+    chat_url = f"{agent.gateway}/chat/{agent.agent_id}"
+    async with httpx.AsyncClient() as http:
+        served = await http.get(chat_url)
+        assert served.status_code == 200
+        assert served.headers["content-security-policy"].startswith(
+            "frame-ancestors https://allowed.test:* http://allowed.test:*;"
+        )
+        assert (await http.get(f"{agent.gateway}/chat/agt_missing")).status_code == 404
+
+    frame = f'<iframe src="{chat_url}" title="chat" width="400" height="600"></iframe>'
+    blocked = await context.new_page()
+    sessions: list[str] = []
+    blocked.on("request", lambda r: sessions.append(r.url) if "/v1/widget/sessions" in r.url else None)
+    async with (
+        blocked.expect_console_message(lambda m: "frame-ancestors" in m.text) as refusal,
+        blocked.expect_response(lambda r: r.url == chat_url) as framed,
+    ):
+        await blocked.goto(site.url("blocked.test", host_page(site, "/frame", frame)))
+    assert (await framed.value).status == 200  # served: the browser, not the gateway, refuses to show it
+    assert "violates the following Content Security Policy directive" in (await refusal.value).text
+    assert await blocked.frames[1].evaluate("document.querySelector('revos-chat') === null")
+    assert sessions == []
+
+    allowed = await context.new_page()
+    await allowed.goto(site.url("allowed.test", host_page(site, "/frame", frame)))
+    chat = allowed.frame_locator("iframe")
+    await allowed.wait_for_timeout(2000)
+    await allowed.screenshot(path="/tmp/widgetdev/frame.png")
+    print("DEBUG", await allowed.frames[1].content())
+    await expect(chat.get_by_role("dialog", name="Chat with Acme help")).to_be_visible()
+    await expect(chat.locator(".launcher")).to_have_count(0)  # full page: no launcher
+    await expect(chat.locator(".b.assistant").first).to_have_text(BRANDING["greeting"])
+    await expect(chat.get_by_role("textbox", name="Message")).to_be_visible()
+
+
+async def test_on_a_phone_the_open_panel_fills_the_screen(browser: Any, site: Site, agent: Agent) -> None:
+    phone = await browser.new_context(viewport={"width": 375, "height": 700})
+    try:
+        page = await phone.new_page()
+        await page.goto(site.url("allowed.test", host_page(site, "/phone", agent.script_tag())))
+        await open_widget(page, 201)
+        panel = page.get_by_role("dialog")
+        await expect(panel).to_be_visible()
+        assert await panel.bounding_box() == {"x": 0, "y": 0, "width": 375, "height": 700}
+    finally:
+        await phone.close()
+
+
+async def test_the_script_is_cacheable_and_revalidated(agent: Agent) -> None:
+    async with httpx.AsyncClient(base_url=agent.gateway) as http:
+        script = await http.get("/widget.js")
+        assert script.status_code == 200
+        assert script.headers["content-type"] == "application/javascript; charset=utf-8"
+        assert script.headers["cache-control"].startswith("public, max-age=300")
+        etag = script.headers["etag"]
+        again = await http.get("/widget.js", headers={"If-None-Match": etag})
+        assert (again.status_code, again.content, again.headers["etag"]) == (304, b"", etag)

@@ -1,0 +1,504 @@
+"""The chat widget's session tokens and websocket, end to end: real sockets to the real gateway, the
+offline model, records on the broker, the chat projection and the billing fold.
+
+One stack serves the whole module (each test has its own tenant): the gateway runs with a fast
+offline model, short heartbeats and no per-address limit (every client here shares 127.0.0.1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import orjson
+import pytest
+from e2e_stack import Stack, create_database, eventually, start_stack
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from infra.ports import free_port
+from pipeline import widget_tokens
+from pipeline.offline_chat import words
+
+ORIGIN = "https://shop.example.com"
+PRICE = Decimal("0.01")  # credits per token
+GATEWAY_ENV = {
+    "REVOS_OFFLINE_DELAY_MS": "5",
+    "REVOS_CHAT_IP_PER_MINUTE": "1000000",
+    "REVOS_CHAT_PING_SECONDS": "1",
+    "REVOS_CHAT_IDLE_SECONDS": "3",
+}
+UNAVAILABLE = "This assistant is unavailable right now. Please try again later."
+# The offline model echoes the visitor's text: a long one makes a long reply (2 s at 5 ms a word), so
+# a cut lands mid-stream even when a busy client reads its deltas late.
+LONG = " ".join(f"w{i}" for i in range(400))
+CLIENTS = 100
+AT_ONCE = 50
+
+
+@pytest.fixture(scope="module")
+async def chat_stack(service_root: Path, postgres: Any) -> AsyncIterator[Stack]:
+    dsn = await create_database(postgres.dsn)
+    stack = await start_stack(service_root, dsn, gateway_env=GATEWAY_ENV)
+    try:
+        yield stack
+    finally:
+        await stack.stop()
+        conn = await asyncpg.connect(postgres.dsn)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{dsn.rsplit("/", 1)[1]}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+
+@dataclass
+class Agent:
+    api_key: str
+    tenant_id: str
+    agent_id: str
+    customer: str
+
+
+async def make_agent(stack: Stack, name: str, *, credits: str | None, **config: Any) -> Agent:
+    """A tenant with an `llm.tokens` price, a customer holding `credits`, and an agent for it."""
+    tenant = await stack.create_tenant(name)
+    customer = f"{name}-customer"
+    async with stack.client(tenant["api_key"]) as api:
+        table = {"rules": [{"type": "llm.tokens", "credits_per_unit": str(PRICE)}]}
+        assert (await api.put("/v1/burn-tables/default", json=table)).status_code == 200
+        if credits is not None:
+            granted = await api.post(f"/v1/customers/{customer}/grants", json={"amount": credits})
+            assert granted.status_code == 201, granted.text
+        body = {"name": "Helper", "customer": customer, "model": "demo-model", "system_prompt": "Be brief.",
+                "allowed_domains": ["shop.example.com"], **config}  # fmt: skip
+        created = await api.post("/v1/agents", json=body)
+        assert created.status_code == 201, created.text
+    return Agent(tenant["api_key"], tenant["tenant_id"], created.json()["agent_id"], customer)
+
+
+async def session(stack: Stack, agent_id: str, origin: str | None = ORIGIN, **body: Any) -> httpx.Response:
+    headers = {"Origin": origin} if origin else {}
+    async with httpx.AsyncClient(base_url=stack.url, timeout=30) as http:
+        return await http.post("/v1/widget/sessions", json={"agent_id": agent_id, **body}, headers=headers)
+
+
+async def token_for(stack: Stack, agent_id: str) -> str:
+    answer = await session(stack, agent_id)
+    assert answer.status_code == 201, answer.text
+    token: str = answer.json()["token"]
+    return token
+
+
+@dataclass
+class Chat:
+    """A widget's side of the socket: answers pings, keeps every message frame it was sent."""
+
+    ws: ClientConnection
+    messages: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    async def open(cls, stack: Stack, token: str, origin: str = ORIGIN) -> Chat:
+        url = f"ws://127.0.0.1:{stack.settings.gateway_port}/v1/chat?token={token}"
+        return cls(await connect(url, origin=origin, proxy=None, open_timeout=10))  # type: ignore[arg-type]
+
+    @property
+    def last_seq(self) -> int:
+        return self.messages[-1]["seq"] if self.messages else 0
+
+    async def frame(self, timeout: float = 15.0) -> dict[str, Any]:
+        while True:
+            found: dict[str, Any] = orjson.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+            if found["type"] == "ping":
+                await self.put({"type": "pong"})
+                continue
+            if found["type"] == "message":
+                self.messages.append(found)
+            return found
+
+    async def put(self, frame: dict[str, Any]) -> None:
+        await self.ws.send(orjson.dumps(frame).decode())
+
+    async def hello(self, **fields: Any) -> dict[str, Any]:
+        await self.put({"type": "hello", **fields})
+        ready = await self.frame()
+        assert ready["type"] == "ready", ready
+        return ready
+
+    async def send(self, client_message_id: str, text: str) -> None:
+        await self.put({"type": "send", "client_message_id": client_message_id, "text": text})
+
+    async def reply(self, reply_to: int) -> tuple[list[str], list[dict[str, Any]]]:
+        """Deltas and messages up to the final reply (an assistant message without tool calls)."""
+        deltas: list[str] = []
+        messages = []
+        while True:
+            f = await self.frame()
+            if f["type"] == "delta":
+                assert f["reply_to"] == reply_to
+                deltas.append(f["text"])
+            elif f["type"] == "message":
+                messages.append(f)
+                if f["role"] == "assistant" and not f.get("tool_calls"):
+                    return deltas, messages
+            else:
+                raise AssertionError(f"unexpected frame {f}")
+
+    async def refusal(self) -> tuple[dict[str, Any], int | None]:
+        """The error frame an unauthorized socket gets, and the close code that follows it."""
+        error = orjson.loads(await asyncio.wait_for(self.ws.recv(), 10))
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(self.ws.recv(), 10)
+        await self.ws.close()
+        return error, self.ws.close_code
+
+
+async def charges(api: httpx.AsyncClient, customer: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = (await api.get(f"/v1/customers/{customer}/charges")).json()["charges"]
+    return found
+
+
+async def test_a_reply_streams_then_is_billed_at_the_burn_table_price_and_tools_round_trip(
+    chat_stack: Stack,
+) -> None:
+    dead_tool = f"http://127.0.0.1:{free_port()}/lookup"  # nothing listens: the tool fails, the turn goes on
+    tool = {"name": "lookup", "description": "Find an order", "url": dead_tool, "secret": "s" * 20,
+            "parameters": {"type": "object", "properties": {"id": {"type": "integer"}}}}  # fmt: skip
+    agent = await make_agent(chat_stack, "stream", credits="1000", tools=[tool])
+    created = await session(chat_stack, agent.agent_id, visitor_id="vis_returning")
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert (body["visitor_id"], body["agent"]["agent_id"], body["agent"]["name"]) == (
+        "vis_returning",
+        agent.agent_id,
+        "Helper",
+    )
+    expires = datetime.fromisoformat(body["expires_at"])
+    assert timedelta(minutes=14) < expires - datetime.now(UTC) <= timedelta(minutes=15)
+    assert created.headers["access-control-allow-origin"] == ORIGIN
+
+    chat = await Chat.open(chat_stack, body["token"])
+    ready = await chat.hello()
+    assert (ready["last_seq"], ready["agent"]["name"]) == (0, "Helper")
+    conversation = ready["conversation_id"]
+    await chat.send("c1", "What does it cost?")
+    ack = await chat.frame()
+    assert {k: ack[k] for k in ("type", "seq", "role", "text", "status", "client_message_id")} == {
+        "type": "message", "seq": 1, "role": "user", "text": "What does it cost?", "status": "complete",
+        "client_message_id": "c1"}  # fmt: skip
+    deltas, [reply] = await chat.reply(1)
+    assert len(deltas) > 5 and "".join(deltas) == reply["text"]
+    assert (
+        reply["text"]
+        == '[offline demo] No AI model is configured, so this is a canned reply to: "What does it cost?"'
+    )
+    assert (reply["seq"], reply["reply_to"], reply["status"], reply["model"]) == (
+        2,
+        1,
+        "complete",
+        "offline/demo-model",
+    )
+
+    # A tool round trip: the call, the tool's (failed) result, then the answer that reports it.
+    await chat.send("c2", '!tool lookup {"id": 7}')
+    assert (await chat.frame())["seq"] == 3
+    _, [call, result, answer] = await chat.reply(3)
+    assert (call["seq"], call["role"], call["text"], call["tool_calls"]) == (4, "assistant", "", ["lookup"])
+    assert (result["seq"], result["role"], result["tool_name"], result["status"]) == (
+        5,
+        "tool",
+        "lookup",
+        "failed",
+    )
+    assert "could not be reached" in result["text"]
+    assert answer["seq"] == 6 and answer["text"].startswith("[offline demo] The tool lookup answered:")
+    await chat.ws.close()
+
+    async with chat_stack.client(agent.api_key) as api:
+
+        async def stored() -> list[dict[str, Any]] | None:
+            found = (await api.get(f"/v1/conversations/{conversation}")).json()
+            return found["messages"] if len(found.get("messages", [])) == 6 else None
+
+        messages = await eventually(stored, what="six stored messages")
+        assert [(m["seq"], m["role"], m["status"]) for m in messages] == [
+            (1, "user", "complete"), (2, "assistant", "complete"), (3, "user", "complete"),
+            (4, "assistant", "complete"), (5, "tool", "failed"), (6, "assistant", "complete")]  # fmt: skip
+        assert messages[1]["output_tokens"] == len(words(reply["text"]))
+        assert messages[1]["latency_ms"] >= messages[1]["first_token_ms"] >= 0
+        expected = {}
+        for m in (messages[1], messages[3], messages[5]):
+            for direction in ("input", "output"):
+                tokens = m[f"{direction}_tokens"]
+                assert tokens > 0
+                expected[f"{conversation}:{m['seq']}:{direction}"] = (
+                    Decimal(tokens),
+                    Decimal(tokens) * PRICE,
+                )
+
+        async def billed() -> dict[str, tuple[Decimal, Decimal]] | None:
+            found = await charges(api, agent.customer)
+            return (
+                {c["event_id"]: (Decimal(c["quantity"]), Decimal(c["credits"])) for c in found}
+                if len(found) >= 6
+                else None
+            )
+
+        assert await eventually(billed, what="six token charges") == expected
+        usage = [c for c in await charges(api, agent.customer) if c["type"] != "llm.tokens"]
+        assert usage == []
+
+
+async def converse(stack: Stack, agent_id: str, n: int) -> tuple[str, list[dict[str, Any]]]:
+    """Three messages, each reply cut off after 1-3 deltas by closing the socket; every time the
+    client reconnects with its last seq, resends the cut message's id, and goes on."""
+    rng = random.Random(n)
+    token = await token_for(stack, agent_id)
+    chat = await Chat.open(stack, token)
+    conversation = (await chat.hello())["conversation_id"]
+    seen: list[dict[str, Any]] = []
+    for i in range(3):
+        cid = f"client{n}-message{i}"
+        await chat.send(cid, f"{i}: {LONG}")
+        ack = await chat.frame()
+        assert (ack["type"], ack["client_message_id"], ack["seq"]) == ("message", cid, 2 * i + 1), ack
+        cut = rng.randint(1, 3)
+        for _ in range(cut):
+            delta = await chat.frame()
+            assert delta["type"] == "delta" and delta["reply_to"] == ack["seq"], delta
+        seen += chat.messages
+        last = chat.last_seq
+        await chat.ws.close()
+
+        chat = await Chat.open(stack, token)
+        ready = await chat.hello(conversation_id=conversation, last_seq=last)
+        assert ready["conversation_id"] == conversation and ready["last_seq"] == last + 1
+        replayed = await chat.frame()
+        assert (replayed["type"], replayed["reply_to"], replayed["status"]) == (
+            "message",
+            ack["seq"],
+            "interrupted",
+        )
+        assert cut <= len(words(replayed["text"])) < len(words(LONG))
+        # Resending the cut message changes nothing: the next frame answers the ping sent after it.
+        await chat.send(cid, f"{i}: {LONG}")
+        await chat.put({"type": "ping"})
+        assert await chat.frame() == {"type": "pong"}
+    seen += chat.messages
+    await chat.ws.close()
+    return conversation, seen
+
+
+async def test_a_hundred_conversations_cut_mid_reply_see_every_message_once_in_order(
+    chat_stack: Stack,
+) -> None:
+    agent = await make_agent(chat_stack, "cuts", credits="1000000")
+    slots = asyncio.Semaphore(AT_ONCE)
+
+    async def one(n: int) -> tuple[str, list[dict[str, Any]]]:
+        async with slots:
+            return await converse(chat_stack, agent.agent_id, n)
+
+    results = await asyncio.gather(*(one(n) for n in range(CLIENTS)))
+    for conversation, seen in results:
+        assert [m["seq"] for m in seen] == [1, 2, 3, 4, 5, 6], conversation
+        assert [m["role"] for m in seen] == ["user", "assistant"] * 3
+        assert [m["status"] for m in seen] == ["complete", "interrupted"] * 3
+        assert [m.get("reply_to") for m in seen] == [None, 1, None, 3, None, 5]
+
+    assert chat_stack.pool is not None
+    ids = [conversation for conversation, _ in results]
+
+    async def projected() -> tuple[int, int] | None:
+        rows = await chat_stack.pool.fetch(  # type: ignore[union-attr]
+            "SELECT count(*) AS messages, count(client_message_id) AS sent, count(DISTINCT client_message_id) AS ids"
+            " FROM chat_messages WHERE tenant_id = $1 AND conversation_id = ANY($2)",
+            agent.tenant_id,
+            ids,
+        )
+        row = rows[0]
+        return (row["messages"], row["sent"]) if row["messages"] >= 6 * CLIENTS else None
+
+    # Every visitor message stored once (resends were not processed again), each with its cut reply.
+    assert await eventually(projected, what="600 stored messages") == (6 * CLIENTS, 3 * CLIENTS)
+    statuses = await chat_stack.pool.fetch(
+        "SELECT role, status, count(*) AS n FROM chat_messages WHERE tenant_id = $1 GROUP BY role, status"
+        " ORDER BY role",
+        agent.tenant_id,
+    )
+    assert [(r["role"], r["status"], r["n"]) for r in statuses] == [
+        ("assistant", "interrupted", 3 * CLIENTS),
+        ("user", "complete", 3 * CLIENTS),
+    ]
+
+    # A cut reply is still billed: what streamed before the cut, and the prompt the model read.
+    async def billed() -> int | None:
+        n = await chat_stack.pool.fetchval(  # type: ignore[union-attr]
+            "SELECT count(*) FROM charges WHERE tenant_id = $1 AND type = 'llm.tokens' AND customer = $2"
+            " AND quantity > 0",
+            agent.tenant_id,
+            agent.customer,
+        )
+        return n if n == 2 * 3 * CLIENTS else None
+
+    assert await eventually(billed, what="input and output charges for every cut reply") == 6 * CLIENTS
+
+
+async def test_without_credits_the_reply_is_unavailable_and_no_model_is_called(chat_stack: Stack) -> None:
+    agent = await make_agent(chat_stack, "broke", credits=None)
+    chat = await Chat.open(chat_stack, await token_for(chat_stack, agent.agent_id))
+    conversation = (await chat.hello())["conversation_id"]
+    await chat.send("c1", "Hello?")
+    assert (await chat.frame())["seq"] == 1
+    deltas, [reply] = await chat.reply(1)
+    assert deltas == []
+    assert (reply["seq"], reply["status"], reply["text"], reply.get("model")) == (
+        2,
+        "unavailable",
+        UNAVAILABLE,
+        None,
+    )
+
+    async with chat_stack.client(agent.api_key) as api:
+        granted = await api.post(f"/v1/customers/{agent.customer}/grants", json={"amount": "100"})
+        assert granted.status_code == 201, granted.text
+        await chat.send("c2", "And now?")
+        assert (await chat.frame())["seq"] == 3
+        deltas, [reply] = await chat.reply(3)
+        assert deltas and reply["status"] == "complete"
+
+        async def billed() -> list[str] | None:
+            found = await charges(api, agent.customer)
+            return sorted(c["event_id"] for c in found) if len(found) >= 2 else None
+
+        # Only the second turn's tokens: billing records of one customer are folded in order, so the
+        # first turn's would have been charged before these.
+        assert await eventually(billed, what="the second turn's charges") == [
+            f"{conversation}:4:input",
+            f"{conversation}:4:output",
+        ]
+    await chat.ws.close()
+
+
+async def test_sessions_and_sockets_refuse_foreign_origins_expired_tokens_and_floods(
+    chat_stack: Stack,
+) -> None:
+    agent = await make_agent(chat_stack, "guard", credits="1000")
+
+    refused = await session(chat_stack, agent.agent_id, origin="https://evil.example")
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "origin_not_allowed"
+    assert "https://evil.example" in refused.json()["error"]["message"]
+    assert refused.headers["access-control-allow-origin"] == "https://evil.example"
+    assert refused.headers["vary"] == "Origin"
+    no_origin = await session(chat_stack, agent.agent_id, origin=None)
+    assert (no_origin.status_code, no_origin.json()["error"]["code"]) == (403, "origin_required")
+    unknown = await session(chat_stack, "agt_" + "0" * 32)
+    assert (unknown.status_code, unknown.json()["error"]["code"]) == (404, "agent_not_found")
+    async with httpx.AsyncClient(base_url=chat_stack.url) as http:
+        preflight = await http.options(
+            "/v1/widget/sessions",
+            headers={"Origin": ORIGIN, "Access-Control-Request-Method": "POST"},
+        )
+    assert preflight.status_code == 204
+    assert preflight.headers["access-control-allow-origin"] == ORIGIN
+    assert "POST" in preflight.headers["access-control-allow-methods"]
+
+    token = await token_for(chat_stack, agent.agent_id)
+    elsewhere = await Chat.open(chat_stack, token, origin="https://other.example.com")
+    error, code = await elsewhere.refusal()
+    assert (error["type"], error["code"], code) == ("error", "origin_not_allowed", 4403)
+
+    secret = bytes.fromhex((chat_stack.home / "widget.secret").read_text())
+    old = widget_tokens.issue(
+        secret, agent.tenant_id, agent.agent_id, ORIGIN, "vis_1", datetime.now(UTC) - timedelta(hours=1)
+    )
+    error, code = await (await Chat.open(chat_stack, old)).refusal()
+    assert (error["code"], code) == ("session_expired", 4401)
+    error, code = await (await Chat.open(chat_stack, token[:-3] + "AAA")).refusal()
+    assert (error["code"], code) == ("invalid_token", 4401)
+
+    # Bad frames are answered, and the socket stays open.
+    chat = await Chat.open(chat_stack, token)
+    await chat.put({"type": "send", "client_message_id": "early", "text": "hi"})
+    assert (await chat.frame())["code"] == "invalid_frame"  # no hello yet
+    await chat.hello()
+    await chat.ws.send("not json")
+    assert (await chat.frame())["code"] == "invalid_frame"
+    await chat.send("huge", "x" * 4001)
+    assert (await chat.frame())["code"] == "message_too_long"
+
+    # Five messages at once are a burst; a sixth within the minute is refused with a retry time.
+    for i in range(6):
+        await chat.send(f"flood{i}", f"{i}: {LONG}")
+    frames = [await chat.frame() for _ in range(6)]
+    errors = [f for f in frames if f["type"] == "error"]  # answered at once; the ack waits for the broker
+    assert [f["code"] for f in errors] == ["busy"] * 4 + ["rate_limited"]
+    assert 1 <= errors[-1]["retry_after"] <= 6
+    assert [(f["seq"], f["client_message_id"]) for f in frames if f["type"] == "message"] == [(1, "flood0")]
+    await chat.reply(1)
+    await chat.ws.close()
+
+    # The hosted chat page (on the gateway's own origin) may chat, whatever the allowlist; its framing
+    # is restricted by its Content-Security-Policy instead.
+    hosted = await session(chat_stack, agent.agent_id, origin=chat_stack.url)
+    assert hosted.status_code == 201, hosted.text
+    page = await Chat.open(chat_stack, hosted.json()["token"], origin=chat_stack.url)
+    assert (await page.hello())["agent"]["agent_id"] == agent.agent_id
+    await page.ws.close()
+
+    # An origin removed from the allowlist cannot open a socket even with a token issued before.
+    async with chat_stack.client(agent.api_key) as api:
+        patched = await api.patch(
+            f"/v1/agents/{agent.agent_id}", json={"allowed_domains": ["other.example.com"]}
+        )
+        assert patched.status_code == 200, patched.text
+    error, code = await (await Chat.open(chat_stack, token)).refusal()
+    assert (error["code"], code) == ("origin_not_allowed", 4403)
+
+
+async def test_a_silent_peer_is_pinged_then_closed(chat_stack: Stack) -> None:
+    agent = await make_agent(chat_stack, "quiet", credits="10")
+    chat = await Chat.open(chat_stack, await token_for(chat_stack, agent.agent_id))
+    await chat.hello()
+    assert orjson.loads(await asyncio.wait_for(chat.ws.recv(), 3)) == {"type": "ping"}  # every second
+    with pytest.raises(ConnectionClosed):
+        while True:  # never answered: closed once nothing was heard for 3 s
+            assert orjson.loads(await asyncio.wait_for(chat.ws.recv(), 6)) == {"type": "ping"}
+    await chat.ws.close()
+    assert chat.ws.close_code == 4408
+
+
+async def test_another_tenant_can_neither_read_nor_resume_a_conversation(chat_stack: Stack) -> None:
+    owner = await make_agent(chat_stack, "owner", credits="1000")
+    other = await make_agent(chat_stack, "other", credits="1000")
+    chat = await Chat.open(chat_stack, await token_for(chat_stack, owner.agent_id))
+    conversation = (await chat.hello())["conversation_id"]
+    await chat.send("c1", "private")
+    assert (await chat.frame())["seq"] == 1
+    await chat.reply(1)
+    await chat.ws.close()
+
+    async with chat_stack.client(owner.api_key) as api:
+
+        async def stored() -> int | None:
+            answer = await api.get(f"/v1/conversations/{conversation}")
+            return answer.status_code if answer.status_code == 200 else None
+
+        assert await eventually(stored, what="the conversation in the projection") == 200
+    async with chat_stack.client(other.api_key) as api:
+        answer = await api.get(f"/v1/conversations/{conversation}")
+        assert (answer.status_code, answer.json()["error"]["code"]) == (404, "conversation_not_found")
+
+    intruder = await Chat.open(chat_stack, await token_for(chat_stack, other.agent_id))
+    await intruder.put({"type": "hello", "conversation_id": conversation, "last_seq": 0})
+    refused = await intruder.frame()
+    assert (refused["type"], refused["code"]) == ("error", "conversation_not_found")
+    assert intruder.messages == []
+    await intruder.ws.close()

@@ -1,0 +1,200 @@
+"""Tenant tools called over real HTTP; the tool side verifies signatures with pipeline.tool_signing."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+
+from gateway.chat.tools import MAX_RESULT_BYTES, ToolResult, call_tool
+from infra.ports import free_port
+from pipeline.records import AssistantTool
+from pipeline.tool_signing import verify
+
+SECRET = "whsec_test_secret"
+CONTEXT = {"tenant_id": "ten_1", "agent_id": "agt_1", "conversation_id": "conv_1"}
+
+
+@dataclass
+class ToolServer:
+    """A tenant's tool endpoint: /order answers only correctly signed requests; others misbehave."""
+
+    verified: list[bool] = field(default_factory=list)
+    bodies: list[dict[str, Any]] = field(default_factory=list)
+    server: ThreadingHTTPServer | None = None
+
+    def url(self, path: str) -> str:
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
+
+
+@pytest.fixture
+def tools() -> Iterator[ToolServer]:
+    state = ToolServer()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            ok = verify(
+                SECRET,
+                self.headers["X-Revos-Timestamp"],
+                body,
+                self.headers["X-Revos-Signature"],
+                now=time.time(),
+            )
+            state.verified.append(ok)
+            state.bodies.append(json.loads(body))
+            try:
+                self._answer(ok, json.loads(body))
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True
+
+        def _answer(self, ok: bool, request: dict[str, Any]) -> None:
+            if self.path == "/slow":
+                time.sleep(2)
+                self._reply(200, b"{}")
+                return
+            if self.path == "/trickle":
+                self._send_headers(200, 1000)
+                for _ in range(100):
+                    self.wfile.write(b"xxxxxxxxxx")
+                    self.wfile.flush()
+                    time.sleep(0.05)
+                return
+            if self.path == "/fail":
+                self._reply(500, b'{"message": "database down"}')
+            elif self.path == "/big":
+                self._reply(200, "é".encode() * 40_000)
+            elif not ok:
+                self._reply(401, b'{"error": "bad signature"}')
+            else:
+                order = request["arguments"]["order_id"]
+                self._reply(200, json.dumps({"order_id": order, "status": "shipped"}).encode())
+
+        def _send_headers(self, status: int, length: int) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(length))
+            self.end_headers()
+
+        def _reply(self, status: int, payload: bytes) -> None:
+            self._send_headers(status, len(payload))
+            self.wfile.write(payload)
+
+    state.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.server.daemon_threads = True
+    thread = threading.Thread(target=state.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        state.server.shutdown()
+        state.server.server_close()
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient() as opened:
+        yield opened
+
+
+def tool(url: str, *, secret: str = SECRET, timeout: float = 5.0) -> AssistantTool:
+    return AssistantTool(
+        name="lookup_order",
+        description="Find an order",
+        parameters='{"type": "object"}',
+        url=url,
+        secret=secret,
+        timeout_seconds=timeout,
+    )
+
+
+async def test_a_signed_call_is_verified_and_its_answer_returned(
+    tools: ToolServer, client: httpx.AsyncClient
+) -> None:
+    result = await call_tool(tool(tools.url("/order")), '{"order_id": "A-1"}', client=client, context=CONTEXT)
+
+    assert result == ToolResult(ok=True, content='{"order_id": "A-1", "status": "shipped"}')
+    assert tools.verified == [True]
+    assert tools.bodies == [{"tool": "lookup_order", "arguments": {"order_id": "A-1"}, "context": CONTEXT}]
+
+
+async def test_a_call_signed_with_another_secret_is_refused_by_the_tool(
+    tools: ToolServer, client: httpx.AsyncClient
+) -> None:
+    wrong = tool(tools.url("/order"), secret="not-the-secret")
+
+    result = await call_tool(wrong, '{"order_id": "A-1"}', client=client, context=CONTEXT)
+
+    assert result == ToolResult(ok=False, content='{"error":"the tool answered HTTP 401"}')
+    assert tools.verified == [False]
+
+
+async def test_a_slow_tool_times_out(tools: ToolServer, client: httpx.AsyncClient) -> None:
+    started = time.monotonic()
+
+    result = await call_tool(tool(tools.url("/slow"), timeout=0.3), "{}", client=client, context=CONTEXT)
+
+    assert result == ToolResult(ok=False, content='{"error":"the tool did not answer within 0.3 s"}')
+    assert time.monotonic() - started < 1.5
+
+
+async def test_a_tool_that_trickles_its_answer_times_out_as_a_whole(
+    tools: ToolServer, client: httpx.AsyncClient
+) -> None:
+    started = time.monotonic()
+
+    result = await call_tool(tool(tools.url("/trickle"), timeout=0.5), "{}", client=client, context=CONTEXT)
+
+    assert result == ToolResult(ok=False, content='{"error":"the tool did not answer within 0.5 s"}')
+    assert time.monotonic() - started < 1.5
+
+
+async def test_a_failing_tool_is_a_failed_result(tools: ToolServer, client: httpx.AsyncClient) -> None:
+    result = await call_tool(tool(tools.url("/fail")), "{}", client=client, context=CONTEXT)
+
+    assert result == ToolResult(ok=False, content='{"error":"the tool answered HTTP 500"}')
+
+
+async def test_an_unreachable_tool_is_a_failed_result(client: httpx.AsyncClient) -> None:
+    result = await call_tool(tool(f"http://127.0.0.1:{free_port()}/x"), "{}", client=client, context=CONTEXT)
+
+    assert result == ToolResult(ok=False, content='{"error":"the tool could not be reached (ConnectError)"}')
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error"),
+    [
+        ('{"order_id": ', "the arguments are not valid JSON"),
+        ('["A-1"]', "the arguments must be a JSON object"),
+    ],
+)
+async def test_bad_arguments_never_reach_the_tool(
+    tools: ToolServer, client: httpx.AsyncClient, arguments: str, error: str
+) -> None:
+    result = await call_tool(tool(tools.url("/order")), arguments, client=client, context=CONTEXT)
+
+    assert result.ok is False
+    assert json.loads(result.content)["error"].startswith(error)
+    assert tools.bodies == []
+
+
+async def test_a_large_answer_is_cut_at_64_kib_without_splitting_a_character(
+    tools: ToolServer, client: httpx.AsyncClient
+) -> None:
+    result = await call_tool(tool(tools.url("/big")), "{}", client=client, context=CONTEXT)
+
+    assert result.ok is True
+    assert result.content == "é" * (MAX_RESULT_BYTES // 2)
