@@ -1,5 +1,5 @@
 """`revos bench`: end-to-end throughput and latency on a private stack, beside a raw aiokafka baseline and the SDK,
-and the credits check (throughput, lag, overspend).
+the credits check (throughput, lag, overspend), and chat agents (many websocket conversations at once).
 
 Everything runs on its own broker, database, workers and gateway on free ports in a temporary directory,
 so a `make run` on the same machine is never touched. Progress goes to stderr, the report to stdout.
@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from infra import bench_baseline, bench_checks, bench_load
+from infra import bench_baseline, bench_chat, bench_checks, bench_load
 from infra.bench_options import BenchOptions
 from infra.bench_profile import Profiler
 from infra.bench_report import render
@@ -83,7 +83,8 @@ async def run(options: BenchOptions) -> dict[str, Any]:
         "options": asdict(options),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
     }
-    stack = BenchStack(options.workers, options.partitions)
+    # The chat settings (offline model, rate limits raised) change nothing the other sections measure.
+    stack = BenchStack(options.workers, options.partitions, gateway_env=bench_chat.GATEWAY_ENV)
     try:
         progress(f"starting a private stack in {stack.home} ({options.workers} worker(s))")
         await stack.start()
@@ -91,15 +92,18 @@ async def run(options: BenchOptions) -> dict[str, Any]:
         if not await stack.wait_group():
             progress("warning: the consumer group did not settle; a rebalance may hit the load")
         customers = [f"cust_{i}" for i in range(options.customers)]
-        progress(f"granting credits to {len(customers)} customers")
-        await stack.grant_all(tenant["api_key"], customers)
-        await _warm_up(stack, tenant, customers, options)
-        if not options.only_checks:
+        if options.runs_pipeline or options.runs_checks:  # the chat section has its own customer
+            progress(f"granting credits to {len(customers)} customers")
+            await stack.grant_all(tenant["api_key"], customers)
+            await _warm_up(stack, tenant, customers, options)
+        if options.runs_pipeline:
             report["end_to_end"] = await _end_to_end(stack, tenant, customers, options)
             report["paced"] = await _paced(stack, tenant, customers, options)
-        if not options.skip_checks:
+        if options.runs_checks:
             report["checks"] = await bench_checks.run(stack, tenant, customers, options, progress)
-        if not options.only_checks:
+        if options.runs_chat:
+            report["chat"] = await bench_chat.run(stack, tenant, options, progress)
+        if options.runs_pipeline:
             progress(f"raw baseline: producing and consuming {options.events:,} records with plain aiokafka")
             assert stack.settings is not None
             report["baseline"] = await bench_baseline.run(
@@ -109,7 +113,7 @@ async def run(options: BenchOptions) -> dict[str, Any]:
     finally:
         progress("stopping the private stack")
         await stack.stop()
-    if not options.only_checks:
+    if options.runs_pipeline:
         report["ratio_end_to_end_to_baseline"] = round(
             report["end_to_end"]["end_to_end_events_per_s"] / report["baseline"]["combined_events_per_s"], 3
         )

@@ -25,6 +25,10 @@ class BenchOptions:
     check_seconds: float = 5.0  # each check throughput run, and each paced load of the check section
     skip_checks: bool = False
     only_checks: bool = False  # the credits-check section alone, for a quick look at it
+    chat_conversations: int = 500  # websockets open at once, each one conversation
+    chat_messages: int = 4  # messages each conversation sends, one after the other
+    skip_chat: bool = False
+    only_chat: bool = False  # with only_checks too: both of those sections, nothing else
     profile: Path | None = None  # where py-spy writes stacks of the end-to-end run; None: no profiling
 
     @classmethod
@@ -40,7 +44,24 @@ class BenchOptions:
             check_seconds=args.check_seconds,
             skip_checks=args.skip_checks,
             only_checks=args.only_checks,
+            chat_conversations=args.chat_conversations,
+            chat_messages=args.chat_messages,
+            skip_chat=args.skip_chat,
+            only_chat=args.only_chat,
         )
+
+    @property
+    def runs_pipeline(self) -> bool:
+        """The end-to-end, paced, raw baseline and SDK figures: unless an `--only-*` picked sections."""
+        return not (self.only_checks or self.only_chat)
+
+    @property
+    def runs_checks(self) -> bool:
+        return not self.skip_checks and (self.only_checks or not self.only_chat)
+
+    @property
+    def runs_chat(self) -> bool:
+        return not self.skip_chat and (self.only_chat or not self.only_checks)
 
     def problem(self) -> str | None:
         """Why these options cannot run, or None."""
@@ -51,6 +72,10 @@ class BenchOptions:
             return "--check-clients and --check-seconds must be positive"
         if self.skip_checks and self.only_checks:
             return "--skip-checks and --only-checks exclude each other"
+        if self.chat_conversations < 1 or self.chat_messages < 1:
+            return "--chat-conversations and --chat-messages must be positive"
+        if self.skip_chat and self.only_chat:
+            return "--skip-chat and --only-chat exclude each other"
         return None
 
 
@@ -106,6 +131,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     checks.add_argument(
         "--only-checks",
         action="store_true",
-        help="run the credits-check section alone (no end-to-end, paced, raw baseline or SDK figures)",
+        help="run the credits-check section alone (no end-to-end, paced, raw baseline or SDK figures); "
+        "with --only-chat, both sections",
+    )
+    parser.add_argument(
+        "--chat-conversations",
+        type=int,
+        default=defaults.chat_conversations,
+        help=f"websocket conversations open at once in the chat section (default {defaults.chat_conversations})",
+    )
+    parser.add_argument(
+        "--chat-messages",
+        type=int,
+        default=defaults.chat_messages,
+        help=f"messages each chat conversation sends, one after the other (default {defaults.chat_messages})",
+    )
+    chat = parser.add_mutually_exclusive_group()
+    chat.add_argument("--skip-chat", action="store_true", help="leave out the chat section")
+    chat.add_argument(
+        "--only-chat",
+        action="store_true",
+        help="run the chat section alone; with --only-checks, the chat and credits-check sections",
     )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON instead of a table")

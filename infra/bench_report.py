@@ -1,8 +1,9 @@
-"""The human-readable `revos bench` report: the pipeline beside the raw baseline, latency, SDK, CPU, and the
-credits check."""
+"""The human-readable `revos bench` report: the pipeline beside the raw baseline, latency, SDK, CPU, the
+credits check, and chat."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 
@@ -26,11 +27,15 @@ def render(report: dict[str, Any]) -> str:
         f"{opts['workers']} worker(s), {opts['customers']} customers, {opts['partitions']} partitions, "
         f"{machine['cpus']} CPUs, Python {machine['python']}"
     )
-    if "end_to_end" not in report:  # --only-checks
-        lines = ["", f"Revos benchmark, credits checks only: {stack}", ""]
+    if "end_to_end" not in report:  # --only-checks, --only-chat
+        only = " and ".join(name for key, name in _SECTIONS if key in report)
+        lines = ["", f"Revos benchmark, {only} only: {stack}", ""]
     else:
         lines = _pipeline(report, stack)
-    return "\n".join([*lines, *_checks(report.get("checks"))])
+    return "\n".join([*lines, *_checks(report.get("checks")), *_chat(report.get("chat"))])
+
+
+_SECTIONS = (("checks", "credits checks"), ("chat", "chat"))
 
 
 def _pipeline(report: dict[str, Any], stack: str) -> list[str]:
@@ -227,3 +232,66 @@ def _overspend(runs: list[dict[str, Any]]) -> list[str]:
         "  (lag: p50 accept -> charged of the run's own events)",
         *models,
     ]
+
+
+def _chat(chat: dict[str, Any] | None) -> list[str]:
+    if not chat:
+        return []
+    ours, direct, alone = chat["gateway"], chat["direct"], chat["alone"]
+    mem, bill = chat["memory"], chat["billing"]
+    alone_ttft = f"  one conversation alone ({alone['sent']} turns)"
+    alone_turn = "  one conversation alone"
+    title = f"Chat, {chat['conversations']:,} sockets open at once x {chat['messages']} messages each"
+    env = chat["gateway_env"]
+    limits = ", ".join(f"{k}={v}" for k, v in env.items() if k.startswith("REVOS_CHAT_"))
+    errors = ", ".join(f"{outcome} {n:,}" for outcome, n in ours["errors_by_outcome"].items())
+    opened = f"{mem['sockets']:,} idle sockets open, after hello"
+    cpu = ", ".join(f"{name} {pct:.0f}" for name, pct in chat["cpu_percent_of_core"].items())
+    return [
+        title,
+        f"  (offline model, {chat['delay_ms']} ms per word; rate limits raised so they never refuse: {limits})",
+        f"  {'':<42}{'p50 ms':>10}{'p99 ms':>10}",
+        _pair("time to first token, send -> first delta", ours["ttft_p50_ms"], ours["ttft_p99_ms"]),
+        _pair("  the provider alone, in the bench", direct["ttft_p50_ms"], direct["ttft_p99_ms"]),
+        _pair("  added by the gateway", chat["ttft_added_p50_ms"], chat["ttft_added_p99_ms"]),
+        f"  {'  ratio gateway / provider alone':<42}{_times(chat['ttft_ratio_p50']):>10}"
+        f"{_times(chat['ttft_ratio_p99']):>10}",
+        _pair(alone_ttft, alone["ttft_p50_ms"], alone["ttft_p99_ms"]),
+        _pair("turn, send -> final message", ours["turn_p50_ms"], ours["turn_p99_ms"]),
+        _pair("  the provider alone, in the bench", direct["turn_p50_ms"], direct["turn_p99_ms"]),
+        _pair(alone_turn, alone["turn_p50_ms"], alone["turn_p99_ms"]),
+        f"  {ours['complete']:,} of {ours['planned']:,} turns complete, {_n(ours['turns_per_s'])} turns/s over "
+        f"{ours['seconds']:.1f}s; errors: {ours['errors']:,}" + (f" ({errors})" if errors else ""),
+        "  (a closed loop: each conversation sends its next message once its reply is final, so at"
+        " saturation a turn waits about conversations / turns per second)",
+        f"  ({chat['conversations']:,} sockets opened and said hello in {chat['open_seconds']:.1f}s)",
+        f"  CPU during the turns, % of one core: {cpu}",
+        "",
+        f"{'Gateway memory (RSS)':<44}{'MiB':>10}",
+        f"  {'no chat socket open':<42}{mem['rss_idle_mib']:>10.1f}",
+        f"  {opened:<42}{mem['rss_open_mib']:>10.1f}  = {mem['per_connection_kib']:.1f} KiB per socket",
+        f"  {'the same sockets, after the turns':<42}{mem['rss_after_turns_mib']:>10.1f}",
+        "  (RSS grows only past memory the gateway freed before: after other sections it understates the"
+        " cost per socket; --only-chat measures a fresh gateway)",
+        "",
+        f"Chat charges: {bill['charges']:,} llm.tokens charges for {bill['replies']:,} replies "
+        f"(expected {bill['expected_charges']:,}), {Decimal(bill['tokens']):,} tokens = "
+        f"{Decimal(bill['credits']):,} credits "
+        f"at {bill['credits_per_token']} per token (burn table {bill['burn_table']})",
+        f"  last charge applied {_ms(bill['settled_after_last_reply_ms'])} ms after the last reply was written; "
+        f"reply -> charge "
+        f"p50 {_ms(bill['reply_to_charge_p50_ms'])} / p99 {_ms(bill['reply_to_charge_p99_ms'])} ms",
+        "",
+    ]
+
+
+def _pair(label: str, p50: float | None, p99: float | None) -> str:
+    return f"  {label:<42}{_opt_ms(p50):>10}{_opt_ms(p99):>10}"
+
+
+def _opt_ms(value: float | None) -> str:
+    return "-" if value is None else _ms(value)
+
+
+def _times(ratio: float | None) -> str:
+    return "-" if ratio is None else f"{ratio:.1f}x"

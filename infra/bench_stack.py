@@ -9,7 +9,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,7 @@ class BenchStack:
 
     workers: int
     partitions: int = 8
+    gateway_env: Mapping[str, str] = field(default_factory=dict)  # the gateway's settings beyond the stack's
     home: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="revos-bench-")))
     settings: Settings | None = None
     broker: EmbeddedBroker | None = None
@@ -86,13 +87,13 @@ class BenchStack:
         self.pool = await asyncpg.create_pool(self.settings.dsn, min_size=1, max_size=4)
         for i in range(self.workers):
             self._spawn(f"worker-{i}", "worker", "--worker-id", str(i))
-        self._spawn("gateway", "gateway")
+        self._spawn("gateway", "gateway", env=self.gateway_env)
         await self._wait_gateway()
 
-    def _spawn(self, name: str, *command: str) -> None:
+    def _spawn(self, name: str, *command: str, env: Mapping[str, str] | None = None) -> None:
         assert self.settings is not None
         s = self.settings
-        env = {
+        base = {
             "REVOS_HOME": str(s.home),
             "REVOS_KAFKA_BOOTSTRAP": s.bootstrap_servers,
             "REVOS_DATABASE_URL": s.dsn,
@@ -103,7 +104,7 @@ class BenchStack:
         }
         argv = (sys.executable, "-m", "pipeline.cli", "--log-level", "warning", *command)
         # SIGKILL if the bench dies: a worker's graceful stop needs the broker, which dies with it.
-        spec = ChildSpec(name, argv, env=env, death_signal=signal.SIGKILL)
+        spec = ChildSpec(name, argv, env={**base, **(env or {})}, death_signal=signal.SIGKILL)
         self.children.append(spawn(spec, self.home / "logs"))
 
     async def _wait_gateway(self) -> None:
@@ -205,6 +206,13 @@ class BenchStack:
                 named[part.name] = part.pid
         named["bench"] = psutil.Process().pid
         return named
+
+    def rss(self, name: str) -> int:
+        """Resident memory of one of `processes()`, in bytes."""
+        try:
+            return int(psutil.Process(self.processes()[name]).memory_info().rss)
+        except psutil.Error as exc:
+            raise InfraError(f"cannot read the memory of {name}: {exc}") from exc
 
     async def stop(self) -> None:
         """Stop everything this stack started, last first, then remove its home; safe to call once."""
