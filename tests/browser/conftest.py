@@ -13,15 +13,13 @@ from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-import asyncpg
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "e2e"))
 
 from browser_support import BRANDING, CHROMIUM, Agent, Site
-from e2e_stack import Stack, create_database, eventually, start_stack
+from e2e_stack import Stack, eventually, stack_on_new_database
 
 
 @pytest.fixture(scope="module")
@@ -52,17 +50,8 @@ def site() -> Iterator[Site]:
 
 @pytest.fixture(scope="module")
 async def browser_stack(service_root: Path, postgres: Any) -> AsyncIterator[Stack]:
-    dsn = await create_database(postgres.dsn)
-    stack = await start_stack(service_root, dsn)
-    try:
+    async with stack_on_new_database(service_root, postgres.dsn) as stack:
         yield stack
-    finally:
-        await stack.stop()
-        conn = await asyncpg.connect(postgres.dsn)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{urlsplit(dsn).path[1:]}" WITH (FORCE)')
-        finally:
-            await conn.close()
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -10,7 +11,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -209,6 +210,24 @@ async def create_database(server_dsn: str) -> str:
     finally:
         await conn.close()
     return urlunsplit(urlsplit(server_dsn)._replace(path=f"/{name}"))
+
+
+@contextlib.asynccontextmanager
+async def stack_on_new_database(
+    service_root: Path, server_dsn: str, *, gateway_env: Mapping[str, str] | None = None
+) -> AsyncIterator[Stack]:
+    """A whole stack on a database of its own, dropped afterwards: for tests sharing one stack."""
+    dsn = await create_database(server_dsn)
+    stack = await start_stack(service_root, dsn, gateway_env=gateway_env)
+    try:
+        yield stack
+    finally:
+        await stack.stop()
+        conn = await asyncpg.connect(server_dsn)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{dsn.rsplit("/", 1)[1]}" WITH (FORCE)')
+        finally:
+            await conn.close()
 
 
 async def send_all(

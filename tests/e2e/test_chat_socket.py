@@ -16,11 +16,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import orjson
 import pytest
-from e2e_stack import Stack, create_database, eventually, start_stack
+from e2e_stack import Stack, eventually, stack_on_new_database
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -46,17 +45,8 @@ AT_ONCE = 50
 
 @pytest.fixture(scope="module")
 async def chat_stack(service_root: Path, postgres: Any) -> AsyncIterator[Stack]:
-    dsn = await create_database(postgres.dsn)
-    stack = await start_stack(service_root, dsn, gateway_env=GATEWAY_ENV)
-    try:
+    async with stack_on_new_database(service_root, postgres.dsn, gateway_env=GATEWAY_ENV) as stack:
         yield stack
-    finally:
-        await stack.stop()
-        conn = await asyncpg.connect(postgres.dsn)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{dsn.rsplit("/", 1)[1]}" WITH (FORCE)')
-        finally:
-            await conn.close()
 
 
 @dataclass

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -14,9 +13,7 @@ from aiokafka import AIOKafkaConsumer
 from agents.billing import BillingProjection
 from agents.runner import Message, Runtime, process
 from pipeline.codec import default_codec
-from pipeline.kafka import KafkaPublisher, ensure_topics
 from pipeline.records import BurnRule, BurnTablePublished, CreditsGranted, DeadLetter, Record, UsageRecorded
-from projections.db import create_pool, migrate
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 TENANT = "ten_it"
@@ -24,23 +21,8 @@ codec = default_codec()
 
 
 @pytest.fixture
-async def runtime(broker, database) -> AsyncIterator[Runtime]:  # type: ignore[no-untyped-def]
-    pool = await create_pool(database, max_size=4)
-    await migrate(pool)
-    publisher = KafkaPublisher(broker.bootstrap_servers)
-    await publisher.start()
-    try:
-        yield Runtime(pool=pool, publisher=publisher, codec=codec)
-    finally:
-        await publisher.stop()
-        await pool.close()
-
-
-@pytest.fixture
-async def topic(broker) -> str:  # type: ignore[no-untyped-def]
-    name = f"it-{uuid.uuid4().hex[:8]}.billing"
-    await ensure_topics(broker.bootstrap_servers, [name, name + ".dlq"], 1)
-    return name
+async def topic(new_topic) -> str:  # type: ignore[no-untyped-def]
+    return await new_topic(1)
 
 
 def table(version: int, per_unit: str, effective_at: datetime) -> BurnTablePublished:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -17,32 +15,15 @@ from agents.billing import BillingProjection
 from agents.runner import Message, Runtime, process
 from agents.scheduler import Scheduler
 from pipeline.codec import default_codec
-from pipeline.kafka import KafkaPublisher, ensure_topics
 from pipeline.records import CreditsExpired, CreditsGranted, Watermark
-from projections.db import create_pool, migrate
 
 codec = default_codec()
 TENANT = "ten_sched"
 
 
 @pytest.fixture
-async def runtime(broker, database) -> AsyncIterator[Runtime]:  # type: ignore[no-untyped-def]
-    pool = await create_pool(database, max_size=6)
-    await migrate(pool)
-    publisher = KafkaPublisher(broker.bootstrap_servers)
-    await publisher.start()
-    try:
-        yield Runtime(pool=pool, publisher=publisher, codec=codec)
-    finally:
-        await publisher.stop()
-        await pool.close()
-
-
-@pytest.fixture
-async def topic(broker) -> str:  # type: ignore[no-untyped-def]
-    name = f"it-{uuid.uuid4().hex[:8]}.billing"
-    await ensure_topics(broker.bootstrap_servers, [name, name + ".dlq"], 2)
-    return name
+async def topic(new_topic) -> str:  # type: ignore[no-untyped-def]
+    return await new_topic(2)
 
 
 async def consume(bootstrap: str, topic: str, until: int, timeout: float = 10.0) -> list[Message]:
