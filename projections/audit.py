@@ -19,11 +19,15 @@ INSERT INTO audit_log (tenant_id, seq, audit_id, actor, action, target, before, 
                        prev_hash, hash)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 """
+# An API-key actor is recorded as `key:<key id>`; the page shows the key's display prefix beside it.
 PAGE = """
-SELECT seq, audit_id, actor, action, target, before, after, request_id, occurred_at, hash FROM audit_log
-WHERE tenant_id = $1 AND ($2::text IS NULL OR target = $2) AND ($3::text IS NULL OR action = $3)
-  AND ($4::timestamptz IS NULL OR occurred_at >= $4) AND seq > $5
-ORDER BY seq LIMIT $6
+SELECT a.seq, a.audit_id, a.actor, k.prefix AS actor_key_prefix, a.action, a.target, a.before, a.after,
+       a.request_id, a.occurred_at, a.hash
+FROM audit_log a
+LEFT JOIN api_keys k ON k.tenant_id = a.tenant_id AND a.actor = 'key:' || k.key_id
+WHERE a.tenant_id = $1 AND ($2::text IS NULL OR a.target = $2) AND ($3::text IS NULL OR a.action = $3)
+  AND ($4::timestamptz IS NULL OR a.occurred_at >= $4) AND a.seq > $5
+ORDER BY a.seq LIMIT $6
 """
 CHAIN = "SELECT * FROM audit_log WHERE tenant_id = $1 ORDER BY seq"
 TENANTS = "SELECT DISTINCT tenant_id FROM audit_log ORDER BY tenant_id"

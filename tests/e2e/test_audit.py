@@ -43,7 +43,8 @@ async def test_every_write_leaves_one_audit_entry_and_tampering_is_found(stack: 
         assert second["before"]["rules"][0]["credits_per_unit"] == "1"
         assert log[4]["target"] == "customer:c1/grant:g1" and log[4]["after"]["amount"] == "10"
         assert log[4]["actor"] == f"key:{tenant['key_id']}" and log[4]["request_id"].startswith("req_")
-        assert log[0]["actor"] == "cli"
+        assert log[4]["actor_key_prefix"] == tenant["key_prefix"]
+        assert log[0]["actor"] == "cli" and log[0]["actor_key_prefix"] is None
 
         filtered = (await api.get("/v1/audit", params={"action": "burn_table.publish"})).json()["entries"]
         assert [e["seq"] for e in filtered] == [3, 4]
