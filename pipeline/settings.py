@@ -30,6 +30,17 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         raise ConfigurationError(f"{name} must be a number, got {raw!r}") from exc
 
 
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigurationError(f"{name} must be true or false, got {raw!r}")
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything configurable about one Revos installation."""
@@ -57,6 +68,8 @@ class Settings:
     chat_session_per_minute: int = 10
     chat_session_burst: int = 5
     chat_ip_per_minute: int = 60
+    # Tools may be called only on public addresses unless this is set (local development, tests).
+    tools_allow_private: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -81,6 +94,7 @@ class Settings:
             chat_session_per_minute=_int(env, "REVOS_CHAT_SESSION_PER_MINUTE", 10),
             chat_session_burst=_int(env, "REVOS_CHAT_SESSION_BURST", 5),
             chat_ip_per_minute=_int(env, "REVOS_CHAT_IP_PER_MINUTE", 60),
+            tools_allow_private=_bool(env, "REVOS_TOOLS_ALLOW_PRIVATE", False),
         )
 
     @property

@@ -268,7 +268,11 @@ class Turn:
             "visitor_id": self._claims.visitor_id,
         }
         return await call_tool(
-            tool, str(function.get("arguments") or ""), client=self._svc.http, context=context
+            tool,
+            str(function.get("arguments") or ""),
+            client=self._svc.http,
+            context=context,
+            allow_private=self._svc.settings.tools_allow_private,
         )
 
     def _message(self, role: str, content: str, status: str, **fields: Any) -> ChatMessageRecorded:

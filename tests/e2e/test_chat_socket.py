@@ -158,7 +158,8 @@ async def charges(api: httpx.AsyncClient, customer: str) -> list[dict[str, Any]]
 async def test_a_reply_streams_then_is_billed_at_the_burn_table_price_and_tools_round_trip(
     chat_stack: Stack,
 ) -> None:
-    dead_tool = f"http://127.0.0.1:{free_port()}/lookup"  # nothing listens: the tool fails, the turn goes on
+    # A tool on a private address: the gateway refuses to call into its own network; the turn goes on.
+    dead_tool = f"http://127.0.0.1:{free_port()}/lookup"
     tool = {"name": "lookup", "description": "Find an order", "url": dead_tool, "secret": "s" * 20,
             "parameters": {"type": "object", "properties": {"id": {"type": "integer"}}}}  # fmt: skip
     agent = await make_agent(chat_stack, "stream", credits="1000", tools=[tool])
@@ -207,7 +208,7 @@ async def test_a_reply_streams_then_is_billed_at_the_burn_table_price_and_tools_
         "lookup",
         "failed",
     )
-    assert "could not be reached" in result["text"]
+    assert "the tool's address 127.0.0.1 is not public" in result["text"]
     assert answer["seq"] == 6 and answer["text"].startswith("[offline demo] The tool lookup answered:")
     await chat.ws.close()
 

@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from gateway.chat.tools import MAX_RESULT_BYTES, ToolResult, call_tool
@@ -124,7 +125,9 @@ def tool(url: str, *, secret: str = SECRET, timeout: float = 5.0) -> AssistantTo
 async def test_a_signed_call_is_verified_and_its_answer_returned(
     tools: ToolServer, client: httpx.AsyncClient
 ) -> None:
-    result = await call_tool(tool(tools.url("/order")), '{"order_id": "A-1"}', client=client, context=CONTEXT)
+    result = await call_tool(
+        tool(tools.url("/order")), '{"order_id": "A-1"}', client=client, context=CONTEXT, allow_private=True
+    )
 
     assert result == ToolResult(ok=True, content='{"order_id": "A-1", "status": "shipped"}')
     assert tools.verified == [True]
@@ -136,7 +139,7 @@ async def test_a_call_signed_with_another_secret_is_refused_by_the_tool(
 ) -> None:
     wrong = tool(tools.url("/order"), secret="not-the-secret")
 
-    result = await call_tool(wrong, '{"order_id": "A-1"}', client=client, context=CONTEXT)
+    result = await call_tool(wrong, '{"order_id": "A-1"}', client=client, context=CONTEXT, allow_private=True)
 
     assert result == ToolResult(ok=False, content='{"error":"the tool answered HTTP 401"}')
     assert tools.verified == [False]
@@ -145,7 +148,9 @@ async def test_a_call_signed_with_another_secret_is_refused_by_the_tool(
 async def test_a_slow_tool_times_out(tools: ToolServer, client: httpx.AsyncClient) -> None:
     started = time.monotonic()
 
-    result = await call_tool(tool(tools.url("/slow"), timeout=0.3), "{}", client=client, context=CONTEXT)
+    result = await call_tool(
+        tool(tools.url("/slow"), timeout=0.3), "{}", client=client, context=CONTEXT, allow_private=True
+    )
 
     assert result == ToolResult(ok=False, content='{"error":"the tool did not answer within 0.3 s"}')
     assert time.monotonic() - started < 1.5
@@ -156,20 +161,26 @@ async def test_a_tool_that_trickles_its_answer_times_out_as_a_whole(
 ) -> None:
     started = time.monotonic()
 
-    result = await call_tool(tool(tools.url("/trickle"), timeout=0.5), "{}", client=client, context=CONTEXT)
+    result = await call_tool(
+        tool(tools.url("/trickle"), timeout=0.5), "{}", client=client, context=CONTEXT, allow_private=True
+    )
 
     assert result == ToolResult(ok=False, content='{"error":"the tool did not answer within 0.5 s"}')
     assert time.monotonic() - started < 1.5
 
 
 async def test_a_failing_tool_is_a_failed_result(tools: ToolServer, client: httpx.AsyncClient) -> None:
-    result = await call_tool(tool(tools.url("/fail")), "{}", client=client, context=CONTEXT)
+    result = await call_tool(
+        tool(tools.url("/fail")), "{}", client=client, context=CONTEXT, allow_private=True
+    )
 
     assert result == ToolResult(ok=False, content='{"error":"the tool answered HTTP 500"}')
 
 
 async def test_an_unreachable_tool_is_a_failed_result(client: httpx.AsyncClient) -> None:
-    result = await call_tool(tool(f"http://127.0.0.1:{free_port()}/x"), "{}", client=client, context=CONTEXT)
+    result = await call_tool(
+        tool(f"http://127.0.0.1:{free_port()}/x"), "{}", client=client, context=CONTEXT, allow_private=True
+    )
 
     assert result == ToolResult(ok=False, content='{"error":"the tool could not be reached (ConnectError)"}')
 
@@ -184,7 +195,9 @@ async def test_an_unreachable_tool_is_a_failed_result(client: httpx.AsyncClient)
 async def test_bad_arguments_never_reach_the_tool(
     tools: ToolServer, client: httpx.AsyncClient, arguments: str, error: str
 ) -> None:
-    result = await call_tool(tool(tools.url("/order")), arguments, client=client, context=CONTEXT)
+    result = await call_tool(
+        tool(tools.url("/order")), arguments, client=client, context=CONTEXT, allow_private=True
+    )
 
     assert result.ok is False
     assert json.loads(result.content)["error"].startswith(error)
@@ -194,7 +207,20 @@ async def test_bad_arguments_never_reach_the_tool(
 async def test_a_large_answer_is_cut_at_64_kib_without_splitting_a_character(
     tools: ToolServer, client: httpx.AsyncClient
 ) -> None:
-    result = await call_tool(tool(tools.url("/big")), "{}", client=client, context=CONTEXT)
+    result = await call_tool(
+        tool(tools.url("/big")), "{}", client=client, context=CONTEXT, allow_private=True
+    )
 
     assert result.ok is True
     assert result.content == "é" * (MAX_RESULT_BYTES // 2)
+
+
+async def test_a_tool_on_a_private_address_is_refused_unless_allowed(tools, client) -> None:  # type: ignore[no-untyped-def]
+    for url in (tools.url("/order"), "http://10.0.0.1/x", "http://169.254.169.254/latest/meta-data"):
+        result = await call_tool(tool(url), '{"order_id": "A-1"}', client=client, context=CONTEXT)
+        assert not result.ok and "is not public" in orjson.loads(result.content)["error"]
+    assert tools.bodies == []  # nothing reached the local tool
+    unresolvable = await call_tool(
+        tool("http://no-such-host.invalid/x"), "{}", client=client, context=CONTEXT
+    )
+    assert orjson.loads(unresolvable.content) == {"error": "the tool's host does not resolve"}
