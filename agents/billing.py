@@ -40,12 +40,13 @@ class BillingProjection:
         else:
             catalog = await store.load_catalog(conn, topic, partition)
         plain = [r for _, r in records]
+        accounts, has_metered = await store.load_accounts(conn, billing.accounts_needed(plain))
         state = billing.PartitionState(
             catalog=catalog,
-            accounts=await store.load_accounts(conn, billing.accounts_needed(plain)),
+            accounts=accounts,
             charged=await store.load_charged(conn, billing.usage_ids(plain)),
             charges=await store.load_charges(conn, billing.corrected_ids(plain)),
-            metered=await store.load_metered(conn, billing.metering_needed(plain)),
+            metered=await store.load_metered(conn, billing.metering_needed(plain) & has_metered),
         )
         state, result = billing.fold(state, records)
         await store.write(conn, topic=topic, partition=partition, state=state, result=result)

@@ -21,9 +21,15 @@ WHERE p.topic = $1 AND p.partition = $2
 ORDER BY v.tenant_id, v.name, v.version
 """
 
+# Whether an account has placed holds or metered entitlements is asked here, so the (rare) accounts
+# that have them cost one more query and the others none.
 LOAD_ACCOUNTS = """
 SELECT k.tenant_id, k.customer, c.debt, c.burn_table, c.credit_limit, c.ledger_seq, c.ledger_balance,
-       c.alert_thresholds, c.alerts_fired
+       c.alert_thresholds, c.alerts_fired,
+       EXISTS (SELECT 1 FROM holds h WHERE h.tenant_id = k.tenant_id AND h.customer = k.customer
+               AND h.status = 'placed') AS has_holds,
+       EXISTS (SELECT 1 FROM entitlements e WHERE e.tenant_id = k.tenant_id AND e.customer = k.customer
+               AND e.kind = 'metered') AS has_metered
 FROM unnest($1::text[], $2::text[]) AS k (tenant_id, customer)
 LEFT JOIN customers c USING (tenant_id, customer)
 """
@@ -237,10 +243,16 @@ async def load_catalog(
     return catalog
 
 
-async def load_accounts(conn: asyncpg.Connection, keys: Iterable[AccountKey]) -> dict[AccountKey, Account]:
+async def load_accounts(
+    conn: asyncpg.Connection, keys: Iterable[AccountKey]
+) -> tuple[dict[AccountKey, Account], set[AccountKey]]:
+    """The accounts, and which of them have metered entitlements (see `load_metered`)."""
     tenants, customers = _columns(keys, 2)
     if not tenants:
-        return {}
+        return {}, set()
+    rows = await conn.fetch(LOAD_ACCOUNTS, tenants, customers)
+    held = [(r["tenant_id"], r["customer"]) for r in rows if r["has_holds"]]
+    metered = {(r["tenant_id"], r["customer"]) for r in rows if r["has_metered"]}
     grants: dict[AccountKey, list[Grant]] = {}
     for r in await conn.fetch(LOAD_GRANTS, tenants, customers):
         grants.setdefault((r["tenant_id"], r["customer"]), []).append(
@@ -255,12 +267,14 @@ async def load_accounts(conn: asyncpg.Connection, keys: Iterable[AccountKey]) ->
             )
         )
     holds: dict[AccountKey, list[Hold]] = {}
-    for r in await conn.fetch(LOAD_HOLDS, tenants, customers):
-        holds.setdefault((r["tenant_id"], r["customer"]), []).append(
-            Hold(r["hold_id"], r["credits"], r["expires_at"], r["event_id"])
-        )
+    if held:
+        held_tenants, held_customers = _columns(held, 2)
+        for r in await conn.fetch(LOAD_HOLDS, held_tenants, held_customers):
+            holds.setdefault((r["tenant_id"], r["customer"]), []).append(
+                Hold(r["hold_id"], r["credits"], r["expires_at"], r["event_id"])
+            )
     accounts = {}
-    for r in await conn.fetch(LOAD_ACCOUNTS, tenants, customers):
+    for r in rows:
         key = (r["tenant_id"], r["customer"])
         accounts[key] = Account(
             tenant_id=key[0],
@@ -277,7 +291,7 @@ async def load_accounts(conn: asyncpg.Connection, keys: Iterable[AccountKey]) ->
             alerts_fired=frozenset(r["alerts_fired"] or ()),
             holds=tuple(holds.get(key, ())),
         )
-    return accounts
+    return accounts, metered
 
 
 async def load_charges(conn: asyncpg.Connection, ids: Iterable[EventKey]) -> dict[EventKey, Charge]:
