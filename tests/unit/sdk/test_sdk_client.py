@@ -142,7 +142,9 @@ async def test_meter_wraps_coroutine_functions() -> None:
 
 def test_track_is_thread_safe_and_never_duplicates() -> None:
     transport = FakeTransport()
-    with fake_client(transport) as revos:
+    # 16,000 events arrive faster than a busy machine may send them: blocking (not the default, dropping)
+    # when the queue is full keeps this a test of thread safety rather than of the overflow policy.
+    with fake_client(transport, overflow="block", block_timeout=30.0) as revos:
         tracked: list[list[str]] = [[] for _ in range(8)]
         threads = [
             threading.Thread(target=lambda out=out: out.extend(revos.track("c", "t") for _ in range(2000)))
@@ -155,6 +157,7 @@ def test_track_is_thread_safe_and_never_duplicates() -> None:
         assert revos.flush(10)
     everything = [i for out in tracked for i in out]
     assert sorted(transport.ids) == sorted(everything) and len(set(everything)) == 16_000
+    assert revos.stats()["dropped"] == 0
 
 
 def test_on_error_failures_are_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
