@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gzip
 import hashlib
 from html import escape
 from importlib import resources
@@ -40,10 +41,10 @@ _NOT_FOUND = """<!doctype html>
 
 
 @functools.cache
-def _script() -> tuple[bytes, str]:
-    """The script and its ETag, read once on first use (never at import time)."""
+def _script() -> tuple[bytes, bytes, str]:
+    """The script, gzipped once, and its ETag: read on first use (never at import time)."""
     body = resources.files("gateway").joinpath("static", "widget.js").read_bytes()
-    return body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    return body, gzip.compress(body, mtime=0), '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
 
 
 def _security(frame_policy: str) -> dict[str, str]:
@@ -60,15 +61,18 @@ def _security(frame_policy: str) -> dict[str, str]:
 
 async def widget_js(request: Request) -> Response:
     """The widget script; any site may load it, the session endpoint decides who may chat."""
-    body, etag = _script()
+    body, zipped, etag = _script()
     headers = {
         "ETag": etag,
         "Cache-Control": _SCRIPT_CACHE,
+        "Vary": "Accept-Encoding",
         "X-Content-Type-Options": "nosniff",
         "Cross-Origin-Resource-Policy": "cross-origin",
     }
     if etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        body, headers["Content-Encoding"] = zipped, "gzip"
     return Response(body, headers=headers, media_type="application/javascript; charset=utf-8")
 
 

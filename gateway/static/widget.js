@@ -62,21 +62,10 @@ textarea{flex:1;min-height:40px;max-height:120px;padding:9px 10px;border:1px sol
 .sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 [hidden]{display:none!important}`;
 
+  // Storage may be disabled or garbled: the chat then works, it just cannot resume after a reload.
   const store = {
-    get(key) {
-      try {
-        return JSON.parse(localStorage.getItem(key));
-      } catch (e) {
-        return null; // storage disabled or garbled: start afresh
-      }
-    },
-    set(key, value) {
-      try {
-        localStorage.setItem(key, JSON.stringify(value));
-      } catch (e) {
-        /* storage disabled: the chat works, it just cannot resume after a reload */
-      }
-    },
+    get(key) { try { return JSON.parse(localStorage.getItem(key)); } catch (e) { return null; } },
+    set(key, value) { try { localStorage.setItem(key, JSON.stringify(value)); } catch (e) { /* see above */ } },
   };
 
   function el(tag, attrs, ...kids) {
@@ -129,14 +118,9 @@ textarea{flex:1;min-height:40px;max-height:120px;padding:9px 10px;border:1px sol
   let history = Array.isArray(saved.m) ? saved.m : [];
   let agent = saved.a || null;
   let session = null; // {token, expires}
-  let ws = null;
-  let ready = false;
-  let started = false;
-  let connecting = false;
+  let ws = null, ready = false, started = false, connecting = false;
   let dead = false; // refused for good: an error state, no input
-  let attempt = 0;
-  let retryTimer = 0;
-  let lastFrame = 0;
+  let attempt = 0, retryTimer = 0, lastFrame = 0;
   const pending = new Map(); // client_message_id -> {cid, text, node, sent, failed, timer}
   const streams = new Map(); // reply_to -> the bubble being streamed
 
@@ -150,7 +134,7 @@ textarea{flex:1;min-height:40px;max-height:120px;padding:9px 10px;border:1px sol
     if (change) change();
     const talking = history.some((m) => m.role === "user") || pending.size > 0;
     chips.hidden = talking || dead;
-    empty.hidden = talking || history.length > 0 || greeting.hasChildNodes();
+    empty.hidden = dead || talking || history.length > 0 || greeting.hasChildNodes();
     const last = history[history.length - 1];
     typing.hidden = !(ready && last && last.role === "user" && !streams.size);
     log.setAttribute("aria-busy", streams.size ? "true" : "false");
@@ -202,7 +186,7 @@ textarea{flex:1;min-height:40px;max-height:120px;padding:9px 10px;border:1px sol
     dead = true;
     clearTimeout(retryTimer);
     if (ws) ws.close();
-    form.hidden = true;
+    form.hidden = log.hidden = true;
     errorBox.hidden = false;
     errorBox.textContent = (REASONS[code] || message || "The chat is unavailable") + " (" + code + ")";
     render();
@@ -215,7 +199,6 @@ textarea{flex:1;min-height:40px;max-height:120px;padding:9px 10px;border:1px sol
     (dead ? panel : input).focus();
     if (!started) connect();
   }
-
   function close() {
     if (PAGE) return;
     panel.hidden = true;
@@ -224,10 +207,7 @@ textarea{flex:1;min-height:40px;max-height:120px;padding:9px 10px;border:1px sol
   }
 
   root.addEventListener("keydown", (e) => {
-    if (e.key === "Escape" && !panel.hidden) {
-      e.stopPropagation();
-      close();
-    }
+    if (e.key === "Escape" && !panel.hidden) close();
   });
   input.addEventListener("keydown", (e) => {
     if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
@@ -278,11 +258,7 @@ textarea{flex:1;min-height:40px;max-height:120px;padding:9px 10px;border:1px sol
       if (sock !== ws) return;
       lastFrame = Date.now();
       let f = {};
-      try {
-        f = JSON.parse(e.data);
-      } catch (err) {
-        /* not a frame: ignore it */
-      }
+      try { f = JSON.parse(e.data); } catch (err) { /* not a frame: ignored */ }
       if (f.type === "ping") frame({ type: "pong" });
       else if (f.type === "ready") onReady(f);
       else if (f.type === "message") render(() => onMessage(f));
@@ -313,12 +289,7 @@ textarea{flex:1;min-height:40px;max-height:120px;padding:9px 10px;border:1px sol
 
   // The server pings every 20 s: a silent minute means the connection is gone.
   setInterval(() => ws && ready && Date.now() - lastFrame > 60000 && ws.close(), 15000);
-  window.addEventListener("online", () => {
-    if (started && !ws && !dead) {
-      attempt = 0;
-      connect();
-    }
-  });
+  window.addEventListener("online", () => started && (attempt = 0) === 0 && connect());
 
   function onReady(f) {
     if ((conversation && f.conversation_id !== conversation) || f.last_seq < lastSeq) {
@@ -397,10 +368,7 @@ textarea{flex:1;min-height:40px;max-height:120px;padding:9px 10px;border:1px sol
 
   // ---- sending ----
   function submit() {
-    if (send(input.value)) {
-      input.value = "";
-      input.style.height = "";
-    }
+    if (send(input.value)) input.value = input.style.height = "";
   }
 
   function send(raw) {

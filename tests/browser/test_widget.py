@@ -4,6 +4,8 @@ hostile host CSS, framed, and on a phone-sized screen. Chromium (Debian's) drive
 from __future__ import annotations
 
 import itertools
+import json
+import re
 from typing import Any
 
 import httpx
@@ -82,6 +84,41 @@ async def test_the_widget_streams_a_reply_and_the_conversation_survives_a_reload
         await page.locator(".launcher").click()
     await expect(page.locator(".b[data-seq]")).to_have_text(["hello widget", REPLY.format("hello widget")])
     await expect(page.locator(".b[data-pending], [data-streaming]")).to_have_count(0)
+
+
+async def test_a_send_cut_off_by_a_lost_connection_is_retried_with_the_same_id(
+    context: Any, site: Site, agent: Agent
+) -> None:
+    page = await context.new_page()
+    sends: list[str] = []
+
+    async def cut_the_first_send(socket: Any) -> None:
+        server = socket.connect_to_server()
+
+        async def from_page(message: str | bytes) -> None:
+            frame = json.loads(message)
+            if frame["type"] == "send":
+                sends.append(frame["client_message_id"])
+                if len(sends) == 1:  # the connection drops before the server sees it
+                    await socket.close(code=1000, reason="cut")
+                    return
+            server.send(message)
+
+        socket.on_message(from_page)
+
+    await page.route_web_socket(re.compile(r"/v1/chat"), cut_the_first_send)
+    await page.goto(site.url("allowed.test", host_page(site, "/retry", agent.script_tag())))
+    await open_widget(page, 201)
+    await page.locator("textarea").fill("are you there")
+    await page.keyboard.press("Enter")
+
+    retry = page.get_by_role("button", name="Retry")
+    await expect(retry).to_be_visible()
+    await expect(page.locator("[data-pending]")).to_contain_text("Not sent.")
+    await retry.click()
+    await expect(page.locator(".b[data-seq]")).to_have_text(["are you there", REPLY.format("are you there")])
+    await expect(page.locator("[data-pending]")).to_have_count(0)
+    assert len(sends) == 2 and sends[0] == sends[1], sends
 
 
 async def test_a_site_outside_the_allowlist_gets_no_session_and_is_told_why(
@@ -181,13 +218,26 @@ async def test_the_hosted_page_renders_only_when_framed_by_an_allowed_site(
     allowed = await context.new_page()
     await allowed.goto(site.url("allowed.test", host_page(site, "/frame", frame)))
     chat = allowed.frame_locator("iframe")
-    await allowed.wait_for_timeout(2000)
-    await allowed.screenshot(path="/tmp/widgetdev/frame.png")
-    print("DEBUG", await allowed.frames[1].content())
-    await expect(chat.get_by_role("dialog", name="Chat with Acme help")).to_be_visible()
+    await expect(chat.get_by_role("dialog")).to_be_visible()  # rendered inside the allowed site
     await expect(chat.locator(".launcher")).to_have_count(0)  # full page: no launcher
+
+
+async def test_a_visitor_chats_in_the_hosted_page_framed_by_an_allowed_site(
+    context: Any, site: Site, agent: Agent
+) -> None:
+    frame = (
+        f'<iframe src="{agent.gateway}/chat/{agent.agent_id}" title="chat" width="400" height="600"></iframe>'
+    )
+    page = await context.new_page()
+    async with page.expect_response(is_session) as answer:
+        await page.goto(site.url("allowed.test", host_page(site, "/frame-chat", frame)))
+    assert (await answer.value).status == 201
+    chat = page.frame_locator("iframe")
+    await expect(chat.get_by_role("dialog", name="Chat with Acme help")).to_be_visible()
     await expect(chat.locator(".b.assistant").first).to_have_text(BRANDING["greeting"])
-    await expect(chat.get_by_role("textbox", name="Message")).to_be_visible()
+    await chat.get_by_role("textbox", name="Message").fill("from the frame")
+    await chat.get_by_role("textbox", name="Message").press("Enter")
+    await expect(chat.locator('.b.assistant[data-seq="2"]')).to_have_text(REPLY.format("from the frame"))
 
 
 async def test_on_a_phone_the_open_panel_fills_the_screen(browser: Any, site: Site, agent: Agent) -> None:
@@ -209,6 +259,8 @@ async def test_the_script_is_cacheable_and_revalidated(agent: Agent) -> None:
         assert script.status_code == 200
         assert script.headers["content-type"] == "application/javascript; charset=utf-8"
         assert script.headers["cache-control"].startswith("public, max-age=300")
+        assert script.headers["content-encoding"] == "gzip"  # httpx asks for it and unpacks it
+        assert script.text.startswith("/* Revos chat widget")
         etag = script.headers["etag"]
         again = await http.get("/widget.js", headers={"If-None-Match": etag})
         assert (again.status_code, again.content, again.headers["etag"]) == (304, b"", etag)
