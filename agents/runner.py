@@ -1,8 +1,9 @@
 """Runs a tracked projection over Faust event batches so that no exception ever escapes an agent.
 
 Transient errors (database or broker down) are retried with backoff and block the partition;
-a batch that fails for any other reason is split, and the one record that still fails alone is
-dead-lettered with code `processing_error`, so the partition moves on and nothing is lost.
+a batch that fails for any other reason is split, and a record that still fails alone, again and
+again with the database answering, is dead-lettered with code `processing_error`, so the partition
+moves on and nothing is lost.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from projections import tracking
 from projections.db import retry_forever
 
 log = logging.getLogger(__name__)
+
+# How many times a record must fail alone, with the database answering in between, to be poison.
+POISON_CONFIRMATIONS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +67,11 @@ class Runtime:
     pool: asyncpg.Pool
     publisher: Publisher
     codec: Codec
+
+
+async def _database_answers(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn:
+        await conn.fetchval("SELECT 1")
 
 
 def dead_letter_for(
@@ -124,19 +133,31 @@ async def _apply(
 
 
 async def _apply_alone(rt: Runtime, projection: Projection, message: Message) -> None:
-    try:
-        await retry_forever(
-            lambda: _apply(rt, projection, message.topic, message.partition, [message]),
-            what=f"{projection.consumer} {message.topic}[{message.partition}]@{message.offset}",
-        )
-        return
-    except Exception as exc:
-        if is_retryable(exc):  # pragma: no cover - retry_forever only gives up on fatal errors
-            raise
-        log.exception(
-            "record %s[%d]@%d cannot be processed", message.topic, message.partition, message.offset
-        )
-        dead = dead_letter_for(projection.stage, message, "processing_error", str(exc) or repr(exc), exc)
+    """Apply one record; dead-letter it only when it fails the same way with the database answering.
+
+    An outage can surface as an error no classifier foresaw; judging a record poison only after
+    `POISON_CONFIRMATIONS` failures, each followed by a database that answers, keeps an outage from
+    ever turning a good record into a dead letter.
+    """
+    where = f"{projection.consumer} {message.topic}[{message.partition}]@{message.offset}"
+    failure: Exception | None = None
+    for attempt in range(1, POISON_CONFIRMATIONS + 1):
+        try:
+            await retry_forever(
+                lambda: _apply(rt, projection, message.topic, message.partition, [message]), what=where
+            )
+            return
+        except Exception as exc:
+            if is_retryable(exc):  # pragma: no cover - retry_forever only gives up on fatal errors
+                raise
+            failure = exc
+            log.warning("record %s failed (%r), attempt %d of %d", where, exc, attempt, POISON_CONFIRMATIONS)
+            await retry_forever(lambda: _database_answers(rt.pool), what="waiting for the database")
+    assert failure is not None
+    log.error("record %s cannot be processed", where, exc_info=failure)
+    dead = dead_letter_for(
+        projection.stage, message, "processing_error", str(failure) or repr(failure), failure
+    )
 
     async def skip() -> None:
         async with rt.pool.acquire() as conn, conn.transaction():

@@ -143,7 +143,7 @@ class Stack:
         parts = []
         for child in [*self.workers.values(), self.gateway]:
             if child is not None:
-                parts.append(f"--- {child.name} ---\n{child.log_tail(40)}")
+                parts.append(f"--- {child.name} ---\n{child.log_tail(200)}")
         return "\n".join(parts)
 
     async def stop(self) -> None:

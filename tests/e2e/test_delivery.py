@@ -82,7 +82,16 @@ async def wait_for_charges(pool: asyncpg.Pool, tenant_id: str, count: int, timeo
     async def done() -> bool:
         return await pool.fetchval("SELECT count(*) FROM charges WHERE tenant_id = $1", tenant_id) == count
 
-    await eventually(done, timeout=timeout, every=0.2, what=f"{count} charges")
+    try:
+        await eventually(done, timeout=timeout, every=0.2, what=f"{count} charges")
+    except AssertionError as exc:
+        charged = await pool.fetchval("SELECT count(*) FROM charges WHERE tenant_id = $1", tenant_id)
+        dead = await pool.fetch(
+            "SELECT code, stage, left(message, 300) AS message FROM dead_letters "
+            "WHERE tenant_id = $1 OR tenant_id IS NULL LIMIT 5",
+            tenant_id,
+        )
+        raise AssertionError(f"{exc}: {charged} charged; dead letters: {[dict(d) for d in dead]}") from None
 
 
 async def balances(stack: Stack, api_key: str, customers: list[str]) -> dict[str, Decimal]:

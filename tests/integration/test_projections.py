@@ -170,6 +170,35 @@ class FailsOn:
         return []
 
 
+class FailsAtFirst:
+    """Fails on one record with an error no classifier knows, a set number of times, then works."""
+
+    consumer = "test-flaky"
+    stage = "test.flaky"
+
+    def __init__(self, offset: int, failures: int) -> None:
+        self.offset = offset
+        self.failures = failures
+        self.applied: list[int] = []
+
+    async def apply(self, conn, topic, partition, batch):  # type: ignore[no-untyped-def]
+        if self.failures and any(m.offset == self.offset for m in batch):
+            self.failures -= 1
+            raise RuntimeError("the pool lost its connection in an unforeseen way")
+        self.applied += [m.offset for m in batch]
+        return []
+
+
+async def test_a_record_that_fails_oddly_but_then_applies_is_not_dead_lettered(
+    runtime: Runtime, topic: str
+) -> None:
+    # One failure as part of the batch and one alone: fewer than the confirmations a poison needs.
+    projection = FailsAtFirst(offset=1, failures=2)
+    await process(runtime, projection, messages(topic, [b"a", b"b", b"c"]))  # type: ignore[list-item]
+    assert projection.applied == [0, 1, 2]
+    assert projection.failures == 0  # and offset 1 was applied, so it was never dead-lettered
+
+
 async def test_a_poison_record_is_isolated_and_dead_lettered(runtime: Runtime, topic: str, broker) -> None:  # type: ignore[no-untyped-def]
     projection = FailsOn(offset=2)
     await process(runtime, projection, messages(topic, [b"a", b"b", b"c", b"d"]))  # type: ignore[list-item]
