@@ -1,4 +1,5 @@
-"""The chat stream processor: every message of every conversation into `chat_messages` and `conversations`."""
+"""The chat stream processor: every message of every conversation into `chat_messages` and `conversations`,
+and every reply's tokens out to billing as usage events of the agent's customer."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ import asyncpg
 
 from agents.runner import Message, dead_letter_for, decode_all, unexpected
 from pipeline.codec import Codec
+from pipeline.conversation import usage_events
+from pipeline.kafka import Outgoing
 from pipeline.records import ChatMessageRecorded, DeadLetter
+from pipeline.topics import BILLING, customer_key
 from projections import conversations as store
 
 CONSUMER = "chat"
@@ -24,7 +28,7 @@ class ChatProjection:
 
     async def apply(
         self, conn: asyncpg.Connection, topic: str, partition: int, messages: Sequence[Message]
-    ) -> list[DeadLetter]:
+    ) -> list[DeadLetter | Outgoing]:
         decoded, dead = decode_all(self.codec, self.stage, messages)
         chat: list[ChatMessageRecorded] = []
         for m, record in decoded:
@@ -35,4 +39,11 @@ class ChatProjection:
             else:
                 chat.append(record)
         await store.record_messages(conn, chat)
-        return dead
+        # Published before the offset commits; a redelivered reply derives the same event ids, which
+        # billing charges once.
+        billing = [
+            Outgoing(BILLING, self.codec.encode(u), key=customer_key(u.tenant_id, u.customer))
+            for record in chat
+            for u in usage_events(record)
+        ]
+        return [*dead, *billing]

@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import orjson
 
-from pipeline.records import AssistantTool, ChatMessageRecorded
+from pipeline.records import AssistantTool, ChatMessageRecorded, UsageRecorded
 
 USER, ASSISTANT, TOOL = "user", "assistant", "tool"
 COMPLETE, INTERRUPTED, FAILED, UNAVAILABLE = "complete", "interrupted", "failed", "unavailable"
@@ -24,6 +25,27 @@ CONTEXT_MESSAGES = 50  # messages of history a model sees
 
 def message_id(conversation_id: str, seq: int) -> str:
     return f"{conversation_id}:{seq}"
+
+
+def usage_events(record: ChatMessageRecorded) -> list[UsageRecorded]:
+    """A reply's tokens as `llm.tokens` usage events of its billing customer, ids `<message_id>:input`
+    and `:output`: derived from the durable reply record, so a stored reply is always billed, once."""
+    if record.role != ASSISTANT or not record.customer:
+        return []
+    return [
+        UsageRecorded(
+            event_id=f"{record.message_id}:{direction}",
+            tenant_id=record.tenant_id,
+            customer=record.customer,
+            type="llm.tokens",
+            timestamp=record.occurred_at,
+            quantity=Decimal(tokens),
+            properties={"model": record.model or "", "direction": direction},
+            received_at=record.occurred_at,
+        )
+        for direction, tokens in (("input", record.input_tokens), ("output", record.output_tokens))
+        if tokens is not None
+    ]
 
 
 @dataclass(frozen=True, slots=True)

@@ -357,6 +357,7 @@ class ChatMessageRecorded:
     tool_call_id: str | None = None
     visitor_id: str | None = None
     origin: str | None = None
+    customer: str | None = None  # the billing customer of a reply's tokens (schema v2)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -90,7 +90,7 @@ class ProviderError(RevosError):
 
 
 class Provider(Protocol):
-    def stream(self, request: ChatRequest) -> AsyncIterator[Delta | Completed]: ...
+    def stream(self, request: ChatRequest) -> AsyncGenerator[Delta | Completed, None]: ...
 
     @property
     def label(self) -> str: ...
@@ -163,7 +163,7 @@ class OpenAICompatibleProvider:
         if self._owns_client:
             await self._client.aclose()
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[Delta | Completed]:
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[Delta | Completed, None]:
         failures: list[str] = []
         waited = _Waited()
         for model in request.models:
@@ -269,7 +269,7 @@ class OfflineProvider:
     async def aclose(self) -> None:
         return None
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[Delta | Completed]:
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[Delta | Completed, None]:
         if not request.models:
             raise ProviderError("every model failed: no model configured")
         names = [str(spec.get("function", {}).get("name", "")) for spec in request.tools]

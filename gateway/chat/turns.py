@@ -9,12 +9,11 @@ can send again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -44,8 +43,8 @@ from pipeline.conversation import (
 from pipeline.entitlements import CheckRequest
 from pipeline.errors import TransientError
 from pipeline.kafka import Outgoing
-from pipeline.records import AssistantTool, ChatMessageRecorded, UsageRecorded
-from pipeline.topics import BILLING, CHAT, conversation_key, customer_key
+from pipeline.records import AssistantTool, ChatMessageRecorded
+from pipeline.topics import CHAT, conversation_key
 from pipeline.widget_tokens import TokenClaims
 from projections import assistants
 
@@ -73,23 +72,6 @@ def recorded_model(label: str, model: str) -> str:
     """The offline demo's replies are named `offline/<model>`, so they are never reported or priced
     as if the real model had answered."""
     return f"{OFFLINE}/{model}" if label == OFFLINE else model
-
-
-def usage_events(record: ChatMessageRecorded, customer: str, usage: Usage) -> list[UsageRecorded]:
-    """A reply's tokens as two `llm.tokens` usage events, ids `<message_id>:input` and `:output`."""
-    return [
-        UsageRecorded(
-            event_id=f"{record.message_id}:{direction}",
-            tenant_id=record.tenant_id,
-            customer=customer,
-            type="llm.tokens",
-            timestamp=record.occurred_at,
-            quantity=Decimal(tokens),
-            properties={"model": record.model or "", "direction": direction},
-            received_at=record.occurred_at,
-        )
-        for direction, tokens in (("input", usage.input_tokens), ("output", usage.output_tokens))
-    ]
 
 
 class Turn:
@@ -162,8 +144,9 @@ class Turn:
                 cut = self._message(
                     ASSISTANT, text, status, reply_to=reply_to, model=recorded_model(label, assistant.model),
                     input_tokens=used.input_tokens, output_tokens=used.output_tokens,
+                    customer=assistant.customer,
                 )  # fmt: skip
-                await self._commit(cut, usage_events(cut, assistant.customer, used))
+                await self._commit(cut)
                 return
             calls = done.tool_calls if offered else []
             reply = self._message(
@@ -177,9 +160,9 @@ class Turn:
                 input_tokens=done.usage.input_tokens,
                 output_tokens=done.usage.output_tokens,
                 tool_calls=orjson.dumps(calls).decode() if calls else None,
+                customer=assistant.customer,  # the pipeline bills the tokens from this record
             )
-            billing = usage_events(reply, assistant.customer, done.usage)
-            if not await self._commit(reply, billing, attempts=REPLY_ATTEMPTS) or not calls:
+            if not await self._commit(reply, attempts=REPLY_ATTEMPTS) or not calls:
                 return
             messages.append({"role": ASSISTANT, "content": done.text, "tool_calls": calls})
             for call in calls:
@@ -221,13 +204,15 @@ class Turn:
 
         async def consume() -> Completed:
             nonlocal first
-            async for item in self._svc.provider.stream(request):
-                if isinstance(item, Delta):
-                    first = first or time.monotonic()
-                    parts.append(item.text)
-                    self._conversation.stream(chat_frames.delta(reply_to, item.text))
-                else:
-                    return item
+            # aclosing: the provider's HTTP stream closes the moment the result arrives, not at GC.
+            async with contextlib.aclosing(self._svc.provider.stream(request)) as items:
+                async for item in items:
+                    if isinstance(item, Delta):
+                        first = first or time.monotonic()
+                        parts.append(item.text)
+                        self._conversation.stream(chat_frames.delta(reply_to, item.text))
+                    else:
+                        return item
             raise ProviderError("the model's stream ended without a result", streamed=bool(parts))
 
         streaming = asyncio.create_task(consume())
@@ -292,23 +277,16 @@ class Turn:
             **fields,
         )
 
-    async def _commit(
-        self,
-        record: ChatMessageRecorded,
-        billing: Sequence[UsageRecorded] = (),
-        *,
-        attempts: int = REPLY_ATTEMPTS,
-    ) -> bool:
-        """Publish a message (and its usage events) and, once the broker acknowledged it, send it to
-        the listeners. If the broker never does, its seq is burned and the visitor told `unavailable`."""
-        codec = self._svc.codec
+    async def _commit(self, record: ChatMessageRecorded, *, attempts: int = REPLY_ATTEMPTS) -> bool:
+        """Publish a message and, once the broker acknowledged it, send it to the listeners. If the
+        broker never does, its seq is burned and the visitor told `unavailable`. A reply's tokens are
+        billed by the pipeline from this one record, so a stored reply can never go unbilled."""
         outgoing = [
             Outgoing(
-                CHAT, codec.encode(record), key=conversation_key(record.tenant_id, record.conversation_id)
+                CHAT,
+                self._svc.codec.encode(record),
+                key=conversation_key(record.tenant_id, record.conversation_id),
             )
-        ]
-        outgoing += [
-            Outgoing(BILLING, codec.encode(u), key=customer_key(u.tenant_id, u.customer)) for u in billing
         ]
         for attempt in range(1, attempts + 1):
             try:

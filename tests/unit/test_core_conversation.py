@@ -4,12 +4,13 @@ view of the history."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import orjson
 import pytest
 
-from pipeline.conversation import Transcript, model_messages, tool_specs
+from pipeline.conversation import Transcript, model_messages, tool_specs, usage_events
 from pipeline.records import AssistantTool, ChatMessageRecorded
 
 AT = datetime(2026, 3, 1, tzinfo=UTC)
@@ -185,3 +186,27 @@ def test_tools_become_function_specs_without_url_or_secret() -> None:
             },
         }
     ]
+
+
+def test_a_billed_reply_becomes_one_usage_event_per_direction_with_stable_ids() -> None:
+    reply = msg(2, "assistant", model="gpt-4o", input_tokens=120, output_tokens=7, customer="cus_1")
+    events = usage_events(reply)
+    assert [(u.event_id, u.customer, u.type, u.quantity, u.properties) for u in events] == [
+        (f"{CNV}:2:input", "cus_1", "llm.tokens", Decimal(120), {"model": "gpt-4o", "direction": "input"}),
+        (f"{CNV}:2:output", "cus_1", "llm.tokens", Decimal(7), {"model": "gpt-4o", "direction": "output"}),
+    ]
+    assert all(u.tenant_id == "ten_1" and u.timestamp == u.received_at == AT for u in events)
+    assert usage_events(reply) == events  # a redelivered reply derives the very same events
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        msg(1, "user", customer="cus_1"),  # a visitor's message costs nothing by itself
+        msg(2, "assistant", input_tokens=5, output_tokens=5),  # no billing customer recorded
+        msg(3, "assistant", "", "interrupted", customer="cus_1"),  # cut before any token: no counts
+        msg(4, "tool", customer="cus_1"),
+    ],
+)
+def test_only_replies_with_a_customer_and_token_counts_are_billed(record: ChatMessageRecorded) -> None:
+    assert usage_events(record) == []
