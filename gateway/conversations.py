@@ -22,6 +22,8 @@ from projections import conversations as store
 PAGE_DEFAULT = 50
 PAGE_MAX = 500
 EXPORT_PAGE = 1000  # rows fetched per query while exporting: memory stays flat however long the range
+# Cells a spreadsheet would evaluate as a formula (OWASP's list for CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 FORMATS = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
 
 
@@ -122,6 +124,9 @@ def _cell(value: Any) -> Any:
         return ""
     if isinstance(value, datetime):
         return dumps(value)[1:-1].decode()
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        # Visitors write these messages: a leading quote keeps a spreadsheet from running one as a formula.
+        return "'" + value
     return value
 
 

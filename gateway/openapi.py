@@ -29,7 +29,13 @@ def _op(summary: str, responses: dict[str, Any], body: str | None = None, **extr
 
 
 _CUSTOMER = {"name": "customer", "in": "path", "required": True, "schema": {"type": "string"}}
-_EVENT = {"name": "event_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_EVENT = {
+    "name": "event_id",
+    "in": "path",
+    "required": True,
+    "description": "may contain `/`, escaped as `%2F` or not",
+    "schema": {"type": "string"},
+}
 _PAGE = [
     {
         "name": "limit",

@@ -229,7 +229,7 @@ async def test_conversation_history_lists_pages_and_exports_from_chat_records(st
         message(ten, b, "c2", 1, 10, "user", "Price?", client_message_id="m2"),
         message(ten, b, "c2", 2, 11, "assistant", "Out of credits", reply_to=1, status="unavailable"),
     ]
-    c3 = [message(ten, a, "c3", 1, 20, "user", "Later")]
+    c3 = [message(ten, a, "c3", 1, 20, "user", '=HYPERLINK("https://evil.example","Later")')]
     # Another tenant's long conversation: its export spans several pages of the server's query.
     big = [message(oth, x, "cx", i, 30 + i // 100, "user", f"m{i}") for i in range(1, 2101)]
     redelivered = message(ten, a, "c1", 2, 1, "assistant", "a second copy changes nothing")
@@ -339,10 +339,10 @@ async def test_conversation_history_lists_pages_and_exports_from_chat_records(st
         assert as_csv.text.startswith(
             header + "\r\n" + 'c1,1,user,complete,"Hi, ""friend""\nsecond line",,,,'
         )
-        assert list(csv.reader(io.StringIO(as_csv.text))) == [
-            header.split(","),
-            *(as_csv_row(r) for r in [*c1, *c3]),
-        ]
+        rows = list(csv.reader(io.StringIO(as_csv.text)))
+        assert rows[1:-1] == [as_csv_row(r) for r in c1]
+        # A visitor's formula reaches a spreadsheet as text: OWASP's leading quote for CSV injection.
+        assert rows[-1][4] == "'" + c3[0].content and rows[-1][:4] == ["c3", "1", "user", "complete"]
         only_header = await api.get("/v1/conversations/export", params={"format": "csv", "agent_id": x})
         assert only_header.text == header + "\r\n"
 

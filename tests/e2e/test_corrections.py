@@ -133,3 +133,22 @@ async def test_voids_and_amends_move_exactly_the_difference_once(stack: Stack) -
         assert (await api.post("/v1/events/e2/void")).status_code == 404
     async with stack.client(tenant["api_key"]) as api:  # the 404 was answered before anything was published
         assert await ledger(api, "c1") == final
+
+
+async def test_an_event_whose_id_holds_slashes_can_be_voided_and_amended(stack: Stack) -> None:
+    tenant = await stack.create_tenant()
+    async with stack.client(tenant["api_key"]) as api:
+        assert (await api.put("/v1/burn-tables/default", json=table("2"))).status_code == 200
+        assert (
+            await api.post("/v1/customers/c1/grants", json={"id": "g1", "amount": "100"})
+        ).status_code == 201
+        events = [{"id": f"runs/{i}/tokens", "customer": "c1", "type": "t", "quantity": 5} for i in (1, 2)]
+        assert (await api.post("/v1/events", json={"events": events})).json()["accepted"] == 2
+        await ledger_with(api, "c1", 3)
+        voided = await api.post("/v1/events/runs%2F1%2Ftokens/void")  # escaped, as a careful client sends it
+        assert voided.status_code == 200, voided.text
+        assert (voided.json()["event_id"], voided.json()["credits_after"]) == ("runs/1/tokens", "0")
+        amended = await api.post("/v1/events/runs/2/tokens/amend", json={"quantity": 1})  # or not escaped
+        assert amended.status_code == 200, amended.text
+        assert (amended.json()["event_id"], amended.json()["credits_after"]) == ("runs/2/tokens", "2")
+        assert Decimal((await balance(api, "c1"))["balance"]) == 98  # 100 - 10 + 10 - 10 + 8
