@@ -40,6 +40,8 @@ def _gateway(args: argparse.Namespace, settings: Settings) -> int:
         port=settings.gateway_port,
         log_level=args.log_level,
         access_log=False,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
     return 0
 

@@ -70,6 +70,9 @@ class Settings:
     chat_ip_per_minute: int = 60
     # Tools may be called only on public addresses unless this is set (local development, tests).
     tools_allow_private: bool = False
+    # Proxies whose X-Forwarded-Proto/-For the gateway believes (comma-separated IPs or networks, "*"
+    # for any): behind a TLS-terminating proxy the hosted chat page must know it was served as https.
+    forwarded_allow_ips: str = "127.0.0.1"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -95,6 +98,7 @@ class Settings:
             chat_session_burst=_int(env, "REVOS_CHAT_SESSION_BURST", 5),
             chat_ip_per_minute=_int(env, "REVOS_CHAT_IP_PER_MINUTE", 60),
             tools_allow_private=_bool(env, "REVOS_TOOLS_ALLOW_PRIVATE", False),
+            forwarded_allow_ips=env.get("REVOS_FORWARDED_ALLOW_IPS") or "127.0.0.1",
         )
 
     @property

@@ -454,6 +454,25 @@ async def test_sessions_and_sockets_refuse_foreign_origins_expired_tokens_and_fl
     assert (error["code"], code) == ("origin_not_allowed", 4403)
 
 
+async def test_the_hosted_page_behind_a_tls_proxy_gets_a_session_for_its_https_origin(
+    chat_stack: Stack,
+) -> None:
+    # The hosted page is not on the allowlist: it is the gateway's own origin, as the proxy in front of
+    # it (on 127.0.0.1, trusted by default) says it was reached: https, with the public host name.
+    agent = await make_agent(chat_stack, "proxied", credits="10")
+    public = {"Origin": "https://chat.example.org", "Host": "chat.example.org"}
+    async with httpx.AsyncClient(base_url=chat_stack.url, timeout=30) as http:
+
+        async def ask(headers: dict[str, str]) -> httpx.Response:
+            return await http.post("/v1/widget/sessions", json={"agent_id": agent.agent_id}, headers=headers)
+
+        behind_proxy = await ask({**public, "X-Forwarded-Proto": "https"})
+        assert behind_proxy.status_code == 201, behind_proxy.text
+        # Without the proxy's word the gateway was reached over http, so an https page is someone else's.
+        direct = await ask(public)
+        assert (direct.status_code, direct.json()["error"]["code"]) == (403, "origin_not_allowed")
+
+
 async def test_a_silent_peer_is_pinged_then_closed(chat_stack: Stack) -> None:
     agent = await make_agent(chat_stack, "quiet", credits="10")
     chat = await Chat.open(chat_stack, await token_for(chat_stack, agent.agent_id))
