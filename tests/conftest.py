@@ -2,7 +2,8 @@
 
 The embedded services run on free ports in temporary directories, never on the defaults, so a `make run`
 on the same machine and the tests leave each other alone. Set REVOS_TEST_KAFKA_BOOTSTRAP and/or
-REVOS_TEST_DATABASE_URL to test against real services instead. Give an embedded service a `revos_home`,
+REVOS_TEST_DATABASE_URL to test against real services instead; every other REVOS_* variable of the
+calling shell is ignored. Give an embedded service a `revos_home`,
 not a `tmp_path` (see `service_root`).
 """
 
@@ -23,6 +24,13 @@ import pytest
 from infra.broker import EmbeddedBroker
 from infra.ports import free_port
 from infra.postgres import EmbeddedPostgres
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Forget the operator's REVOS_* settings (a real model key, a production database): the tests, and
+    every stack they start, configure themselves. REVOS_TEST_* choose the services to test against."""
+    for name in [n for n in os.environ if n.startswith("REVOS_") and not n.startswith("REVOS_TEST_")]:
+        del os.environ[name]
 
 
 @dataclass(frozen=True, slots=True)
