@@ -1,0 +1,123 @@
+"""OpenAPI schemas and paths of the chat widget's AI agents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.openapi.fragments import _ERROR, _TIME, _json, _op, _ref
+
+_AGENT = {"name": "agent_id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+SCHEMAS: dict[str, Any] = {
+    "AgentTool": {
+        "type": "object",
+        "required": ["name", "url"],
+        "additionalProperties": False,
+        "properties": {
+            "name": {"type": "string", "pattern": "^[a-zA-Z0-9_-]{1,64}$"},
+            "description": {"type": "string", "maxLength": 1000},
+            "parameters": {"type": "object", "description": "JSON Schema of the arguments"},
+            "url": {"type": "string", "format": "uri", "description": "http(s); called with POST"},
+            "secret": {
+                "type": "string",
+                "minLength": 16,
+                "writeOnly": True,
+                "description": "HMAC-SHA256 key signing each call; required for a new tool, kept "
+                "when a PATCH names an existing tool without it; never returned",
+            },
+            "secret_set": {"type": "boolean", "readOnly": True},
+            "timeout_seconds": {"type": "number", "minimum": 1, "maximum": 30, "default": 10},
+        },
+    },
+    "AgentBranding": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "logo_url": {"type": ["string", "null"], "format": "uri"},
+            "primary_color": {"type": ["string", "null"], "pattern": "^#[0-9a-fA-F]{6}$"},
+            "title": {"type": ["string", "null"], "maxLength": 100},
+            "greeting": {"type": ["string", "null"], "maxLength": 1000},
+            "suggestions": {"type": "array", "maxItems": 6, "items": {"type": "string"}},
+        },
+    },
+    "Agent": {
+        "type": "object",
+        "additionalProperties": False,
+        "description": "POST needs name and customer; PATCH replaces each field given (tools: the "
+        "whole list). A template fills the prompt, greeting and suggestions a request does not give.",
+        "properties": {
+            "agent_id": {"type": "string", "readOnly": True, "description": "agt_<32 hex>"},
+            "name": {"type": "string", "maxLength": 200},
+            "customer": {"type": "string", "description": "billing customer charged for its tokens"},
+            "template": {"enum": ["support", "sales", "onboarding", None]},
+            "system_prompt": {"type": "string", "maxLength": 20000},
+            "model": {"type": "string", "default": "openrouter/auto"},
+            "fallback_models": {"type": "array", "maxItems": 5, "items": {"type": "string"}},
+            "temperature": {"type": ["number", "null"], "minimum": 0, "maximum": 2},
+            "tools": {"type": "array", "maxItems": 20, "items": _ref("AgentTool")},
+            "allowed_domains": {
+                "type": "array",
+                "maxItems": 50,
+                "items": {"type": "string"},
+                "description": "hosts (shop.example.com) or wildcards (*.example.com: subdomains "
+                "only) whose pages may embed the agent; no scheme, port or path",
+            },
+            "branding": _ref("AgentBranding"),
+            "created_at": {**_TIME, "readOnly": True},
+            "updated_at": {**_TIME, "readOnly": True},
+            "status": {
+                "enum": ["applied", "pending"],
+                "readOnly": True,
+                "description": "writes only",
+            },
+        },
+    },
+}
+
+PATHS: dict[str, Any] = {
+    "/v1/agents": {
+        "post": _op(
+            "Create an AI agent (assistant) for the chat widget",
+            {"201": _json(_ref("Agent")), "202": _json(_ref("Agent"), "not yet applied")},
+            body="Agent",
+        ),
+        "get": _op(
+            "The tenant's agents, oldest first",
+            {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "properties": {"agents": {"type": "array", "items": _ref("Agent")}},
+                    }
+                )
+            },
+        ),
+    },
+    "/v1/agents/{agent_id}": {
+        "get": _op("An agent", {"200": _json(_ref("Agent")), "404": _ERROR}, parameters=[_AGENT]),
+        "patch": _op(
+            "Change an agent: each field given replaces the current one",
+            {"200": _json(_ref("Agent")), "202": _json(_ref("Agent"), "not yet applied"), "404": _ERROR},
+            body="Agent",
+            parameters=[_AGENT],
+        ),
+        "delete": _op(
+            "Delete an agent: its widget stops working; its conversations stay",
+            {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "agent_id": {"type": "string"},
+                            "deleted": {"const": True},
+                            "status": {"enum": ["applied", "pending"]},
+                        },
+                    }
+                ),
+                "202": _json({"type": "object"}, "not yet applied"),
+                "404": _ERROR,
+            },
+            parameters=[_AGENT],
+        ),
+    },
+}

@@ -1,0 +1,40 @@
+"""Building blocks of the OpenAPI document: value schemas, response and operation builders, parameters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_DECIMAL = {"type": "string", "pattern": r"^-?\d+(\.\d{1,9})?$", "description": "exact decimal"}
+_TIME = {"type": "string", "format": "date-time"}
+_ERROR = {
+    "description": "error",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+}
+
+
+def _json(schema: dict[str, Any], description: str = "ok") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _op(summary: str, responses: dict[str, Any], body: str | None = None, **extra: Any) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "responses": {**responses, "400": _ERROR, "401": _ERROR}}
+    if body:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(body)}}}
+    op.update(extra)
+    return op
+
+
+_CUSTOMER = {"name": "customer", "in": "path", "required": True, "schema": {"type": "string"}}
+_PAGE = [
+    {
+        "name": "limit",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50},
+    },
+    {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+]
+_OPTIONAL_VOID = {"required": False, "content": {"application/json": {"schema": _ref("VoidRequest")}}}

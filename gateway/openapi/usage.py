@@ -1,0 +1,98 @@
+"""OpenAPI schemas and paths of usage events and the burn tables that price them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.openapi.fragments import _DECIMAL, _ERROR, _TIME, _json, _op, _ref
+
+SCHEMAS: dict[str, Any] = {
+    "UsageEvent": {
+        "type": "object",
+        "required": ["id", "customer", "type"],
+        "additionalProperties": False,
+        "properties": {
+            "id": {
+                "type": "string",
+                "maxLength": 200,
+                "description": "idempotency key, unique per tenant",
+            },
+            "customer": {"type": "string", "maxLength": 200},
+            "type": {"type": "string", "maxLength": 200},
+            "timestamp": {**_TIME, "description": "event time; 35 days back to 5 minutes ahead"},
+            "quantity": {"oneOf": [_DECIMAL, {"type": "number", "minimum": 0}], "default": "1"},
+            "properties": {
+                "type": "object",
+                "additionalProperties": {"type": ["string", "number", "boolean"]},
+            },
+        },
+    },
+    "EventBatch": {
+        "type": "object",
+        "required": ["events"],
+        "properties": {"events": {"type": "array", "maxItems": 1000, "items": _ref("UsageEvent")}},
+    },
+    "EventResults": {
+        "type": "object",
+        "properties": {
+            "accepted": {"type": "integer"},
+            "rejected": {"type": "integer"},
+            "results": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": ["string", "null"]},
+                        "status": {"enum": ["accepted", "rejected"]},
+                        "code": {"type": "string"},
+                        "message": {"type": "string"},
+                    },
+                },
+            },
+        },
+    },
+    "BurnRule": {
+        "type": "object",
+        "required": ["type", "credits_per_unit"],
+        "properties": {
+            "type": {"type": "string"},
+            "match": {
+                "type": "object",
+                "additionalProperties": {"type": ["string", "number", "boolean"]},
+            },
+            "credits_per_unit": _DECIMAL,
+            "cost_per_unit": _DECIMAL,
+        },
+    },
+    "BurnTable": {
+        "type": "object",
+        "required": ["rules"],
+        "properties": {"rules": {"type": "array", "items": _ref("BurnRule")}, "effective_at": _TIME},
+    },
+}
+
+PATHS: dict[str, Any] = {
+    "/v1/events": {
+        "post": _op(
+            "Send usage events",
+            {"200": _json(_ref("EventResults")), "413": _ERROR, "503": _ERROR},
+            body="EventBatch",
+        )
+    },
+    "/v1/burn-tables/{name}": {
+        "put": _op(
+            "Publish a new burn-table version",
+            {
+                "200": _json({"type": "object"}),
+                "202": _json({"type": "object"}, "accepted, not yet applied"),
+            },
+            body="BurnTable",
+            parameters=[{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+        ),
+        "get": _op(
+            "The newest version of a burn table",
+            {"200": _json({"type": "object"}), "404": _ERROR},
+            parameters=[{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+        ),
+    },
+}
