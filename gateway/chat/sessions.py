@@ -22,7 +22,8 @@ from gateway.errors import ApiError, error_response
 from gateway.responses import json_response
 from gateway.services import services
 from pipeline import widget_tokens
-from pipeline.assistants import Assistant, origin_allowed
+from pipeline.allowlist import origin_allowed
+from pipeline.assistants import Assistant
 from pipeline.errors import ValidationError
 from projections import assistants
 

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 from e2e_stack import Stack, eventually
 
-from pipeline.assistants import TEMPLATES
+from pipeline.assistant_templates import TEMPLATES
 from pipeline.codec import default_codec
 from pipeline.kafka import KafkaPublisher, Outgoing
 from pipeline.records import ChatMessageRecorded

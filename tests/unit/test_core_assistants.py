@@ -9,15 +9,10 @@ import orjson
 import pytest
 
 from pipeline import assistants
-from pipeline.assistants import (
-    Assistant,
-    create,
-    delete,
-    frame_ancestors,
-    from_record,
-    origin_allowed,
-    update,
-)
+from pipeline.allowlist import frame_ancestors, origin_allowed
+from pipeline.assistant_branding import MAX_SUGGESTIONS
+from pipeline.assistant_templates import TEMPLATES
+from pipeline.assistants import Assistant, create, delete, from_record, update
 from pipeline.codec import default_codec
 from pipeline.errors import ValidationError
 from pipeline.records import AssistantBranding, AssistantChanged, AssistantTool
@@ -130,11 +125,11 @@ def test_agent_ids_are_unique_and_prefixed() -> None:
 
 @pytest.mark.parametrize("name", ["support", "sales", "onboarding"])
 def test_a_template_fills_prompt_greeting_and_suggestions(name: str) -> None:
-    t = assistants.TEMPLATES[name]
+    t = TEMPLATES[name]
     r = made({"name": "a", "customer": "c", "template": name})
     assert r.template == name and r.system_prompt == t.system_prompt and r.model == t.model
     assert r.branding.greeting == t.greeting and r.branding.suggestions == list(t.suggestions)
-    assert t.system_prompt and t.greeting and 1 <= len(t.suggestions) <= assistants.MAX_SUGGESTIONS
+    assert t.system_prompt and t.greeting and 1 <= len(t.suggestions) <= MAX_SUGGESTIONS
 
 
 def test_fields_given_win_over_the_template() -> None:
@@ -149,13 +144,13 @@ def test_fields_given_win_over_the_template() -> None:
         }
     )
     assert (r.system_prompt, r.model, r.branding.greeting, r.branding.title) == ("Mine.", "m/x", "Yo", "T")
-    assert r.branding.suggestions == list(assistants.TEMPLATES["sales"].suggestions)
+    assert r.branding.suggestions == list(TEMPLATES["sales"].suggestions)
 
 
 def test_switching_template_adopts_its_texts_but_keeps_the_model() -> None:
     current = made({"name": "a", "customer": "c", "template": "support", "model": "m/custom"})
     r = patched(current, {"template": "onboarding"})
-    t = assistants.TEMPLATES["onboarding"]
+    t = TEMPLATES["onboarding"]
     assert (r.template, r.system_prompt, r.branding.greeting) == ("onboarding", t.system_prompt, t.greeting)
     assert r.model == "m/custom"
     cleared = patched(r, {"template": None})
