@@ -14,6 +14,7 @@ from pipeline.kafka import Outgoing
 from pipeline.records import DeadLetter, Record
 from pipeline.topics import ALERTS, customer_key
 from projections import billing as store
+from projections import billing_state
 
 CONSUMER = "billing"
 STAGE = "billing.charge"
@@ -38,15 +39,15 @@ class BillingProjection:
         if cached is not None and cached[0] == messages[0].offset:
             catalog = cached[1].catalog
         else:
-            catalog = await store.load_catalog(conn, topic, partition)
+            catalog = await billing_state.load_catalog(conn, topic, partition)
         plain = [r for _, r in records]
-        accounts, has_metered = await store.load_accounts(conn, billing.accounts_needed(plain))
+        accounts, has_metered = await billing_state.load_accounts(conn, billing.accounts_needed(plain))
         state = billing.PartitionState(
             catalog=catalog,
             accounts=accounts,
-            charged=await store.load_charged(conn, billing.usage_ids(plain)),
-            charges=await store.load_charges(conn, billing.corrected_ids(plain)),
-            metered=await store.load_metered(conn, billing.metering_needed(plain) & has_metered),
+            charged=await billing_state.load_charged(conn, billing.usage_ids(plain)),
+            charges=await billing_state.load_charges(conn, billing.corrected_ids(plain)),
+            metered=await billing_state.load_metered(conn, billing.metering_needed(plain) & has_metered),
         )
         state, result = billing.fold(state, records)
         await store.write(conn, topic=topic, partition=partition, state=state, result=result)

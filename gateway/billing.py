@@ -14,12 +14,12 @@ from gateway.body import read_json
 from gateway.errors import ApiError, not_found
 from gateway.responses import json_response
 from gateway.services import caller
-from pipeline import audit, validation
+from pipeline import audit, burn_table_validation, grant_validation
 from pipeline.audit_topic import audit_outgoing
 from pipeline.kafka import Outgoing
 from pipeline.topics import BILLING, customer_key
 from projections import queries
-from projections.billing import rules_to_json
+from projections.burn_rules import rules_to_json
 from projections.waiting import wait_for
 
 PAGE_DEFAULT = 50
@@ -35,7 +35,8 @@ async def put_burn_table(request: Request) -> Response:
     name = request.path_params["name"]
     body = await read_json(request)
     now = datetime.now(UTC)
-    validation.burn_table(body, tenant_id=who.tenant_id, name=name, version=1, actor="", now=now)  # fail fast
+    # Fail fast, before taking the lock: the version number does not change what is valid.
+    burn_table_validation.burn_table(body, tenant_id=who.tenant_id, name=name, version=1, actor="", now=now)
     lock_key = f"burn-table|{who.tenant_id}|{name}"
     async with svc.pool.acquire() as conn:
         # Versions are numbered under a lock held until the projection shows the new one, so that
@@ -44,7 +45,7 @@ async def put_burn_table(request: Request) -> Response:
         try:
             previous = await queries.burn_table_versions(svc.pool, who.tenant_id, name, limit=1)
             version = (previous[0]["version"] if previous else 0) + 1
-            table = validation.burn_table(
+            table = burn_table_validation.burn_table(
                 body, tenant_id=who.tenant_id, name=name, version=version, actor=_actor(who.key_id), now=now
             )
             encoded = svc.codec.encode(table)
@@ -103,7 +104,7 @@ async def post_grant(request: Request) -> Response:
     svc, who = await caller(request)
     customer = request.path_params["customer"]
     body = await read_json(request)
-    granted = validation.grant(
+    granted = grant_validation.grant(
         body, tenant_id=who.tenant_id, customer=customer, actor=_actor(who.key_id), now=datetime.now(UTC)
     )
     existing = await queries.grant(svc.pool, who.tenant_id, customer, granted.grant_id)

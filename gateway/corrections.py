@@ -12,7 +12,7 @@ from gateway.body import read_json
 from gateway.errors import ApiError
 from gateway.responses import json_response
 from gateway.services import caller
-from pipeline import audit, validation
+from pipeline import audit, corrections_validation
 from pipeline.audit_topic import audit_outgoing
 from pipeline.billing import AMENDED, VOIDED
 from pipeline.kafka import Outgoing
@@ -67,7 +67,7 @@ async def _correct(request: Request, action: str) -> Response:
             f"no charged event {event_id!r}; events are charged moments after being accepted",
         )
     actor = f"key:{who.key_id}"
-    correction = validation.correction(
+    correction = corrections_validation.correction(
         body, tenant_id=who.tenant_id, customer=charge["customer"], target_event_id=event_id,
         action=action, actor=actor, now=datetime.now(UTC),
     )  # fmt: skip

@@ -13,7 +13,7 @@ from gateway.body import read_json
 from gateway.errors import not_found
 from gateway.responses import json_response
 from gateway.services import caller
-from pipeline import audit, validation
+from pipeline import audit, customer_validation
 from pipeline.audit_topic import audit_outgoing
 from pipeline.kafka import Outgoing
 from pipeline.money import format_decimal
@@ -62,7 +62,7 @@ async def put_customer(request: Request) -> Response:
     current = await _current(svc.pool, who.tenant_id, customer)
     actor = f"key:{who.key_id}"
     now = datetime.now(UTC)
-    updated = validation.customer_settings(
+    updated = customer_validation.customer_settings(
         body, tenant_id=who.tenant_id, customer=customer, current=current, actor=actor, now=now
     )
     trail = audit.record(

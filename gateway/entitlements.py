@@ -16,7 +16,7 @@ from gateway.body import read_json
 from gateway.errors import not_found
 from gateway.responses import json_response
 from gateway.services import Services, caller, services
-from pipeline import audit, validation
+from pipeline import audit, entitlement_validation
 from pipeline.audit_topic import audit_outgoing
 from pipeline.billing import period_start
 from pipeline.entitlements import (
@@ -84,7 +84,7 @@ async def put_entitlement(request: Request) -> Response:
     body = await read_json(request)
     actor = f"key:{who.key_id}"
     now = datetime.now(UTC)
-    record = validation.entitlement(
+    record = entitlement_validation.entitlement(
         body, tenant_id=who.tenant_id, customer=customer, feature=feature, actor=actor, now=now
     )
     previous = await svc.pool.fetchrow(CURRENT, who.tenant_id, customer, feature)
@@ -162,7 +162,7 @@ async def evaluate(
 
 async def post_check(request: Request) -> Response:
     svc, who = await caller(request)
-    asked = validation.check(await read_json(request))
+    asked = entitlement_validation.check(await read_json(request))
     now = datetime.now(UTC)
     verdict, row = await evaluate(svc, who.tenant_id, asked, now)
     answer: dict[str, Any] = {

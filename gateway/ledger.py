@@ -16,7 +16,7 @@ from gateway.body import read_json
 from gateway.errors import ApiError, not_found
 from gateway.responses import json_response
 from gateway.services import Services, caller
-from pipeline import audit, validation
+from pipeline import audit, corrections_validation
 from pipeline.audit_topic import audit_outgoing
 from pipeline.errors import ValidationError
 from pipeline.kafka import Outgoing
@@ -50,7 +50,7 @@ async def post_grant_void(request: Request) -> Response:
     customer, grant_id = request.path_params["customer"], request.path_params["grant_id"]
     body = await read_json(request, optional=True)
     actor = f"key:{who.key_id}"
-    voided = validation.grant_void(
+    voided = corrections_validation.grant_void(
         body,
         tenant_id=who.tenant_id,
         customer=customer,

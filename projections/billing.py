@@ -1,82 +1,16 @@
-"""The billing projection: loads what the fold needs and writes its result with the offset, atomically."""
+"""The billing projection's writer: persists a fold's result in the transaction that advances its offset."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import UTC, datetime
-from decimal import Decimal
 
 import asyncpg
 import orjson
 
-from pipeline.billing import AccountKey, BatchResult, Charge, EventKey, PartitionState
-from pipeline.ledger import REFUND_PREFIX, Account, Allocation, Grant, Hold
-from pipeline.money import format_decimal
-from pipeline.records import BurnRule, BurnTablePublished, EntitlementSet
-
-LOAD_CATALOG = """
-SELECT v.* FROM burn_table_versions v
-JOIN burn_table_partitions p USING (tenant_id, name, version)
-WHERE p.topic = $1 AND p.partition = $2
-ORDER BY v.tenant_id, v.name, v.version
-"""
-
-# Whether an account has placed holds or metered entitlements is asked here, so the (rare) accounts
-# that have them cost one more query and the others none.
-LOAD_ACCOUNTS = """
-SELECT k.tenant_id, k.customer, c.debt, c.burn_table, c.credit_limit, c.ledger_seq, c.ledger_balance,
-       c.alert_thresholds, c.alerts_fired,
-       EXISTS (SELECT 1 FROM holds h WHERE h.tenant_id = k.tenant_id AND h.customer = k.customer
-               AND h.status = 'placed') AS has_holds,
-       EXISTS (SELECT 1 FROM entitlements e WHERE e.tenant_id = k.tenant_id AND e.customer = k.customer
-               AND e.kind = 'metered') AS has_metered
-FROM unnest($1::text[], $2::text[]) AS k (tenant_id, customer)
-LEFT JOIN customers c USING (tenant_id, customer)
-"""
-
-LOAD_GRANTS = """
-SELECT g.tenant_id, g.customer, g.grant_id, g.amount, g.remaining, g.priority, g.effective_at, g.expires_at,
-       g.status
-FROM unnest($1::text[], $2::text[]) AS k (tenant_id, customer)
-JOIN grants g USING (tenant_id, customer)
-ORDER BY g.tenant_id, g.customer, g.granted_at, g.grant_id
-"""
-
-LOAD_HOLDS = """
-SELECT h.tenant_id, h.customer, h.hold_id, h.credits, h.expires_at, h.event_id
-FROM unnest($1::text[], $2::text[]) AS k (tenant_id, customer)
-JOIN holds h USING (tenant_id, customer)
-WHERE h.status = 'placed'
-ORDER BY h.tenant_id, h.customer, h.occurred_at, h.hold_id
-"""
-
-INSERT_HOLD = """
-INSERT INTO holds (tenant_id, hold_id, customer, credits, expires_at, event_id, status, actor, occurred_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-ON CONFLICT (tenant_id, hold_id) DO NOTHING
-"""
-
-END_HOLD = """
-UPDATE holds SET status = $3, ended_at = clock_timestamp()
-WHERE tenant_id = $1 AND hold_id = $2 AND status = 'placed'
-"""
-
-LOAD_CHARGED = """
-SELECT c.tenant_id, c.event_id, c.customer
-FROM unnest($1::text[], $2::text[]) AS k (tenant_id, event_id)
-JOIN charges c USING (tenant_id, event_id)
-"""
-
-LOAD_CHARGES = """
-SELECT c.* FROM unnest($1::text[], $2::text[]) AS k (tenant_id, event_id)
-JOIN charges c USING (tenant_id, event_id)
-"""
-
-LOAD_METERED = """
-SELECT e.* FROM unnest($1::text[], $2::text[]) AS k (tenant_id, customer)
-JOIN entitlements e USING (tenant_id, customer)
-WHERE e.kind = 'metered'
-"""
+from pipeline.billing import BatchResult, PartitionState
+from pipeline.ledger import REFUND_PREFIX, Allocation
+from projections.burn_rules import rules_to_json
 
 INSERT_CHARGES = """
 INSERT INTO charges (tenant_id, event_id, customer, type, quantity, credits, cost, burn_table,
@@ -89,63 +23,6 @@ FROM unnest(
     $8::text[], $9::integer[], $10::timestamptz[], $11::timestamptz[], $12::text[], $13::bigint[], $16::text[]
 ) AS u (t, e, c, ty, q, cr, co, bt, bv, et, ra, al, o, pr)
 ON CONFLICT (tenant_id, event_id) DO NOTHING
-"""
-
-UPDATE_CHARGES = """
-UPDATE charges c SET
-    original = COALESCE(c.original, jsonb_build_object(
-        'quantity', c.quantity::text, 'credits', c.credits::text, 'cost', c.cost::text, 'properties', c.properties)),
-    quantity = u.q, properties = u.pr::jsonb, credits = u.cr, cost = u.co, allocations = u.al::jsonb,
-    status = u.st, corrected_at = clock_timestamp()
-FROM unnest($1::text[], $2::text[], $3::numeric[], $4::text[], $5::numeric[], $6::numeric[], $7::text[],
-            $8::text[]) AS u (t, e, q, pr, cr, co, al, st)
-WHERE c.tenant_id = u.t AND c.event_id = u.e
-"""
-
-INSERT_CORRECTION = """
-INSERT INTO corrections (tenant_id, correction_id, event_id, customer, action, status, code, message, quantity,
-                         properties, credits_before, credits_after, actor, occurred_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-ON CONFLICT (tenant_id, correction_id) DO NOTHING
-"""
-
-INSERT_ENTRIES = """
-INSERT INTO ledger_entries (tenant_id, customer, seq, kind, amount, balance, reference, at, detail)
-SELECT u.t, u.c, u.s, u.k, u.a, u.b, u.r, u.at, u.d::jsonb
-FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::numeric[], $6::numeric[], $7::text[],
-            $8::timestamptz[], $9::text[]) AS u (t, c, s, k, a, b, r, at, d)
-ON CONFLICT (tenant_id, customer, seq) DO NOTHING
-"""
-
-UPSERT_ENTITLEMENT = """
-INSERT INTO entitlements (tenant_id, customer, feature, kind, enabled, "limit", event_type, match, allowance,
-                          period, event_id, updated_by, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-ON CONFLICT (tenant_id, customer, feature) DO UPDATE
-SET kind = EXCLUDED.kind, enabled = EXCLUDED.enabled, "limit" = EXCLUDED."limit",
-    event_type = EXCLUDED.event_type, match = EXCLUDED.match, allowance = EXCLUDED.allowance,
-    period = EXCLUDED.period, event_id = EXCLUDED.event_id, updated_by = EXCLUDED.updated_by,
-    updated_at = EXCLUDED.updated_at
-"""
-
-ADD_USAGE = """
-INSERT INTO usage_counters (tenant_id, customer, feature, period_start, used)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::numeric[])
-ON CONFLICT (tenant_id, customer, feature, period_start) DO UPDATE
-SET used = usage_counters.used + EXCLUDED.used
-"""
-
-INSERT_ALERTS = """
-INSERT INTO alerts (alert_id, tenant_id, customer, threshold, balance, ledger_seq, occurred_at)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::numeric[], $5::numeric[], $6::bigint[],
-                     $7::timestamptz[])
-ON CONFLICT (alert_id) DO NOTHING
-"""
-
-SET_WATERMARK = """
-INSERT INTO watermarks (topic, partition, emitted_at) VALUES ($1, $2, $3)
-ON CONFLICT (topic, partition) DO UPDATE
-SET emitted_at = GREATEST(watermarks.emitted_at, EXCLUDED.emitted_at), applied_at = clock_timestamp()
 """
 
 INSERT_GRANTS = """
@@ -195,167 +72,6 @@ INSERT_VERSION_SEEN = """
 INSERT INTO burn_table_partitions (tenant_id, name, version, topic, partition) VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT DO NOTHING
 """
-
-
-def rules_to_json(rules: Iterable[BurnRule]) -> list[dict[str, object]]:
-    return [
-        {
-            "type": r.type,
-            "match": r.match,
-            "credits_per_unit": format_decimal(r.credits_per_unit),
-            "cost_per_unit": None if r.cost_per_unit is None else format_decimal(r.cost_per_unit),
-        }
-        for r in rules
-    ]
-
-
-def rules_from_json(raw: Iterable[dict[str, object]]) -> tuple[BurnRule, ...]:
-    from decimal import Decimal
-
-    return tuple(
-        BurnRule(
-            type=str(r["type"]),
-            match=dict(r["match"]),  # type: ignore[call-overload]
-            credits_per_unit=Decimal(str(r["credits_per_unit"])),
-            cost_per_unit=None if r["cost_per_unit"] is None else Decimal(str(r["cost_per_unit"])),
-        )
-        for r in raw
-    )
-
-
-async def load_catalog(
-    conn: asyncpg.Connection, topic: str, partition: int
-) -> dict[tuple[str, str], list[BurnTablePublished]]:
-    catalog: dict[tuple[str, str], list[BurnTablePublished]] = {}
-    for r in await conn.fetch(LOAD_CATALOG, topic, partition):
-        catalog.setdefault((r["tenant_id"], r["name"]), []).append(
-            BurnTablePublished(
-                event_id=r["event_id"],
-                tenant_id=r["tenant_id"],
-                name=r["name"],
-                version=r["version"],
-                effective_at=r["effective_at"],
-                rules=rules_from_json(r["rules"]),
-                actor=r["published_by"],
-                occurred_at=r["published_at"],
-            )
-        )
-    return catalog
-
-
-async def load_accounts(
-    conn: asyncpg.Connection, keys: Iterable[AccountKey]
-) -> tuple[dict[AccountKey, Account], set[AccountKey]]:
-    """The accounts, and which of them have metered entitlements (see `load_metered`)."""
-    tenants, customers = _columns(keys, 2)
-    if not tenants:
-        return {}, set()
-    rows = await conn.fetch(LOAD_ACCOUNTS, tenants, customers)
-    held = [(r["tenant_id"], r["customer"]) for r in rows if r["has_holds"]]
-    metered = {(r["tenant_id"], r["customer"]) for r in rows if r["has_metered"]}
-    grants: dict[AccountKey, list[Grant]] = {}
-    for r in await conn.fetch(LOAD_GRANTS, tenants, customers):
-        grants.setdefault((r["tenant_id"], r["customer"]), []).append(
-            Grant(
-                grant_id=r["grant_id"],
-                amount=r["amount"],
-                remaining=r["remaining"],
-                priority=r["priority"],
-                effective_at=r["effective_at"],
-                expires_at=r["expires_at"],
-                status=r["status"],
-            )
-        )
-    holds: dict[AccountKey, list[Hold]] = {}
-    if held:
-        held_tenants, held_customers = _columns(held, 2)
-        for r in await conn.fetch(LOAD_HOLDS, held_tenants, held_customers):
-            holds.setdefault((r["tenant_id"], r["customer"]), []).append(
-                Hold(r["hold_id"], r["credits"], r["expires_at"], r["event_id"])
-            )
-    accounts = {}
-    for r in rows:
-        key = (r["tenant_id"], r["customer"])
-        accounts[key] = Account(
-            tenant_id=key[0],
-            customer=key[1],
-            grants=tuple(grants.get(key, ())),
-            debt=r["debt"] if r["debt"] is not None else Account(*key).debt,
-            burn_table=r["burn_table"] or Account(*key).burn_table,
-            credit_limit=r["credit_limit"] if r["credit_limit"] is not None else Account(*key).credit_limit,
-            ledger_seq=r["ledger_seq"] or 0,
-            ledger_balance=r["ledger_balance"]
-            if r["ledger_balance"] is not None
-            else Account(*key).ledger_balance,
-            alert_thresholds=tuple(r["alert_thresholds"] or ()),
-            alerts_fired=frozenset(r["alerts_fired"] or ()),
-            holds=tuple(holds.get(key, ())),
-        )
-    return accounts, metered
-
-
-async def load_charges(conn: asyncpg.Connection, ids: Iterable[EventKey]) -> dict[EventKey, Charge]:
-    """The charges that a batch's corrections refer to, as they stand."""
-    tenants, event_ids = _columns(ids, 2)
-    if not tenants:
-        return {}
-    return {
-        (r["tenant_id"], r["event_id"]): Charge(
-            tenant_id=r["tenant_id"],
-            event_id=r["event_id"],
-            customer=r["customer"],
-            type=r["type"],
-            quantity=r["quantity"],
-            credits=r["credits"],
-            cost=r["cost"],
-            burn_table=r["burn_table"],
-            burn_table_version=r["burn_table_version"],
-            event_time=r["event_time"],
-            received_at=r["received_at"],
-            allocations=tuple(Allocation(a["grant_id"], Decimal(a["credits"])) for a in r["allocations"]),
-            offset=r["offset"],
-            properties=r["properties"],
-            status=r["status"],
-        )
-        for r in await conn.fetch(LOAD_CHARGES, tenants, event_ids)
-    }
-
-
-async def load_metered(
-    conn: asyncpg.Connection, keys: Iterable[AccountKey]
-) -> dict[AccountKey, dict[str, EntitlementSet]]:
-    """Each account's metered entitlements, which its usage counts against."""
-    tenants, customers = _columns(keys, 2)
-    if not tenants:
-        return {}
-    metered: dict[AccountKey, dict[str, EntitlementSet]] = {}
-    for r in await conn.fetch(LOAD_METERED, tenants, customers):
-        metered.setdefault((r["tenant_id"], r["customer"]), {})[r["feature"]] = EntitlementSet(
-            event_id=r["event_id"],
-            tenant_id=r["tenant_id"],
-            customer=r["customer"],
-            feature=r["feature"],
-            kind=r["kind"],
-            enabled=r["enabled"],
-            limit=r["limit"],
-            event_type=r["event_type"],
-            match=r["match"],
-            allowance=r["allowance"],
-            period=r["period"],
-            actor=r["updated_by"],
-            occurred_at=r["updated_at"],
-        )
-    return metered
-
-
-async def load_charged(
-    conn: asyncpg.Connection, ids: Iterable[tuple[str, str]]
-) -> dict[tuple[str, str], str]:
-    tenants, event_ids = _columns(ids, 2)
-    if not tenants:
-        return {}
-    rows = await conn.fetch(LOAD_CHARGED, tenants, event_ids)
-    return {(r["tenant_id"], r["event_id"]): r["customer"] for r in rows}
 
 
 async def write(
@@ -463,6 +179,75 @@ async def write(
         await conn.execute(INSERT_VERSION_SEEN, t.tenant_id, t.name, t.version, topic, partition)
 
 
+INSERT_ENTRIES = """
+INSERT INTO ledger_entries (tenant_id, customer, seq, kind, amount, balance, reference, at, detail)
+SELECT u.t, u.c, u.s, u.k, u.a, u.b, u.r, u.at, u.d::jsonb
+FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::numeric[], $6::numeric[], $7::text[],
+            $8::timestamptz[], $9::text[]) AS u (t, c, s, k, a, b, r, at, d)
+ON CONFLICT (tenant_id, customer, seq) DO NOTHING
+"""
+
+UPDATE_CHARGES = """
+UPDATE charges c SET
+    original = COALESCE(c.original, jsonb_build_object(
+        'quantity', c.quantity::text, 'credits', c.credits::text, 'cost', c.cost::text, 'properties', c.properties)),
+    quantity = u.q, properties = u.pr::jsonb, credits = u.cr, cost = u.co, allocations = u.al::jsonb,
+    status = u.st, corrected_at = clock_timestamp()
+FROM unnest($1::text[], $2::text[], $3::numeric[], $4::text[], $5::numeric[], $6::numeric[], $7::text[],
+            $8::text[]) AS u (t, e, q, pr, cr, co, al, st)
+WHERE c.tenant_id = u.t AND c.event_id = u.e
+"""
+
+INSERT_CORRECTION = """
+INSERT INTO corrections (tenant_id, correction_id, event_id, customer, action, status, code, message, quantity,
+                         properties, credits_before, credits_after, actor, occurred_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+ON CONFLICT (tenant_id, correction_id) DO NOTHING
+"""
+
+UPSERT_ENTITLEMENT = """
+INSERT INTO entitlements (tenant_id, customer, feature, kind, enabled, "limit", event_type, match, allowance,
+                          period, event_id, updated_by, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+ON CONFLICT (tenant_id, customer, feature) DO UPDATE
+SET kind = EXCLUDED.kind, enabled = EXCLUDED.enabled, "limit" = EXCLUDED."limit",
+    event_type = EXCLUDED.event_type, match = EXCLUDED.match, allowance = EXCLUDED.allowance,
+    period = EXCLUDED.period, event_id = EXCLUDED.event_id, updated_by = EXCLUDED.updated_by,
+    updated_at = EXCLUDED.updated_at
+"""
+
+ADD_USAGE = """
+INSERT INTO usage_counters (tenant_id, customer, feature, period_start, used)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::numeric[])
+ON CONFLICT (tenant_id, customer, feature, period_start) DO UPDATE
+SET used = usage_counters.used + EXCLUDED.used
+"""
+
+INSERT_ALERTS = """
+INSERT INTO alerts (alert_id, tenant_id, customer, threshold, balance, ledger_seq, occurred_at)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::numeric[], $5::numeric[], $6::bigint[],
+                     $7::timestamptz[])
+ON CONFLICT (alert_id) DO NOTHING
+"""
+
+SET_WATERMARK = """
+INSERT INTO watermarks (topic, partition, emitted_at) VALUES ($1, $2, $3)
+ON CONFLICT (topic, partition) DO UPDATE
+SET emitted_at = GREATEST(watermarks.emitted_at, EXCLUDED.emitted_at), applied_at = clock_timestamp()
+"""
+
+INSERT_HOLD = """
+INSERT INTO holds (tenant_id, hold_id, customer, credits, expires_at, event_id, status, actor, occurred_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+ON CONFLICT (tenant_id, hold_id) DO NOTHING
+"""
+
+END_HOLD = """
+UPDATE holds SET status = $3, ended_at = clock_timestamp()
+WHERE tenant_id = $1 AND hold_id = $2 AND status = 'placed'
+"""
+
+
 async def _write_lifecycle(
     conn: asyncpg.Connection, *, topic: str, partition: int, result: BatchResult
 ) -> None:
@@ -544,11 +329,3 @@ async def _write_lifecycle(
 
 def _allocations_json(allocations: Iterable[Allocation]) -> str:
     return orjson.dumps([{"grant_id": a.grant_id, "credits": str(a.credits)} for a in allocations]).decode()
-
-
-def _columns(rows: Iterable[tuple[str, ...]], width: int) -> Sequence[list[str]]:
-    cols: list[list[str]] = [[] for _ in range(width)]
-    for row in rows:
-        for i, value in enumerate(row):
-            cols[i].append(value)
-    return cols

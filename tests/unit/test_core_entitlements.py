@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pipeline import validation
+from pipeline import entitlement_validation
 from pipeline.entitlements import CheckRequest, Entitlement, Standing, Verdict, decide
 from pipeline.errors import ValidationError
 
@@ -16,7 +16,7 @@ NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 def entitlement(raw: object, feature: str = "reports", customer: str = "cus_1") -> Any:
-    return validation.entitlement(
+    return entitlement_validation.entitlement(
         raw, tenant_id="ten_1", customer=customer, feature=feature, actor="key:k1", now=NOW
     )
 
@@ -122,8 +122,8 @@ def test_the_feature_and_customer_names_are_identifiers() -> None:
 
 
 def test_a_check_needs_a_customer_and_defaults_to_no_feature_and_no_credits() -> None:
-    assert validation.check({"customer": "c1"}) == CheckRequest("c1", None, Decimal(0))
-    assert validation.check({"customer": "c1", "feature": "f", "credits": "2.5"}) == CheckRequest(
+    assert entitlement_validation.check({"customer": "c1"}) == CheckRequest("c1", None, Decimal(0))
+    assert entitlement_validation.check({"customer": "c1", "feature": "f", "credits": "2.5"}) == CheckRequest(
         "c1", "f", Decimal("2.5")
     )
 
@@ -142,7 +142,7 @@ def test_a_check_needs_a_customer_and_defaults_to_no_feature_and_no_credits() ->
     ],
 )
 def test_bad_checks_are_refused_with_a_stable_code(body: object, code: str) -> None:
-    refused(validation.check, body, code)
+    refused(entitlement_validation.check, body, code)
 
 
 # the check itself

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pipeline import validation
+from pipeline import burn_table_validation, grant_validation, validation
 from pipeline.errors import ValidationError
 from pipeline.records import BurnRule
 
@@ -30,11 +30,13 @@ def usage(raw: object) -> Any:
 
 
 def grant(raw: object, customer: str = "cus_1") -> Any:
-    return validation.grant(raw, tenant_id="ten_1", customer=customer, actor="key_admin", now=NOW)
+    return grant_validation.grant(raw, tenant_id="ten_1", customer=customer, actor="key_admin", now=NOW)
 
 
 def table(raw: object, name: str = "default") -> Any:
-    return validation.burn_table(raw, tenant_id="ten_1", name=name, version=3, actor="key_admin", now=NOW)
+    return burn_table_validation.burn_table(
+        raw, tenant_id="ten_1", name=name, version=3, actor="key_admin", now=NOW
+    )
 
 
 def refused(fn: Any, raw: object, code: str, **kwargs: Any) -> ValidationError:
@@ -405,7 +407,7 @@ def test_a_table_with_more_than_max_rules_is_refused() -> None:
 
 
 def test_rules_that_differ_only_by_bool_versus_number_are_both_valid() -> None:
-    rules = validation.burn_rules(
+    rules = burn_table_validation.burn_rules(
         [
             {"type": "t", "match": {"cached": True}, "credits_per_unit": "1"},
             {"type": "t", "match": {"cached": 1}, "credits_per_unit": "2"},

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pipeline import validation
+from pipeline import corrections_validation, customer_validation
 from pipeline.errors import ValidationError
 from pipeline.records import CustomerUpdated
 
@@ -16,13 +16,13 @@ NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 def settings(raw: object, current: CustomerUpdated | None = None) -> CustomerUpdated:
-    return validation.customer_settings(
+    return customer_validation.customer_settings(
         raw, tenant_id="ten_1", customer="cus_1", current=current, actor="key:k", now=NOW
     )
 
 
 def correct(raw: object, action: str) -> Any:
-    return validation.correction(
+    return corrections_validation.correction(
         raw,
         tenant_id="ten_1",
         customer="cus_1",
@@ -70,7 +70,7 @@ def test_bad_thresholds_are_refused(raw: object) -> None:
 
 
 def test_a_grant_void_keeps_its_reason() -> None:
-    voided = validation.grant_void(
+    voided = corrections_validation.grant_void(
         {"reason": "refunded"}, tenant_id="ten_1", customer="cus_1", grant_id="g1", actor="key:k", now=NOW
     )
     assert (voided.grant_id, voided.customer, voided.reason, voided.actor, voided.occurred_at) == (
@@ -83,7 +83,7 @@ def test_a_grant_void_keeps_its_reason() -> None:
                                            ({"reason": "x" * 1001}, "invalid_reason"), ([], "invalid_type")])  # fmt: skip
 def test_bad_grant_voids_are_refused(raw: object, code: str) -> None:
     refused(
-        lambda r: validation.grant_void(
+        lambda r: corrections_validation.grant_void(
             r, tenant_id="ten_1", customer="cus_1", grant_id="g1", actor="key:k", now=NOW
         ),
         code,
