@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from agents.runner import Message, dead_letter_for, decode_all
-from pipeline import billing
+from pipeline import batch_needs, billing
 from pipeline.codec import Codec
 from pipeline.kafka import Outgoing
+from pipeline.partition_state import PartitionState
 from pipeline.records import DeadLetter, Record
 from pipeline.topics import ALERTS, customer_key
 from projections import billing as store
@@ -27,7 +28,7 @@ class BillingProjection:
     codec: Codec
     consumer: str = CONSUMER
     stage: str = STAGE
-    _catalogs: dict[tuple[str, int], tuple[int, billing.PartitionState]] = field(default_factory=dict)
+    _catalogs: dict[tuple[str, int], tuple[int, PartitionState]] = field(default_factory=dict)
 
     async def apply(
         self, conn: asyncpg.Connection, topic: str, partition: int, messages: Sequence[Message]
@@ -41,13 +42,13 @@ class BillingProjection:
         else:
             catalog = await billing_state.load_catalog(conn, topic, partition)
         plain = [r for _, r in records]
-        accounts, has_metered = await billing_state.load_accounts(conn, billing.accounts_needed(plain))
-        state = billing.PartitionState(
+        accounts, has_metered = await billing_state.load_accounts(conn, batch_needs.accounts_needed(plain))
+        state = PartitionState(
             catalog=catalog,
             accounts=accounts,
-            charged=await billing_state.load_charged(conn, billing.usage_ids(plain)),
-            charges=await billing_state.load_charges(conn, billing.corrected_ids(plain)),
-            metered=await billing_state.load_metered(conn, billing.metering_needed(plain) & has_metered),
+            charged=await billing_state.load_charged(conn, batch_needs.usage_ids(plain)),
+            charges=await billing_state.load_charges(conn, batch_needs.corrected_ids(plain)),
+            metered=await billing_state.load_metered(conn, batch_needs.metering_needed(plain) & has_metered),
         )
         state, result = billing.fold(state, records)
         await store.write(conn, topic=topic, partition=partition, state=state, result=result)
@@ -69,7 +70,7 @@ class BillingProjection:
         # Valid only if the transaction commits; a failed commit leaves the offset behind and misses.
         self._catalogs[(topic, partition)] = (
             messages[-1].offset + 1,
-            billing.PartitionState(catalog=state.catalog),
+            PartitionState(catalog=state.catalog),
         )
         produced.extend(
             Outgoing(ALERTS, self.codec.encode(a), key=customer_key(a.tenant_id, a.customer))

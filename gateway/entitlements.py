@@ -18,7 +18,6 @@ from gateway.responses import json_response
 from gateway.services import Services, caller, services
 from pipeline import audit, entitlement_validation
 from pipeline.audit_topic import audit_outgoing
-from pipeline.billing import period_start
 from pipeline.entitlements import (
     BOOLEAN,
     HOLD_TIMEOUT,
@@ -32,6 +31,7 @@ from pipeline.entitlements import (
     decide,
 )
 from pipeline.kafka import CachedPartitioner, Outgoing
+from pipeline.metering import period_start
 from pipeline.money import format_decimal
 from pipeline.records import HoldReleased, HoldRequested
 from pipeline.topics import BILLING, customer_key

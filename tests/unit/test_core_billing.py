@@ -10,16 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline import billing
-from pipeline.billing import (
-    DEFAULT_TABLE,
-    BatchResult,
-    PartitionState,
-    accounts_needed,
-    balances,
-    fold,
-    usage_ids,
-)
-from pipeline.ledger import Allocation
+from pipeline.batch_needs import accounts_needed, usage_ids
+from pipeline.billing import fold
+from pipeline.ledger import DEFAULT_TABLE, Allocation
+from pipeline.partition_state import BatchResult, PartitionState, balances
 from pipeline.records import (
     BurnRule,
     BurnTablePublished,
@@ -427,7 +421,7 @@ def test_a_customer_is_priced_by_its_assigned_table_from_the_update_on() -> None
 
     update = CustomerUpdated("cu1", "ten_1", "vip", "premium", Decimal(100), {}, "a", at)
     records = [table("default", "1"), table("premium", "5"), use("before"), update, use("after")]
-    state, out = billing.fold(billing.PartitionState(), list(enumerate(records)))
+    state, out = billing.fold(PartitionState(), list(enumerate(records)))
     assert [(c.event_id, c.credits, c.burn_table) for c in out.charges] == [
         ("before", Decimal(2), "default"),
         ("after", Decimal(10), "premium"),

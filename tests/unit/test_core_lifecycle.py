@@ -10,9 +10,10 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline import billing, ledger
-from pipeline.billing import PartitionState, fold
+from pipeline import ledger, metering, partition_state
+from pipeline.billing import fold
 from pipeline.ledger import Account, Entry
+from pipeline.partition_state import PartitionState
 from pipeline.records import (
     BurnRule,
     BurnTablePublished,
@@ -70,11 +71,11 @@ def correction(n: int, target: str, action: str, quantity: str | None = None, **
 
 def run(
     records: list[Record], state: PartitionState | None = None
-) -> tuple[PartitionState, billing.BatchResult]:
+) -> tuple[PartitionState, partition_state.BatchResult]:
     return fold(state or PartitionState(), list(enumerate(records)))
 
 
-def entries(result: billing.BatchResult) -> list[Entry]:
+def entries(result: partition_state.BatchResult) -> list[Entry]:
     return [e for k, e in result.entries if k == KEY]
 
 
@@ -82,7 +83,7 @@ def account(state: PartitionState) -> Account:
     return state.accounts[KEY]
 
 
-def check_ledger(state: PartitionState, result: billing.BatchResult) -> None:
+def check_ledger(state: PartitionState, result: partition_state.BatchResult) -> None:
     """The invariant: the ledger's entries sum to its balance, which is what the grants hold minus debt."""
     rows = entries(result)
     running = Decimal(0)
@@ -139,7 +140,7 @@ def test_a_void_refunds_the_grants_that_paid_and_a_second_void_changes_nothing()
     assert {g.grant_id: g.remaining for g in account(state).grants} == {"a": 5, "b": 5}
     assert [(e.kind, e.amount) for e in entries(out)][-1] == ("correction", 7)
     assert [c.status for c in out.corrections] == ["applied", "unchanged"]
-    assert out.corrected[(TENANT, "u1")].status == billing.VOIDED
+    assert out.corrected[(TENANT, "u1")].status == partition_state.VOIDED
     assert out.corrected[(TENANT, "u1")].credits == 0
     check_ledger(state, out)
 
@@ -164,7 +165,7 @@ def test_an_amend_charges_or_refunds_the_difference_at_the_original_version() ->
     amounts = [(e.kind, e.amount) for e in entries(out)]
     assert amounts[-2:] == [("correction", -4), ("correction", 8)]  # +2 units at 2, then -4 units at 2
     c = out.corrected[(TENANT, "u1")]
-    assert (c.quantity, c.credits, c.status) == (1, 2, billing.AMENDED)
+    assert (c.quantity, c.credits, c.status) == (1, 2, partition_state.AMENDED)
     assert account(state).ledger_balance == 98
     check_ledger(state, out)
 
@@ -195,8 +196,8 @@ def test_metered_usage_is_counted_per_period_and_uncounted_by_a_void() -> None:
         table(1, "1"), metered, usage("u1", "2"), usage("u2", "3", at=T0 + 25 * HOUR), correction(1, "u1", "void"),
     ]  # fmt: skip
     _, out = run(records)
-    day1 = (TENANT, CUSTOMER, "reports", billing.period_start(T0, "day"))
-    day2 = (TENANT, CUSTOMER, "reports", billing.period_start(T0 + 25 * HOUR, "day"))
+    day1 = (TENANT, CUSTOMER, "reports", metering.period_start(T0, "day"))
+    day2 = (TENANT, CUSTOMER, "reports", metering.period_start(T0 + 25 * HOUR, "day"))
     assert out.counters == {day1: 0, day2: 3}
 
 
@@ -217,7 +218,7 @@ def hold(
     return HoldRequested(hold_id, TENANT, CUSTOMER, Decimal(credits), at + ttl, event_id, "cli", at)
 
 
-def statuses(out: billing.BatchResult) -> dict[str, str]:
+def statuses(out: partition_state.BatchResult) -> dict[str, str]:
     return {h.hold_id: h.status for h in out.holds}
 
 
