@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -162,8 +163,15 @@ def create_app(
                 chat=chat_runtime(settings, pool),
                 write_timeout=write_timeout,
             )
+            leases = asyncio.create_task(app.state.services.chat.hub.keep_leases())
             log.info("gateway ready on http://%s:%d", settings.gateway_host, settings.gateway_port)
-            yield
+            try:
+                yield
+            finally:
+                leases.cancel()
+                await asyncio.wait({leases})
+                with contextlib.suppress(Exception):  # leases lapse on their own if the database is gone
+                    await app.state.services.chat.hub.close()
         finally:
             if own:
                 await pub.stop()  # type: ignore[attr-defined]

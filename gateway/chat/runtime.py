@@ -10,6 +10,7 @@ from gateway.chat.conversations import Hub
 from gateway.chat.widget_secret import widget_secret
 from pipeline.rate_limits import RateLimiter
 from pipeline.settings import Settings
+from projections.chat_leases import PostgresLeases
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +27,7 @@ def chat_runtime(settings: Settings, pool: asyncpg.Pool) -> ChatRuntime:
     ip_rate = settings.chat_ip_per_minute
     return ChatRuntime(
         secret=widget_secret(settings),
-        hub=Hub(pool),
+        hub=Hub(pool, PostgresLeases(pool)),
         session_limits=RateLimiter(settings.chat_session_per_minute, settings.chat_session_burst),
         # A minute's worth at once: one address may be a whole office behind one NAT.
         ip_limits=RateLimiter(ip_rate, ip_rate),

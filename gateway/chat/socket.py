@@ -17,7 +17,13 @@ from typing import Any
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from gateway.chat.conversations import Conversation, ConversationNotFound, Listener
+from gateway.chat.conversations import (
+    CLOSE,
+    Conversation,
+    ConversationElsewhere,
+    ConversationNotFound,
+    Listener,
+)
 from gateway.chat.runtime import ChatRuntime
 from gateway.chat.sessions import may_embed, public_agent
 from gateway.chat.turns import Turn
@@ -33,6 +39,7 @@ log = logging.getLogger(__name__)
 SESSION_CLOSE = 4401  # the token is bad or expired: get a new one
 ORIGIN_CLOSE = 4403  # this page may not use this agent (or the agent is gone)
 IDLE_CLOSE = 4408  # nothing heard from the peer for too long
+ELSEWHERE_CLOSE = 4409  # another gateway process holds the conversation: reconnect (and land there)
 
 
 class ChatSocket:
@@ -64,7 +71,7 @@ class ChatSocket:
             if self._turn is not None:
                 await asyncio.wait({self._turn})  # it stores what was streamed as interrupted
             if self._conversation is not None:
-                self._chat.hub.detach(self._conversation, self._listener)
+                await self._chat.hub.detach(self._conversation, self._listener)
             pinger.cancel()
             writer.cancel()
             await asyncio.wait({pinger, writer})
@@ -103,6 +110,9 @@ class ChatSocket:
         try:
             while True:
                 frame = await self._listener.outbox.get()
+                if frame is CLOSE:
+                    await self._ws.close(ELSEWHERE_CLOSE)
+                    return
                 await self._ws.send_text(dumps(frame).decode())
         except (WebSocketDisconnect, RuntimeError, OSError):
             self._gone.set()  # the reader sees the disconnect too and winds the socket up
@@ -119,12 +129,15 @@ class ChatSocket:
         hub, c = self._chat.hub, self._claims
         try:
             if hello.conversation_id is None:
-                conversation = hub.start(c.tenant_id, c.agent_id, c.visitor_id)
+                conversation = await hub.start(c.tenant_id, c.agent_id, c.visitor_id)
             else:
                 conversation = await hub.find(c.tenant_id, hello.conversation_id, c.agent_id, c.visitor_id)
             await hub.attach(conversation, self._listener, hello.last_seq or 0, self._agent)
         except ConversationNotFound as exc:
             self._listener.push(chat_frames.error(exc.code, "no such conversation; say hello without an id"))
+            return
+        except ConversationElsewhere as exc:
+            self._listener.close(chat_frames.error(exc.code, f"{exc.message}; reconnect shortly"))
             return
         except Exception as exc:
             if not is_retryable(exc):

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from gateway.chat.conversations import Conversation, Listener
+from gateway.chat.conversations import Conversation, ConversationElsewhere, Listener
 from gateway.chat.providers import ChatRequest, Completed, Delta, ProviderError, Usage
 from gateway.chat.tools import ToolResult, call_tool
 from gateway.entitlements import evaluate
@@ -41,7 +41,7 @@ from pipeline.conversation import (
     tool_specs,
 )
 from pipeline.entitlements import CheckRequest
-from pipeline.errors import TransientError
+from pipeline.errors import TransientError, is_retryable
 from pipeline.kafka import Outgoing
 from pipeline.records import AssistantTool, ChatMessageRecorded
 from pipeline.topics import CHAT, conversation_key
@@ -280,7 +280,20 @@ class Turn:
     async def _commit(self, record: ChatMessageRecorded, *, attempts: int = REPLY_ATTEMPTS) -> bool:
         """Publish a message and, once the broker acknowledged it, send it to the listeners. If the
         broker never does, its seq is burned and the visitor told `unavailable`. A reply's tokens are
-        billed by the pipeline from this one record, so a stored reply can never go unbilled."""
+        billed by the pipeline from this one record, so a stored reply can never go unbilled.
+
+        The seq goes into the conversation's lease first: a process that takes the conversation over
+        later goes on after it, and one that already took it over makes this fail (the listeners are
+        told to reconnect there)."""
+        try:
+            await self._svc.chat.hub.reserve(self._conversation, record.seq)
+        except ConversationElsewhere:
+            return False
+        except Exception as exc:
+            if not is_retryable(exc):
+                raise
+            log.warning("message %s: its seq could not be reserved: %r", record.message_id, exc)
+            attempts = 0  # the lease may hold the seq even so: burn it, never reuse it
         outgoing = [
             Outgoing(
                 CHAT,

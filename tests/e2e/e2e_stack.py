@@ -11,13 +11,14 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
+from waiting import eventually
 
 from infra.broker import EmbeddedBroker
 from infra.ports import free_port
@@ -25,24 +26,6 @@ from infra.processes import Child, ChildSpec, spawn
 from pipeline.admin_cli import create_tenant_and_wait
 from pipeline.bootstrap import prepare
 from pipeline.settings import Settings
-
-
-async def eventually(
-    check: Callable[[], Awaitable[Any]],
-    *,
-    timeout: float = 30.0,
-    every: float = 0.05,
-    what: str = "condition",
-) -> Any:
-    """Poll `check` until it returns a truthy value; fail with `what` when the deadline passes."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
 
 
 @dataclass
@@ -97,16 +80,20 @@ class Stack:
 
     def start_gateway(self, *, env: Mapping[str, str] | None = None) -> Child:
         """Start the gateway; `env` overrides the stack's environment for the gateway only."""
+        self.gateway = self.spawn_gateway("gateway", env)
+        return self.gateway
+
+    def spawn_gateway(self, name: str, env: Mapping[str, str] | None = None) -> Child:
+        """A gateway process on this stack; one started besides the stack's own is the caller's to stop."""
         spec = ChildSpec(
-            "gateway",
+            name,
             (sys.executable, "-m", "pipeline.cli", "--log-level", "warning", "gateway"),
             env={**self.env(), **(env or {})},
         )
-        self.gateway = spawn(spec, self.home / "logs")
-        return self.gateway
+        return spawn(spec, self.home / "logs")
 
-    async def wait_ready(self, timeout: float = 60.0) -> None:
-        async with httpx.AsyncClient(base_url=self.url) as client:
+    async def wait_ready(self, timeout: float = 60.0, *, url: str | None = None) -> None:
+        async with httpx.AsyncClient(base_url=url or self.url) as client:
 
             async def ready() -> bool:
                 try:

@@ -95,8 +95,8 @@ class Chat:
     messages: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
-    async def open(cls, stack: Stack, token: str, origin: str = ORIGIN) -> Chat:
-        url = f"ws://127.0.0.1:{stack.settings.gateway_port}/v1/chat?token={token}"
+    async def open(cls, stack: Stack, token: str, origin: str = ORIGIN, port: int | None = None) -> Chat:
+        url = f"ws://127.0.0.1:{port or stack.settings.gateway_port}/v1/chat?token={token}"
         return cls(await connect(url, origin=origin, proxy=None, open_timeout=10))  # type: ignore[arg-type]
 
     @property
@@ -471,6 +471,58 @@ async def test_the_hosted_page_behind_a_tls_proxy_gets_a_session_for_its_https_o
         # Without the proxy's word the gateway was reached over http, so an https page is someone else's.
         direct = await ask(public)
         assert (direct.status_code, direct.json()["error"]["code"]) == (403, "origin_not_allowed")
+
+
+async def test_two_gateways_take_turns_on_a_conversation_and_never_reuse_a_seq(chat_stack: Stack) -> None:
+    agent = await make_agent(chat_stack, "twogw", credits="1000")
+    port = free_port()
+    other = chat_stack.spawn_gateway("gateway-2", {**GATEWAY_ENV, "REVOS_GATEWAY_PORT": str(port)})
+    try:
+        await chat_stack.wait_ready(url=f"http://127.0.0.1:{port}")
+        token = await token_for(chat_stack, agent.agent_id)
+        first = await Chat.open(chat_stack, token)
+        conversation = (await first.hello())["conversation_id"]
+        await first.send("c1", "one")
+        assert (await first.frame())["seq"] == 1
+        await first.reply(1)
+
+        # A second tab, routed to the other gateway while the first one serves the conversation.
+        tab = await Chat.open(chat_stack, token, port=port)
+        await tab.put({"type": "hello", "conversation_id": conversation, "last_seq": 0})
+        error, code = await tab.refusal()
+        assert (error["code"], code) == ("conversation_elsewhere", 4409)
+
+        # The first tab closes; its gateway lets the conversation go and the other one goes on with it.
+        await first.ws.close()
+
+        async def resumed() -> Chat | None:
+            chat = await Chat.open(chat_stack, token, port=port)
+            await chat.put({"type": "hello", "conversation_id": conversation, "last_seq": 0})
+            ready = await chat.frame()
+            if ready["type"] == "ready":
+                return chat
+            assert ready["code"] == "conversation_elsewhere", ready
+            await chat.ws.close()
+            return None
+
+        moved: Chat = await eventually(resumed, timeout=30, every=0.2, what="the other gateway to take over")
+        assert [(await moved.frame())["seq"] for _ in range(2)] == [1, 2]
+        await moved.send("c2", "two")
+        assert (await moved.frame())["seq"] == 3
+        await moved.reply(3)
+        await moved.ws.close()
+
+        async with chat_stack.client(agent.api_key) as api:
+
+            async def stored() -> list[tuple[int, str]] | None:
+                messages = (await api.get(f"/v1/conversations/{conversation}")).json().get("messages", [])
+                return [(m["seq"], m["role"]) for m in messages] if len(messages) == 4 else None
+
+            assert await eventually(stored, what="all four messages") == [
+                (1, "user"), (2, "assistant"), (3, "user"), (4, "assistant")
+            ]  # fmt: skip
+    finally:
+        other.stop(10)
 
 
 async def test_a_silent_peer_is_pinged_then_closed(chat_stack: Stack) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from gateway.chat.conversations import Conversation, ConversationNotFound, Hub, Listener
+from pipeline.chat_leases import MemoryLeases
 from pipeline.records import ChatMessageRecorded
 
 AGENT = {"agent_id": "agt_1", "name": "Helper", "branding": {}}
@@ -31,8 +32,8 @@ def drain(listener: Listener) -> list[tuple[str, Any]]:
 
 
 async def test_a_resuming_listener_gets_ready_the_missed_messages_then_live_ones_once() -> None:
-    hub = Hub(None)  # type: ignore[arg-type]
-    conversation = hub.start("ten_1", "agt_1", "vis_1")
+    hub = Hub(None, MemoryLeases())  # type: ignore[arg-type]
+    conversation = await hub.start("ten_1", "agt_1", "vis_1")
     first = Listener()
     await hub.attach(conversation, first, 0, AGENT)
     for _ in range(3):
@@ -44,14 +45,14 @@ async def test_a_resuming_listener_gets_ready_the_missed_messages_then_live_ones
     conversation.commit(record(conversation))
     assert drain(second) == [("ready", 3), ("message", 2), ("message", 3), ("message", 4)]
     assert drain(first) == [("message", 4)]
-    hub.detach(conversation, first)
+    await hub.detach(conversation, first)
     conversation.commit(record(conversation))
     assert drain(first) == [] and drain(second) == [("message", 5)]
 
 
 async def test_attaching_waits_for_the_turn_in_progress() -> None:
-    hub = Hub(None)  # type: ignore[arg-type]
-    conversation = hub.start("ten_1", "agt_1", "vis_1")
+    hub = Hub(None, MemoryLeases())  # type: ignore[arg-type]
+    conversation = await hub.start("ten_1", "agt_1", "vis_1")
     await conversation.lock.acquire()  # a turn holds the lock until its reply is stored
     listener = Listener()
     attaching = asyncio.create_task(hub.attach(conversation, listener, 0, AGENT))
@@ -65,8 +66,8 @@ async def test_attaching_waits_for_the_turn_in_progress() -> None:
 
 
 async def test_a_conversation_is_found_only_by_its_own_visitor_and_agent() -> None:
-    hub = Hub(None)  # type: ignore[arg-type]
-    conversation = hub.start("ten_1", "agt_1", "vis_1")
+    hub = Hub(None, MemoryLeases())  # type: ignore[arg-type]
+    conversation = await hub.start("ten_1", "agt_1", "vis_1")
     cid = conversation.transcript.conversation_id
     assert await hub.find("ten_1", cid, "agt_1", "vis_1") is conversation
     for agent, visitor in (("agt_2", "vis_1"), ("agt_1", "vis_2")):
