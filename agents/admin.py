@@ -1,4 +1,4 @@
-"""The admin stream processor: tenants, API keys and assistants."""
+"""The admin stream processor: tenants, API keys (issued and revoked) and assistants."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import asyncpg
 
 from agents.runner import Message, decode_all, unexpected
 from pipeline.codec import Codec
-from pipeline.records import ApiKeyIssued, AssistantChanged, DeadLetter, TenantCreated
+from pipeline.records import ApiKeyIssued, ApiKeyRevoked, AssistantChanged, DeadLetter, TenantCreated
 from projections import admin as store
 from projections import assistants
 
@@ -32,6 +32,8 @@ class AdminProjection:
                 await store.create_tenant(conn, record)
             elif isinstance(record, ApiKeyIssued):
                 await store.issue_key(conn, record)
+            elif isinstance(record, ApiKeyRevoked):
+                await store.revoke_key(conn, record)
             elif isinstance(record, AssistantChanged):
                 await assistants.apply(conn, record)
             else:

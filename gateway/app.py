@@ -28,6 +28,7 @@ from gateway import (
     customers,
     entitlements,
     events,
+    keys,
     ledger,
     widget,
 )
@@ -112,6 +113,10 @@ ROUTES: list[BaseRoute] = [
     Route("/v1/customers/{customer}/balance", billing.get_balance, methods=["GET"]),
     Route("/v1/customers/{customer}/charges", billing.get_charges, methods=["GET"]),
     Route("/v1/audit", audit.get_audit, methods=["GET"]),
+    Route("/v1/keys", keys.list_keys, methods=["GET"]),
+    Route("/v1/keys", keys.post_key, methods=["POST"]),
+    Route("/v1/keys/{key_id}/revoke", keys.revoke_key, methods=["POST"]),
+    Route("/v1/keys/{key_id}/rotate", keys.rotate_key, methods=["POST"]),
     Route("/v1/customers/{customer}/entitlements/{feature}", entitlements.put_entitlement, methods=["PUT"]),
     Route("/v1/customers/{customer}/entitlements", entitlements.get_entitlements, methods=["GET"]),
     Route("/v1/check", entitlements.post_check, methods=["POST"]),

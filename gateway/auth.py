@@ -1,8 +1,11 @@
-"""Bearer API keys: hashed lookup with a short positive cache; 401 with a JSON error otherwise."""
+"""Bearer API keys: hashed lookup with a short positive cache; 401 with a JSON error otherwise.
+
+A revocation applies at once in the gateway process that made it and within CACHE_SECONDS in others."""
 
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 import asyncpg
 from starlette.requests import Request
@@ -39,5 +42,12 @@ class Authenticator:
             raise ApiError(401, "invalid_api_key", "this API key is unknown or revoked")
         if len(self._cache) > 10_000:
             self._cache.clear()
-        self._cache[digest] = (now + CACHE_SECONDS, identity)
+        until = now + CACHE_SECONDS
+        if identity.revoked_at is not None:  # a rotated key: never cached past its end
+            until = min(until, now + (identity.revoked_at - datetime.now(UTC)).total_seconds())
+        self._cache[digest] = (until, identity)
         return identity
+
+    def forget(self) -> None:
+        """Drop every cached key: this process revoked one, and revocation is immediate here."""
+        self._cache.clear()

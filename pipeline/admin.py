@@ -1,13 +1,19 @@
-"""Admin actions as records: creating a tenant and issuing its first API key."""
+"""Admin actions as records: creating a tenant, issuing its API keys, revoking and rotating them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from pipeline import keys
-from pipeline.records import ApiKeyIssued, TenantCreated
-from pipeline.validation import new_event_id
+from pipeline.errors import ValidationError
+from pipeline.records import ApiKeyIssued, ApiKeyRevoked, TenantCreated
+from pipeline.validation import new_event_id, no_unknown
+
+MAX_GRACE_SECONDS = 30 * 24 * 3600
+ROTATION_GRACE_SECONDS = 24 * 3600  # how long a rotated key keeps working unless the request says
+_GRACE_FIELDS = frozenset({"grace_seconds"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,8 +27,6 @@ def create_tenant(name: str, *, actor: str, now: datetime) -> TenantWithKey:
     """The records that create a tenant with one key; the secret is returned once and never recorded."""
     name = name.strip()
     if not name or len(name) > 200 or "\x00" in name:
-        from pipeline.errors import ValidationError
-
         raise ValidationError("tenant name must be 1 to 200 characters", code="invalid_name", field="name")
     tenant_id = keys.new_tenant_id()
     key = keys.new_key()
@@ -31,3 +35,39 @@ def create_tenant(name: str, *, actor: str, now: datetime) -> TenantWithKey:
         key=ApiKeyIssued(new_event_id(), tenant_id, key.key_id, key.prefix, key.key_hash, actor, now),
         secret=key.secret,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    record: ApiKeyIssued
+    secret: str
+
+
+def issue_key(tenant_id: str, *, actor: str, now: datetime) -> IssuedKey:
+    """A new key of the tenant; the secret is returned once and never recorded."""
+    key = keys.new_key()
+    return IssuedKey(
+        ApiKeyIssued(new_event_id(), tenant_id, key.key_id, key.prefix, key.key_hash, actor, now), key.secret
+    )
+
+
+def no_fields(body: dict[str, Any] | None, what: str) -> None:
+    """A request that takes no fields: an empty body or `{}`."""
+    no_unknown(body or {}, frozenset(), what)
+
+
+def grace(body: dict[str, Any] | None, default: int) -> timedelta:
+    """`{"grace_seconds"?}`: how long a revoked key keeps working, 0 to 30 days."""
+    no_unknown(body or {}, _GRACE_FIELDS, "revocation")
+    raw = (body or {}).get("grace_seconds", default)
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 0 <= raw <= MAX_GRACE_SECONDS:
+        raise ValidationError(
+            f"grace_seconds must be a whole number from 0 to {MAX_GRACE_SECONDS}",
+            code="invalid_grace_seconds",
+            field="grace_seconds",
+        )
+    return timedelta(seconds=raw)
+
+
+def revoke_key(tenant_id: str, key_id: str, *, after: timedelta, actor: str, now: datetime) -> ApiKeyRevoked:
+    return ApiKeyRevoked(new_event_id(), tenant_id, key_id, now + after, actor, now)

@@ -101,6 +101,20 @@ class ApiKeyIssued:
 
 
 @dataclass(frozen=True, slots=True)
+class ApiKeyRevoked:
+    """An API key stops working at `revoke_at` (now, or after a rotation's grace); the earliest wins."""
+
+    SCHEMA: ClassVar[str] = "revos.ApiKeyRevoked"
+
+    event_id: str
+    tenant_id: str
+    key_id: str
+    revoke_at: datetime
+    actor: str
+    occurred_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Header:
     key: str
     value: bytes
@@ -383,6 +397,7 @@ Record = (
     | BurnTablePublished
     | TenantCreated
     | ApiKeyIssued
+    | ApiKeyRevoked
     | DeadLetter
     | DeadLetterReplayed
     | AuditRecorded
@@ -405,6 +420,7 @@ RECORD_TYPES: tuple[type[Record], ...] = (
     BurnTablePublished,
     TenantCreated,
     ApiKeyIssued,
+    ApiKeyRevoked,
     DeadLetter,
     DeadLetterReplayed,
     AuditRecorded,

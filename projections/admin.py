@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 
-from pipeline.records import ApiKeyIssued, TenantCreated
+from pipeline.records import ApiKeyIssued, ApiKeyRevoked, TenantCreated
 
 INSERT_TENANT = """
 INSERT INTO tenants (tenant_id, name, created_at, created_by) VALUES ($1, $2, $3, $4)
@@ -18,10 +19,24 @@ INSERT INTO api_keys (key_id, tenant_id, prefix, key_hash, created_at) VALUES ($
 ON CONFLICT (key_id) DO NOTHING
 """
 
-FIND_KEY = """
-SELECT k.key_id, k.tenant_id, k.prefix FROM api_keys k
-WHERE k.key_hash = $1 AND k.revoked_at IS NULL
+# The earliest revocation wins: a rotation's grace can never bring a revoked key back.
+REVOKE_KEY = """
+UPDATE api_keys SET revoked_at = $3
+WHERE tenant_id = $1 AND key_id = $2 AND (revoked_at IS NULL OR revoked_at > $3)
 """
+
+FIND_KEY = """
+SELECT k.key_id, k.tenant_id, k.prefix, k.revoked_at FROM api_keys k
+WHERE k.key_hash = $1 AND (k.revoked_at IS NULL OR k.revoked_at > clock_timestamp())
+"""
+
+KEYS = """
+SELECT key_id, prefix, created_at, revoked_at FROM api_keys WHERE tenant_id = $1 ORDER BY created_at, key_id
+"""
+KEY = "SELECT key_id, prefix, created_at, revoked_at FROM api_keys WHERE tenant_id = $1 AND key_id = $2"
+# For waiting on a write: the key exists / is revoked no later than asked.
+ISSUED = "SELECT 1 FROM api_keys WHERE tenant_id = $1 AND key_id = $2"
+REVOKED = "SELECT 1 FROM api_keys WHERE tenant_id = $1 AND key_id = $2 AND revoked_at <= $3"
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +44,7 @@ class KeyIdentity:
     key_id: str
     tenant_id: str
     prefix: str
+    revoked_at: datetime | None = None  # a rotated key's end
 
 
 async def create_tenant(conn: asyncpg.Connection, r: TenantCreated) -> None:
@@ -39,6 +55,23 @@ async def issue_key(conn: asyncpg.Connection, r: ApiKeyIssued) -> None:
     await conn.execute(INSERT_KEY, r.key_id, r.tenant_id, r.prefix, r.key_hash, r.occurred_at)
 
 
+async def revoke_key(conn: asyncpg.Connection, r: ApiKeyRevoked) -> None:
+    await conn.execute(REVOKE_KEY, r.tenant_id, r.key_id, r.revoke_at)
+
+
 async def find_key(conn: asyncpg.Connection | asyncpg.Pool, key_hash: str) -> KeyIdentity | None:
+    """The live key with this hash (not revoked, or revoked later than now)."""
     row = await conn.fetchrow(FIND_KEY, key_hash)
-    return None if row is None else KeyIdentity(row["key_id"], row["tenant_id"], row["prefix"])
+    if row is None:
+        return None
+    return KeyIdentity(row["key_id"], row["tenant_id"], row["prefix"], row["revoked_at"])
+
+
+async def keys(pool: asyncpg.Pool, tenant_id: str) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await pool.fetch(KEYS, tenant_id)
+    return rows
+
+
+async def key(pool: asyncpg.Pool, tenant_id: str, key_id: str) -> asyncpg.Record | None:
+    row: asyncpg.Record | None = await pool.fetchrow(KEY, tenant_id, key_id)
+    return row

@@ -13,6 +13,7 @@ from gateway.openapi import (
     customers,
     entitlements,
     health,
+    keys,
     usage,
     widget,
 )
@@ -40,6 +41,7 @@ OPENAPI: dict[str, Any] = {
             **corrections.SCHEMAS,
             **agents.SCHEMAS,
             **conversations.SCHEMAS,
+            **keys.SCHEMAS,
         },
     },
     "security": [{"bearer": []}],
@@ -48,6 +50,7 @@ OPENAPI: dict[str, Any] = {
         **customers.PATHS,
         **entitlements.PATHS,
         **audit.PATHS,
+        **keys.PATHS,
         **credits.PATHS,
         **corrections.PATHS,
         **agents.PATHS,

@@ -15,6 +15,7 @@ from pipeline.errors import DecodeError, EncodeError, RevosError
 from pipeline.records import (
     RECORD_TYPES,
     ApiKeyIssued,
+    ApiKeyRevoked,
     AssistantBranding,
     AssistantChanged,
     AssistantTool,
@@ -85,6 +86,7 @@ SAMPLES: dict[str, Record] = {
     ),
     "tenant": TenantCreated("evt_6", "ten_1", "Acme — ünïcode", "key_root", T0),
     "key": ApiKeyIssued("evt_7", "ten_1", "key_1", "rk_abcdefg", "0" * 64, "key_root", T0),
+    "key_revoked": ApiKeyRevoked("evt_8", "ten_1", "key_1", T0 + timedelta(hours=24), "key:key_2", T0),
     "dead_letter": DeadLetter(
         dead_letter_id="dl_1",
         stage="billing",

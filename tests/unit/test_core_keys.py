@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
+from pipeline import admin
+from pipeline.errors import ValidationError
 from pipeline.keys import DISPLAY_CHARS, KEY_PREFIX, hash_key, new_key, new_tenant_id, well_formed
 
 
@@ -82,3 +86,50 @@ def test_tenant_ids_are_random_and_prefixed() -> None:
     ids = {new_tenant_id() for _ in range(200)}
     assert len(ids) == 200
     assert all(re.fullmatch(r"ten_[0-9a-f]{16}", i) for i in ids)
+
+
+def test_an_issued_key_records_only_its_hash_and_prefix() -> None:
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    issued = admin.issue_key("ten_1", actor="key:key_a", now=now)
+    r = issued.record
+    assert (r.tenant_id, r.actor, r.occurred_at) == ("ten_1", "key:key_a", now)
+    assert r.key_hash == hash_key(issued.secret) and issued.secret.startswith(r.prefix)
+    assert issued.secret not in repr(r)
+
+
+@pytest.mark.parametrize(
+    ("body", "default", "seconds"),
+    [
+        (None, 0, 0),
+        ({}, 86_400, 86_400),
+        ({"grace_seconds": 0}, 86_400, 0),
+        ({"grace_seconds": 2_592_000}, 0, 2_592_000),
+    ],
+)
+def test_a_grace_period_defaults_per_action_and_may_be_zero(
+    body: dict[str, Any] | None, default: int, seconds: int
+) -> None:
+    assert admin.grace(body, default) == timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"grace_seconds": -1}, "invalid_grace_seconds"),
+        ({"grace_seconds": 2_592_001}, "invalid_grace_seconds"),
+        ({"grace_seconds": 1.5}, "invalid_grace_seconds"),
+        ({"grace_seconds": True}, "invalid_grace_seconds"),
+        ({"grace_seconds": "60"}, "invalid_grace_seconds"),
+        ({"until": "tomorrow"}, "unknown_field"),
+    ],
+)
+def test_a_bad_grace_period_is_refused(body: dict[str, Any], code: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        admin.grace(body, 0)
+    assert refused.value.code == code
+
+
+def test_a_revocation_takes_effect_after_its_grace() -> None:
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    r = admin.revoke_key("ten_1", "key_b", after=timedelta(hours=1), actor="key:key_a", now=now)
+    assert (r.key_id, r.revoke_at, r.occurred_at) == ("key_b", now + timedelta(hours=1), now)

@@ -1,0 +1,157 @@
+"""GET/POST /v1/keys and POST /v1/keys/{key_id}/revoke|rotate: a tenant's API keys.
+
+A new key is shown once. A revocation applies at once (in this gateway process; within the auth cache's
+few seconds in others); a rotation issues a new key and lets the old one work for a grace period.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.body import read_json
+from gateway.errors import ApiError, not_found
+from gateway.responses import json_response
+from gateway.services import Services, caller
+from pipeline import admin, audit
+from pipeline.audit_topic import audit_outgoing
+from pipeline.kafka import Outgoing
+from pipeline.records import ApiKeyIssued, ApiKeyRevoked, AuditRecorded
+from pipeline.topics import ADMIN, tenant_key
+from projections import admin as store
+from projections.admin import KeyIdentity
+from projections.waiting import wait_for
+
+
+def _status(revoked_at: datetime | None, now: datetime) -> str:
+    return "active" if revoked_at is None else "expiring" if revoked_at > now else "revoked"
+
+
+def _shown(row: asyncpg.Record, who: KeyIdentity, now: datetime) -> dict[str, Any]:
+    return {
+        "key_id": row["key_id"],
+        "prefix": row["prefix"],
+        "created_at": row["created_at"],
+        "revoked_at": row["revoked_at"],
+        "status": _status(row["revoked_at"], now),
+        "current": row["key_id"] == who.key_id,  # the key this request was made with
+    }
+
+
+def _issue_trail(request: Request, issued: ApiKeyIssued) -> AuditRecorded:
+    return audit.record(
+        tenant_id=issued.tenant_id, actor=issued.actor, action="api_key.issue", target=f"api_key:{issued.key_id}",
+        before=None, after={"key_id": issued.key_id, "prefix": issued.prefix},
+        request_id=request.state.request_id, now=issued.occurred_at,
+    )  # fmt: skip
+
+
+def _revoke_trail(request: Request, revoked: ApiKeyRevoked, before: datetime | None) -> AuditRecorded:
+    return audit.record(
+        tenant_id=revoked.tenant_id, actor=revoked.actor, action="api_key.revoke",
+        target=f"api_key:{revoked.key_id}", before={"revoked_at": before},
+        after={"revoked_at": revoked.revoke_at}, request_id=request.state.request_id, now=revoked.occurred_at,
+    )  # fmt: skip
+
+
+async def _publish(
+    svc: Services, records: list[ApiKeyIssued | ApiKeyRevoked], trail: list[AuditRecorded]
+) -> bool:
+    """Publish the records with their audit entries; True once the projection shows every one."""
+    await svc.publisher.publish(
+        [Outgoing(ADMIN, svc.codec.encode(r), key=tenant_key(r.tenant_id)) for r in records]
+        + [audit_outgoing(svc.codec, t) for t in trail]
+    )
+    applied = True
+    for r in records:
+        args: tuple[object, ...]
+        if isinstance(r, ApiKeyIssued):
+            query, args = store.ISSUED, (r.tenant_id, r.key_id)
+        else:
+            query, args = store.REVOKED, (r.tenant_id, r.key_id, r.revoke_at)
+        applied = applied and await wait_for(svc.pool, query, *args, timeout=svc.write_timeout)
+    if any(isinstance(r, ApiKeyRevoked) for r in records):
+        svc.authenticate.forget()
+    return applied
+
+
+async def _existing(svc: Services, who: KeyIdentity, request: Request) -> asyncpg.Record:
+    row = await store.key(svc.pool, who.tenant_id, request.path_params["key_id"])
+    if row is None:  # unknown, or another tenant's: the same answer
+        raise not_found("key")
+    return row
+
+
+def _issued_body(issued: admin.IssuedKey, applied: bool) -> dict[str, Any]:
+    r = issued.record
+    return {"key_id": r.key_id, "prefix": r.prefix, "api_key": issued.secret, "created_at": r.occurred_at,
+            "status": "applied" if applied else "pending"}  # fmt: skip
+
+
+async def list_keys(request: Request) -> Response:
+    svc, who = await caller(request)
+    now = datetime.now(UTC)
+    return json_response({"keys": [_shown(r, who, now) for r in await store.keys(svc.pool, who.tenant_id)]})
+
+
+async def post_key(request: Request) -> Response:
+    svc, who = await caller(request)
+    admin.no_fields(await read_json(request, optional=True), "key")
+    issued = admin.issue_key(who.tenant_id, actor=f"key:{who.key_id}", now=datetime.now(UTC))
+    applied = await _publish(svc, [issued.record], [_issue_trail(request, issued.record)])
+    return json_response(_issued_body(issued, applied), status=201 if applied else 202)
+
+
+async def revoke_key(request: Request) -> Response:
+    svc, who = await caller(request)
+    row = await _existing(svc, who, request)
+    now = datetime.now(UTC)
+    record = admin.revoke_key(
+        who.tenant_id,
+        row["key_id"],
+        after=admin.grace(await read_json(request, optional=True), default=0),
+        actor=f"key:{who.key_id}",
+        now=now,
+    )
+    if row["revoked_at"] is not None and row["revoked_at"] <= record.revoke_at:  # as revoked already
+        return json_response(
+            {"key_id": row["key_id"], "revoked_at": row["revoked_at"], "status": "unchanged"}
+        )
+    others = [r for r in await store.keys(svc.pool, who.tenant_id) if r["key_id"] != row["key_id"]]
+    if not any(r["revoked_at"] is None for r in others):
+        raise ApiError(
+            409, "last_key", "issue another key (POST /v1/keys) before revoking the tenant's last one"
+        )
+    applied = await _publish(svc, [record], [_revoke_trail(request, record, row["revoked_at"])])
+    return json_response(
+        {
+            "key_id": record.key_id,
+            "revoked_at": record.revoke_at,
+            "status": "applied" if applied else "pending",
+        },
+        status=200 if applied else 202,
+    )
+
+
+async def rotate_key(request: Request) -> Response:
+    svc, who = await caller(request)
+    row = await _existing(svc, who, request)
+    if row["revoked_at"] is not None:
+        raise ApiError(409, "key_revoked", f"key {row['key_id']} is revoked already; issue a new one instead")
+    now = datetime.now(UTC)
+    after = admin.grace(await read_json(request, optional=True), default=admin.ROTATION_GRACE_SECONDS)
+    actor = f"key:{who.key_id}"
+    issued = admin.issue_key(who.tenant_id, actor=actor, now=now)
+    revoked = admin.revoke_key(who.tenant_id, row["key_id"], after=after, actor=actor, now=now)
+    applied = await _publish(
+        svc,
+        [issued.record, revoked],
+        [_issue_trail(request, issued.record), _revoke_trail(request, revoked, None)],
+    )
+    body = _issued_body(issued, applied)
+    body["replaces"] = {"key_id": revoked.key_id, "revoked_at": revoked.revoke_at}
+    return json_response(body, status=201 if applied else 202)

@@ -1,0 +1,88 @@
+"""A tenant's API keys end to end: issued and shown once, listed, rotated with a grace period, revoked at
+once, never the last one, audited, and invisible to other tenants."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from credits_api import audited
+from e2e_stack import Stack, eventually
+
+
+async def test_keys_are_issued_rotated_with_grace_revoked_at_once_and_audited(stack: Stack) -> None:
+    tenant = await stack.create_tenant("keys")
+    other = await stack.create_tenant("other")
+    root = tenant["key_id"]
+    async with stack.client(tenant["api_key"]) as api:
+        listed = (await api.get("/v1/keys")).json()["keys"]
+        assert [(k["key_id"], k["status"], k["current"], k["revoked_at"]) for k in listed] == [
+            (root, "active", True, None)
+        ]
+        last = await api.post(f"/v1/keys/{root}/revoke")
+        assert (last.status_code, last.json()["error"]["code"]) == (409, "last_key")
+        issued = await api.post("/v1/keys")
+        assert issued.status_code == 201, issued.text
+        second = issued.json()
+        assert second["status"] == "applied" and second["api_key"].startswith(second["prefix"])
+        assert second["key_id"] != root
+        refused = await api.post("/v1/keys", json={"name": "x"})
+        assert (refused.status_code, refused.json()["error"]["code"]) == (400, "unknown_field")
+
+    async with stack.client(second["api_key"]) as api:
+        for body, code in (({"grace_seconds": -1}, "invalid_grace_seconds"),
+                           ({"grace_seconds": "60"}, "invalid_grace_seconds"),
+                           ({"grace": 60}, "unknown_field")):  # fmt: skip
+            bad = await api.post(f"/v1/keys/{root}/rotate", json=body)
+            assert (bad.status_code, bad.json()["error"]["code"]) == (400, code), body
+        rotated = await api.post(f"/v1/keys/{root}/rotate", json={"grace_seconds": 3})
+        assert rotated.status_code == 201, rotated.text
+        third = rotated.json()
+        ends = datetime.fromisoformat(third["replaces"]["revoked_at"])
+        assert third["replaces"]["key_id"] == root
+        assert timedelta(seconds=2) < ends - datetime.now(UTC) <= timedelta(seconds=3)
+
+    async with stack.client(tenant["api_key"]) as api:  # the rotated key works through its grace period
+        assert (await api.get("/v1/keys")).status_code == 200
+
+        async def stopped() -> bool:
+            return (await api.get("/v1/keys")).status_code == 401
+
+        await eventually(stopped, timeout=20, what="the rotated key to stop working")
+        assert datetime.now(UTC) >= ends - timedelta(milliseconds=200)
+
+    async with stack.client(third["api_key"]) as api:
+        again = await api.post(f"/v1/keys/{root}/rotate")
+        assert (again.status_code, again.json()["error"]["code"]) == (409, "key_revoked")
+        revoked = await api.post(f"/v1/keys/{second['key_id']}/revoke")
+        assert revoked.status_code == 200 and revoked.json()["status"] == "applied", revoked.text
+        repeated = await api.post(f"/v1/keys/{second['key_id']}/revoke", json={"grace_seconds": 60})
+        assert repeated.json()["status"] == "unchanged"  # the earliest revocation stands
+        statuses = {
+            k["key_id"]: (k["status"], k["current"]) for k in (await api.get("/v1/keys")).json()["keys"]
+        }
+        assert statuses == {
+            root: ("revoked", False),
+            second["key_id"]: ("revoked", False),
+            third["key_id"]: ("active", True),
+        }
+    async with stack.client(second["api_key"]) as api:  # revoked at once in the gateway that revoked it
+        gone = await api.get("/v1/keys")
+        assert (gone.status_code, gone.json()["error"]["code"]) == (401, "invalid_api_key")
+
+    async with stack.client(other["api_key"]) as them:
+        for path in (f"/v1/keys/{third['key_id']}/revoke", f"/v1/keys/{third['key_id']}/rotate"):
+            hidden = await them.post(path)
+            assert (hidden.status_code, hidden.json()["error"]["code"]) == (404, "key_not_found"), path
+        assert [k["key_id"] for k in (await them.get("/v1/keys")).json()["keys"]] == [other["key_id"]]
+
+    async with stack.client(third["api_key"]) as api:
+        issues = await audited(api, "api_key.issue", 3)  # the tenant's first key, POST /v1/keys, the rotation
+        assert [e["target"] for e in issues] == [
+            f"api_key:{k}" for k in (root, second["key_id"], third["key_id"])
+        ]
+        revokes = await audited(api, "api_key.revoke", 2)
+        assert [(e["target"], e["before"], e["actor"]) for e in revokes] == [
+            (f"api_key:{root}", {"revoked_at": None}, f"key:{second['key_id']}"),
+            (f"api_key:{second['key_id']}", {"revoked_at": None}, f"key:{third['key_id']}"),
+        ]
+        assert datetime.fromisoformat(revokes[0]["after"]["revoked_at"]) == ends
