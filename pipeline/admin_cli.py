@@ -1,4 +1,5 @@
-"""`revos tenant create`: an admin action recorded like any other, then awaited in its projection."""
+"""`revos tenant create` and `revos tenant key`: admin actions recorded like any other, then awaited in
+their projection."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 import orjson
 
 from pipeline import audit
-from pipeline.admin import create_tenant
+from pipeline.admin import create_tenant, issue_key
 from pipeline.audit_topic import audit_outgoing
 from pipeline.codec import default_codec
 from pipeline.kafka import KafkaPublisher, Outgoing
@@ -21,6 +22,7 @@ from projections.db import create_pool
 from projections.waiting import wait_for
 
 FIND_KEY = "SELECT 1 FROM api_keys WHERE key_id = $1"
+FIND_TENANT = "SELECT 1 FROM tenants WHERE tenant_id = $1"
 
 
 async def create_tenant_and_wait(name: str, settings: Settings, timeout: float) -> dict[str, Any]:
@@ -69,6 +71,42 @@ async def create_tenant_and_wait(name: str, settings: Settings, timeout: float) 
     }
 
 
+async def issue_key_and_wait(tenant_id: str, settings: Settings, timeout: float) -> dict[str, Any] | None:
+    """Record a new key of an existing tenant (an operator's way back in); None if there is no such tenant."""
+    pool = await create_pool(settings.dsn, max_size=1)
+    try:
+        if await pool.fetchval(FIND_TENANT, tenant_id) is None:
+            return None
+        issued = issue_key(tenant_id, actor="cli", now=datetime.now(UTC))
+        k = issued.record
+        trail = audit.record(tenant_id=tenant_id, actor="cli", action="api_key.issue", target=f"api_key:{k.key_id}",
+                             before=None, after={"key_id": k.key_id, "prefix": k.prefix}, request_id=None,
+                             now=k.occurred_at)  # fmt: skip
+        codec = default_codec()
+        publisher = KafkaPublisher(settings.bootstrap_servers)
+        await publisher.start()
+        try:
+            await publisher.publish(
+                [Outgoing(ADMIN, codec.encode(k), key=tenant_key(tenant_id)), audit_outgoing(codec, trail)]
+            )
+        finally:
+            await publisher.stop()
+        if not await wait_for(pool, FIND_KEY, k.key_id, timeout=timeout):
+            print(f"revos: key recorded, but no worker applied it within {timeout:.0f}s", file=sys.stderr)
+    finally:
+        await pool.close()
+    return {"tenant_id": tenant_id, "api_key": issued.secret, "key_id": k.key_id, "key_prefix": k.prefix}
+
+
+def _tenant_key(args: argparse.Namespace, settings: Settings) -> int:
+    result = asyncio.run(issue_key_and_wait(args.tenant_id, settings, args.timeout))
+    if result is None:
+        print(f"revos: no tenant {args.tenant_id}", file=sys.stderr)
+        return 1
+    sys.stdout.write(orjson.dumps(result).decode() + "\n")
+    return 0
+
+
 def _tenant_create(args: argparse.Namespace, settings: Settings) -> int:
     result = asyncio.run(create_tenant_and_wait(args.name, settings, args.timeout))
     sys.stdout.write(orjson.dumps(result).decode() + "\n")
@@ -85,3 +123,7 @@ def add_commands(sub: Any) -> None:
         "--timeout", type=float, default=30.0, help="seconds to wait for the key to be usable"
     )
     create.set_defaults(handler=_tenant_create)
+    key = tenant.add_parser("key", help="issue another API key of an existing tenant (printed once)")
+    key.add_argument("tenant_id")
+    key.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the key to be usable")
+    key.set_defaults(handler=_tenant_key)

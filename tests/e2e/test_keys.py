@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import orjson
 from credits_api import audited
 from e2e_stack import Stack, eventually
 
@@ -86,3 +87,19 @@ async def test_keys_are_issued_rotated_with_grace_revoked_at_once_and_audited(st
             (f"api_key:{second['key_id']}", {"revoked_at": None}, f"key:{third['key_id']}"),
         ]
         assert datetime.fromisoformat(revokes[0]["after"]["revoked_at"]) == ends
+
+
+async def test_an_operator_issues_a_tenant_another_key_from_the_command_line(stack: Stack) -> None:
+    tenant = await stack.create_tenant("lost-key")
+    made = stack.cli("tenant", "key", tenant["tenant_id"])
+    assert made.returncode == 0, made.stderr
+    issued = orjson.loads(made.stdout)
+    assert issued["tenant_id"] == tenant["tenant_id"] and issued["key_id"] != tenant["key_id"]
+    async with stack.client(issued["api_key"]) as api:
+        listed = {k["key_id"]: k["current"] for k in (await api.get("/v1/keys")).json()["keys"]}
+        assert listed == {tenant["key_id"]: False, issued["key_id"]: True}
+        (entry,) = [e for e in await audited(api, "api_key.issue", 2) if e["actor"] == "cli" and
+                    e["target"] == f"api_key:{issued['key_id']}"]  # fmt: skip
+        assert entry["after"] == {"key_id": issued["key_id"], "prefix": issued["key_prefix"]}
+    unknown = stack.cli("tenant", "key", "ten_0000000000000000")
+    assert unknown.returncode == 1 and "no tenant ten_0000000000000000" in unknown.stderr
