@@ -67,8 +67,11 @@ def expected_balances(events: list[dict[str, Any]], customers: list[str]) -> dic
     return {c: GRANT - spent[c] for c in customers}
 
 
-async def setup_tenant(stack: Stack, customers: list[str]) -> dict[str, Any]:
-    tenant = await stack.create_tenant()
+async def setup_tenant(
+    stack: Stack, customers: list[str], tenant: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A tenant (new, unless given) with the test's burn table and a grant for each customer."""
+    tenant = tenant or await stack.create_tenant()
     async with stack.client(tenant["api_key"]) as api:
         assert (await api.put("/v1/burn-tables/default", json=TABLE)).status_code == 200
         for c in customers:

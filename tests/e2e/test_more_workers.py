@@ -9,10 +9,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.partitioner import murmur2
 from e2e_stack import Stack, eventually, send_all, start_stack
 from test_delivery import balances, expected_balances, setup_tenant, wait_for_charges, workload
 
-from pipeline.topics import BILLING
+from pipeline.topics import BILLING, customer_key
 
 # Test instrumentation in the test's own database: which worker connection inserted each charge.
 # Every worker connects with its own application_name; a rolled-back insert leaves no row here either.
@@ -29,6 +30,20 @@ BEGIN
 END $$;
 CREATE TRIGGER test_note_applier AFTER INSERT ON charges FOR EACH ROW EXECUTE FUNCTION test_note_applier();
 """
+
+
+def covering(tenant_id: str, *, partitions: int, each: int) -> list[str]:
+    """Customers whose records land `each` on every billing partition (keys `tenant:customer`, murmur2 as
+    the producer partitions them): random tenant ids must not leave a partition without records."""
+    found: dict[int, list[str]] = defaultdict(list)
+    i = 0
+    while len(found) < partitions or min(len(c) for c in found.values()) < each:
+        customer = f"cust_{i}"
+        partition = (murmur2(customer_key(tenant_id, customer)) & 0x7FFFFFFF) % partitions
+        if len(found[partition]) < each:
+            found[partition].append(customer)
+        i += 1
+    return [c for p in sorted(found) for c in found[p]]
 
 
 def named_dsn(dsn: str, application_name: str) -> str:
@@ -82,8 +97,9 @@ async def test_two_workers_share_the_partitions_and_the_survivor_takes_over(
 
         await eventually(both_joined, timeout=45, every=0.5, what="both workers in one stable consumer group")
 
-        customers = [f"cust_{i}" for i in range(40)]
-        tenant = await setup_tenant(stack, customers)
+        tenant = await stack.create_tenant()
+        customers = covering(tenant["tenant_id"], partitions=8, each=5)
+        await setup_tenant(stack, customers, tenant)
         tenant_id = tenant["tenant_id"]
         events = workload(8_000, customers, seed=21)
         first, during, after = events[:3_000], events[3_000:5_000], events[5_000:]
