@@ -55,8 +55,8 @@ async def test_a_released_lease_goes_to_the_next_holder_with_its_last_seq(leases
 
 
 async def test_a_lapsed_lease_can_be_taken_over(leases: Leases) -> None:
-    await leases.claim(KEY, "a", 0.3)
-    await leases.reserve(KEY, "a", 3, 0.3)  # and then the holder dies
+    await leases.claim(KEY, "a", 2)
+    await leases.reserve(KEY, "a", 3, 2)  # and then the holder dies
     assert await leases.claim(KEY, "b", 30) is None
     assert await eventually(lambda: leases.claim(KEY, "b", 30), timeout=10, what="the lease to lapse") == 3
     assert await leases.renew("a", [KEY], 30) == set()
@@ -138,13 +138,13 @@ async def test_a_gateway_that_lost_its_lease_tells_its_sockets_to_reconnect(runt
 
 
 async def test_renewing_keeps_a_lease_past_its_length(runtime: Runtime) -> None:
-    first = Hub(runtime.pool, PostgresLeases(runtime.pool), lease_seconds=0.3)
+    first = Hub(runtime.pool, PostgresLeases(runtime.pool), lease_seconds=1.5)
     second = Hub(runtime.pool, PostgresLeases(runtime.pool))
     mine = await first.start("ten_1", "agt_1", "vis_1")
     await first.attach(mine, Listener(), 0, AGENT)
     keeping = asyncio.create_task(first.keep_leases())
     try:
-        await asyncio.sleep(1.0)  # three lease lengths: only renewals keep it
+        await asyncio.sleep(4.5)  # three lease lengths: only renewals (every 0.5 s) keep it
         with pytest.raises(ConversationElsewhere):
             await second.find("ten_1", mine.transcript.conversation_id, "agt_1", "vis_1")
         await number(first, mine, 1)
