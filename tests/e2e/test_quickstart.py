@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
+import httpx
+import orjson
 import pytest
 from e2e_stack import Stack, eventually
+from websockets.asyncio.client import connect
 
 RULES = {
     "rules": [
@@ -81,6 +85,62 @@ async def test_grant_usage_and_balance_move_together(stack: Stack) -> None:
         assert marker.status_code == 201
         # g2 was produced after e3's duplicate on the same partition, so it was applied after it.
         assert (await api.get("/v1/customers/cust_1/balance")).json()["balance"] == "934.68"
+
+
+# Step 3's table as the README publishes it, and step 5's agent.
+README_TABLE = {
+    "rules": [
+        {"type": "llm.tokens", "match": {"model": "gpt-4o"}, "credits_per_unit": "0.01"},
+        {"type": "llm.tokens", "credits_per_unit": "0.001"},
+        {"type": "research.completed", "credits_per_unit": "50"},
+    ]
+}
+README_AGENT = {
+    "name": "Helper",
+    "template": "support",
+    "customer": "cust_1",
+    "allowed_domains": ["localhost"],
+    "branding": {"title": "Acme help", "primary_color": "#0055ff"},
+}
+
+
+async def test_a_widget_chat_on_the_quick_start_agent_is_charged_by_the_quick_start_table(
+    stack: Stack,
+) -> None:
+    tenant = await stack.create_tenant()
+    async with stack.client(tenant["api_key"]) as api:
+        assert (await api.put("/v1/burn-tables/default", json=README_TABLE)).status_code == 200
+        assert (await api.post("/v1/customers/cust_1/grants", json={"amount": "1000"})).status_code == 201
+        created = await api.post("/v1/agents", json=README_AGENT)
+        assert created.status_code == 201, created.text
+        agent_id = created.json()["agent_id"]
+
+        page = "http://localhost:8000"  # `python3 -m http.server` serving the README's snippet
+        async with httpx.AsyncClient(base_url=stack.url) as http:
+            session = await http.post(
+                "/v1/widget/sessions", json={"agent_id": agent_id}, headers={"Origin": page}
+            )
+        assert session.status_code == 201, session.text
+        url = f"ws://127.0.0.1:{stack.settings.gateway_port}/v1/chat?token={session.json()['token']}"
+        async with connect(url, origin=page, proxy=None) as ws:  # type: ignore[arg-type]
+            await ws.send(orjson.dumps({"type": "hello"}).decode())
+            ready = orjson.loads(await ws.recv())
+            await ws.send(orjson.dumps({"type": "send", "client_message_id": "m1", "text": "Hello"}).decode())
+            reply: dict[str, Any] = {}
+            while reply.get("role") != "assistant":
+                reply = orjson.loads(await ws.recv())
+        assert reply["status"] == "complete" and reply["model"].startswith("offline/"), reply
+
+        async def charged() -> list[dict[str, Any]] | None:
+            found = [c for c in await _charges(api) if c["type"] == "llm.tokens"]
+            return found if len(found) == 2 else None
+
+        tokens = await eventually(charged, timeout=30, what="the reply's two token charges")
+        assert {c["event_id"] for c in tokens} == {
+            f"{ready['conversation_id']}:2:{d}" for d in ("input", "output")
+        }
+        for c in tokens:
+            assert Decimal(c["credits"]) == Decimal(c["quantity"]) * Decimal("0.001")
 
 
 async def _charges(api) -> list[dict]:  # type: ignore[no-untyped-def]
