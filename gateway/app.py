@@ -168,15 +168,20 @@ def create_app(
                 chat=chat_runtime(settings, pool),
                 write_timeout=write_timeout,
             )
-            leases = asyncio.create_task(app.state.services.chat.hub.keep_leases())
+            services = app.state.services
+            background = {
+                asyncio.create_task(services.chat.hub.keep_leases()),
+                asyncio.create_task(services.authenticate.listen(settings.dsn)),
+            }
             log.info("gateway ready on http://%s:%d", settings.gateway_host, settings.gateway_port)
             try:
                 yield
             finally:
-                leases.cancel()
-                await asyncio.wait({leases})
+                for task in background:
+                    task.cancel()
+                await asyncio.wait(background)
                 with contextlib.suppress(Exception):  # leases lapse on their own if the database is gone
-                    await app.state.services.chat.hub.close()
+                    await services.chat.hub.close()
         finally:
             if own:
                 await pub.stop()  # type: ignore[attr-defined]

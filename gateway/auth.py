@@ -1,20 +1,27 @@
 """Bearer API keys: hashed lookup with a short positive cache; 401 with a JSON error otherwise.
 
-A revocation applies at once in the gateway process that made it and within CACHE_SECONDS in others."""
+A revocation applies at once everywhere: the admin writer notifies `KEYS_CHANNEL` when it revokes a key,
+and every gateway listening drops its cache. A gateway that is not listening (its connection is being
+re-established) does not cache at all."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 from starlette.requests import Request
 
 from gateway.errors import ApiError
 from pipeline.keys import hash_key, well_formed
-from projections.admin import KeyIdentity, find_key
+from projections.admin import KEYS_CHANNEL, KeyIdentity, find_key
 
 CACHE_SECONDS = 5.0
+
+log = logging.getLogger(__name__)
 
 
 class Authenticator:
@@ -23,6 +30,7 @@ class Authenticator:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
         self._cache: dict[str, tuple[float, KeyIdentity]] = {}
+        self._listening = False  # only a gateway that hears revocations may cache
 
     async def __call__(self, request: Request) -> KeyIdentity:
         header = request.headers.get("authorization")
@@ -40,6 +48,8 @@ class Authenticator:
         identity = await find_key(self._pool, digest)
         if identity is None:
             raise ApiError(401, "invalid_api_key", "this API key is unknown or revoked")
+        if not self._listening:
+            return identity
         if len(self._cache) > 10_000:
             self._cache.clear()
         until = now + CACHE_SECONDS
@@ -48,6 +58,29 @@ class Authenticator:
         self._cache[digest] = (until, identity)
         return identity
 
-    def forget(self) -> None:
-        """Drop every cached key: this process revoked one, and revocation is immediate here."""
+    def forget(self, *_: Any) -> None:
+        """Drop every cached key (a key was revoked); also an asyncpg notification callback."""
         self._cache.clear()
+
+    async def listen(self, dsn: str, retry_seconds: float = 1.0) -> None:
+        """Hear revocations on a connection of its own until cancelled; while it is down, cache nothing."""
+        while True:
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await asyncpg.connect(dsn)
+                closed = asyncio.Event()
+                conn.add_termination_listener(lambda _, ended=closed: ended.set())
+                await conn.add_listener(KEYS_CHANNEL, self.forget)
+                self.forget()  # revocations missed while not listening
+                self._listening = True
+                await closed.wait()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database is away: keep trying, uncached meanwhile
+                log.warning("listening for key revocations failed: %r", exc)
+            finally:
+                self._listening = False
+                self.forget()
+                if conn is not None and not conn.is_closed():
+                    conn.terminate()
+            await asyncio.sleep(retry_seconds)

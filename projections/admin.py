@@ -9,6 +9,8 @@ import asyncpg
 
 from pipeline.records import ApiKeyIssued, ApiKeyRevoked, TenantCreated
 
+KEYS_CHANNEL = "revos_api_keys"  # notified with a key id when a key is revoked (gateway/auth.py listens)
+
 INSERT_TENANT = """
 INSERT INTO tenants (tenant_id, name, created_at, created_by) VALUES ($1, $2, $3, $4)
 ON CONFLICT (tenant_id) DO NOTHING
@@ -57,6 +59,8 @@ async def issue_key(conn: asyncpg.Connection, r: ApiKeyIssued) -> None:
 
 async def revoke_key(conn: asyncpg.Connection, r: ApiKeyRevoked) -> None:
     await conn.execute(REVOKE_KEY, r.tenant_id, r.key_id, r.revoke_at)
+    # Delivered when the transaction commits: every gateway drops its cached keys.
+    await conn.execute("SELECT pg_notify($1, $2)", KEYS_CHANNEL, r.key_id)
 
 
 async def find_key(conn: asyncpg.Connection | asyncpg.Pool, key_hash: str) -> KeyIdentity | None:

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import orjson
 from credits_api import audited
 from e2e_stack import Stack, eventually
+
+from infra.ports import free_port
 
 
 async def test_keys_are_issued_rotated_with_grace_revoked_at_once_and_audited(stack: Stack) -> None:
@@ -108,3 +111,38 @@ async def test_an_operator_issues_a_tenant_another_key_from_the_command_line(sta
         assert entry["after"] == {"key_id": issued["key_id"], "prefix": issued["key_prefix"]}
     unknown = stack.cli("tenant", "key", "ten_0000000000000000")
     assert unknown.returncode == 1 and "no tenant ten_0000000000000000" in unknown.stderr
+
+
+async def test_a_revocation_reaches_every_gateway_at_once(stack: Stack) -> None:
+    tenant = await stack.create_tenant("two-gateways")
+    port = free_port()
+    other = stack.spawn_gateway("gateway-2", {"REVOS_GATEWAY_PORT": str(port)})
+    try:
+        await stack.wait_ready(url=f"http://127.0.0.1:{port}")
+        assert stack.pool is not None
+
+        async def both_listening() -> bool:
+            n = await stack.pool.fetchval(  # type: ignore[union-attr]
+                "SELECT count(*) FROM pg_stat_activity WHERE query = 'LISTEN \"revos_api_keys\"'"
+            )
+            return bool(n == 2)
+
+        await eventually(both_listening, what="both gateways listening for revocations")
+        async with stack.client(tenant["api_key"]) as api:
+            spare = (await api.post("/v1/keys")).json()
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {spare['api_key']}"}
+        ) as there:
+            assert (await there.get("/v1/keys")).status_code == 200  # now in that gateway's cache (5 s)
+            async with stack.client(tenant["api_key"]) as api:
+                revoked = await api.post(f"/v1/keys/{spare['key_id']}/revoke")
+                assert revoked.json()["status"] == "applied", revoked.text
+            done = datetime.now(UTC)
+
+            async def refused() -> bool:
+                return (await there.get("/v1/keys")).status_code == 401
+
+            await eventually(refused, timeout=5, every=0.02, what="the other gateway to refuse the key")
+            assert datetime.now(UTC) - done < timedelta(seconds=1)  # not the cache running out
+    finally:
+        other.stop(10)
