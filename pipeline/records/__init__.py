@@ -1,0 +1,94 @@
+"""Immutable records: the past-tense facts that travel through Kafka. Each names its Avro schema.
+
+Grouped by the part of the product they belong to; every record type is importable from here.
+"""
+
+from __future__ import annotations
+
+from typing import get_args
+
+from pipeline.records.admin import (
+    ApiKeyIssued,
+    ApiKeyRevoked,
+    AssistantBranding,
+    AssistantChanged,
+    AssistantTool,
+    AuditRecorded,
+    TenantCreated,
+)
+from pipeline.records.billing import (
+    BalanceThresholdCrossed,
+    BurnRule,
+    BurnTablePublished,
+    CreditsExpired,
+    CreditsGranted,
+    CustomerUpdated,
+    EntitlementSet,
+    GrantVoided,
+    HoldReleased,
+    HoldRequested,
+    Properties,
+    PropertyValue,
+    UsageCorrected,
+    UsageRecorded,
+    Watermark,
+)
+from pipeline.records.chat import ChatMessageRecorded
+from pipeline.records.dead_letters import DeadLetter, DeadLetterReplayed, Header
+
+Record = (
+    UsageRecorded
+    | CreditsGranted
+    | BurnTablePublished
+    | TenantCreated
+    | ApiKeyIssued
+    | ApiKeyRevoked
+    | DeadLetter
+    | DeadLetterReplayed
+    | AuditRecorded
+    | CustomerUpdated
+    | CreditsExpired
+    | GrantVoided
+    | UsageCorrected
+    | EntitlementSet
+    | Watermark
+    | BalanceThresholdCrossed
+    | HoldRequested
+    | HoldReleased
+    | AssistantChanged
+    | ChatMessageRecorded
+)
+
+# Every type a record may have, in the union's order (the codec maps schemas to them).
+RECORD_TYPES: tuple[type[Record], ...] = get_args(Record)
+
+__all__ = [
+    "RECORD_TYPES",
+    "ApiKeyIssued",
+    "ApiKeyRevoked",
+    "AssistantBranding",
+    "AssistantChanged",
+    "AssistantTool",
+    "AuditRecorded",
+    "BalanceThresholdCrossed",
+    "BurnRule",
+    "BurnTablePublished",
+    "ChatMessageRecorded",
+    "CreditsExpired",
+    "CreditsGranted",
+    "CustomerUpdated",
+    "DeadLetter",
+    "DeadLetterReplayed",
+    "EntitlementSet",
+    "GrantVoided",
+    "Header",
+    "HoldReleased",
+    "HoldRequested",
+    "Properties",
+    "PropertyValue",
+    "Record",
+    "TenantCreated",
+    "UsageCorrected",
+    "UsageRecorded",
+    "Watermark",
+]
