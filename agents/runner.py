@@ -152,7 +152,8 @@ async def _apply_alone(rt: Runtime, projection: Projection, message: Message) ->
                 raise
             failure = exc
             log.warning("record %s failed (%r), attempt %d of %d", where, exc, attempt, POISON_CONFIRMATIONS)
-            await retry_forever(lambda: _database_answers(rt.pool), what="waiting for the database")
+            if attempt < POISON_CONFIRMATIONS:
+                await retry_forever(lambda: _database_answers(rt.pool), what="waiting for the database")
     assert failure is not None
     log.error("record %s cannot be processed", where, exc_info=failure)
     dead = dead_letter_for(

@@ -180,8 +180,7 @@ def create_app(
                 for task in background:
                     task.cancel()
                 await asyncio.wait(background)
-                with contextlib.suppress(Exception):  # leases lapse on their own if the database is gone
-                    await services.chat.hub.close()
+                await services.chat.hub.close()  # best effort: leases lapse on their own
         finally:
             if own:
                 await pub.stop()  # type: ignore[attr-defined]

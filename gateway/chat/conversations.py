@@ -284,10 +284,11 @@ class Hub:
             return
         try:
             await self._leases.release(self.holder, keys)
-        except Exception as exc:  # they lapse on their own within lease_seconds
+        except Exception as exc:  # best effort: they lapse on their own within lease_seconds
             if not is_retryable(exc):
-                raise
-            log.warning("releasing %d conversation leases failed: %r", len(keys), exc)
+                log.exception("releasing %d conversation leases failed", len(keys))
+            else:
+                log.warning("releasing %d conversation leases failed: %r", len(keys), exc)
 
     def _lose(self, conversation: Conversation) -> None:
         conversation.leased = False
