@@ -17,7 +17,7 @@ from gateway.body import read_json
 from gateway.errors import ApiError, not_found
 from gateway.responses import json_response
 from gateway.services import Services, caller
-from pipeline import admin, audit
+from pipeline import admin
 from pipeline.audit_topic import audit_outgoing
 from pipeline.kafka import Outgoing
 from pipeline.records import ApiKeyIssued, ApiKeyRevoked, AuditRecorded
@@ -40,22 +40,6 @@ def _shown(row: asyncpg.Record, who: KeyIdentity, now: datetime) -> dict[str, An
         "status": _status(row["revoked_at"], now),
         "current": row["key_id"] == who.key_id,  # the key this request was made with
     }
-
-
-def _issue_trail(request: Request, issued: ApiKeyIssued) -> AuditRecorded:
-    return audit.record(
-        tenant_id=issued.tenant_id, actor=issued.actor, action="api_key.issue", target=f"api_key:{issued.key_id}",
-        before=None, after={"key_id": issued.key_id, "prefix": issued.prefix},
-        request_id=request.state.request_id, now=issued.occurred_at,
-    )  # fmt: skip
-
-
-def _revoke_trail(request: Request, revoked: ApiKeyRevoked, before: datetime | None) -> AuditRecorded:
-    return audit.record(
-        tenant_id=revoked.tenant_id, actor=revoked.actor, action="api_key.revoke",
-        target=f"api_key:{revoked.key_id}", before={"revoked_at": before},
-        after={"revoked_at": revoked.revoke_at}, request_id=request.state.request_id, now=revoked.occurred_at,
-    )  # fmt: skip
 
 
 async def _publish(
@@ -102,7 +86,9 @@ async def post_key(request: Request) -> Response:
     svc, who = await caller(request)
     admin.no_fields(await read_json(request, optional=True), "key")
     issued = admin.issue_key(who.tenant_id, actor=f"key:{who.key_id}", now=datetime.now(UTC))
-    applied = await _publish(svc, [issued.record], [_issue_trail(request, issued.record)])
+    applied = await _publish(
+        svc, [issued.record], [admin.issued_trail(issued.record, request.state.request_id)]
+    )
     return json_response(_issued_body(issued, applied), status=201 if applied else 202)
 
 
@@ -126,7 +112,9 @@ async def revoke_key(request: Request) -> Response:
         raise ApiError(
             409, "last_key", "issue another key (POST /v1/keys) before revoking the tenant's last one"
         )
-    applied = await _publish(svc, [record], [_revoke_trail(request, record, row["revoked_at"])])
+    applied = await _publish(
+        svc, [record], [admin.revoked_trail(record, row["revoked_at"], request.state.request_id)]
+    )
     return json_response(
         {
             "key_id": record.key_id,
@@ -150,7 +138,10 @@ async def rotate_key(request: Request) -> Response:
     applied = await _publish(
         svc,
         [issued.record, revoked],
-        [_issue_trail(request, issued.record), _revoke_trail(request, revoked, None)],
+        [
+            admin.issued_trail(issued.record, request.state.request_id),
+            admin.revoked_trail(revoked, None, request.state.request_id),
+        ],
     )
     body = _issued_body(issued, applied)
     body["replaces"] = {"key_id": revoked.key_id, "revoked_at": revoked.revoke_at}

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pipeline import keys
+from pipeline import audit, keys
 from pipeline.errors import ValidationError
-from pipeline.records import ApiKeyIssued, ApiKeyRevoked, TenantCreated
+from pipeline.records import ApiKeyIssued, ApiKeyRevoked, AuditRecorded, TenantCreated
 from pipeline.validation import new_event_id, no_unknown
 
 MAX_GRACE_SECONDS = 30 * 24 * 3600
@@ -71,3 +71,21 @@ def grace(body: dict[str, Any] | None, default: int) -> timedelta:
 
 def revoke_key(tenant_id: str, key_id: str, *, after: timedelta, actor: str, now: datetime) -> ApiKeyRevoked:
     return ApiKeyRevoked(new_event_id(), tenant_id, key_id, now + after, actor, now)
+
+
+def issued_trail(key: ApiKeyIssued, request_id: str | None) -> AuditRecorded:
+    """The audit entry of an issued key: its id and display prefix, never the key."""
+    return audit.record(
+        tenant_id=key.tenant_id, actor=key.actor, action="api_key.issue", target=f"api_key:{key.key_id}",
+        before=None, after={"key_id": key.key_id, "prefix": key.prefix}, request_id=request_id,
+        now=key.occurred_at,
+    )  # fmt: skip
+
+
+def revoked_trail(revoked: ApiKeyRevoked, before: datetime | None, request_id: str | None) -> AuditRecorded:
+    """The audit entry of a revocation: when the key was to stop working before, and when it does now."""
+    return audit.record(
+        tenant_id=revoked.tenant_id, actor=revoked.actor, action="api_key.revoke",
+        target=f"api_key:{revoked.key_id}", before={"revoked_at": before}, after={"revoked_at": revoked.revoke_at},
+        request_id=request_id, now=revoked.occurred_at,
+    )  # fmt: skip

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from pipeline import audit
-from pipeline.admin import create_tenant, issue_key
+from pipeline.admin import create_tenant, issue_key, issued_trail
 from pipeline.audit_topic import audit_outgoing
 from pipeline.codec import default_codec
 from pipeline.kafka import KafkaPublisher, Outgoing
@@ -38,9 +38,7 @@ async def create_tenant_and_wait(name: str, settings: Settings, timeout: float) 
             audit.record(tenant_id=t.tenant_id, actor="cli", action="tenant.create", target=f"tenant:{t.tenant_id}",
                          before=None, after={"tenant_id": t.tenant_id, "name": t.name}, request_id=None,
                          now=t.occurred_at),
-            audit.record(tenant_id=t.tenant_id, actor="cli", action="api_key.issue", target=f"api_key:{k.key_id}",
-                         before=None, after={"key_id": k.key_id, "prefix": k.prefix}, request_id=None,
-                         now=k.occurred_at),
+            issued_trail(k, None),
         ]  # fmt: skip
         await publisher.publish(
             [
@@ -79,9 +77,7 @@ async def issue_key_and_wait(tenant_id: str, settings: Settings, timeout: float)
             return None
         issued = issue_key(tenant_id, actor="cli", now=datetime.now(UTC))
         k = issued.record
-        trail = audit.record(tenant_id=tenant_id, actor="cli", action="api_key.issue", target=f"api_key:{k.key_id}",
-                             before=None, after={"key_id": k.key_id, "prefix": k.prefix}, request_id=None,
-                             now=k.occurred_at)  # fmt: skip
+        trail = issued_trail(k, None)
         codec = default_codec()
         publisher = KafkaPublisher(settings.bootstrap_servers)
         await publisher.start()
