@@ -22,7 +22,7 @@ from pipeline.errors import DecodeError, is_retryable
 from pipeline.kafka import Outgoing, Publisher
 from pipeline.records import DeadLetter
 from pipeline.topics import dead_letter_topic
-from projections import tracking
+from projections import outbox, tracking
 from projections.db import retry_forever
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,21 @@ class Runtime:
     pool: asyncpg.Pool
     publisher: Publisher
     codec: Codec
+    # Derived records and dead letters go to the outbox in the applying transaction (the relay publishes
+    # them) instead of to the broker before the commit: with a broker that can lose its log, a record
+    # must not leave PostgreSQL's keeping before the records it derives from are applied.
+    outbox: bool = False
+    outbox_origin: str = ""  # this database's outbox, named in the records its relay publishes
+
+    async def emit(self, conn: asyncpg.Connection, records: Sequence[Outgoing]) -> None:
+        """Send what a transaction produced: into the outbox with it, or to the broker before it commits."""
+        if not records:
+            return
+        if self.outbox:
+            await outbox.add(conn, records)
+        else:
+            # Acknowledged before the offset commits: at-least-once, deduplicated by id downstream.
+            await self.publisher.publish(records)
 
 
 async def _database_answers(pool: asyncpg.Pool) -> None:
@@ -123,13 +138,22 @@ async def _apply(
         todo = [m for m in batch if m.offset >= start]
         if not todo:
             return
-        produced = await projection.apply(conn, topic, partition, todo)
-        if produced:
-            # Acknowledged before the offset commits: at-least-once, deduplicated by id downstream.
-            await rt.publisher.publish(
-                [_outgoing(rt.codec, d) if isinstance(d, DeadLetter) else d for d in produced]
-            )
-        await tracking.advance(conn, projection.consumer, topic, partition, todo[-1].offset + 1)
+        last = todo[-1].offset
+        todo = await _unapplied(conn, rt.outbox_origin, todo)
+        produced = await projection.apply(conn, topic, partition, todo) if todo else []
+        await rt.emit(conn, [_outgoing(rt.codec, d) if isinstance(d, DeadLetter) else d for d in produced])
+        await tracking.advance(conn, projection.consumer, topic, partition, last + 1)
+
+
+async def _unapplied(conn: asyncpg.Connection, own: str, messages: list[Message]) -> list[Message]:
+    """Take the outbox rows of `messages` and drop the messages whose row is already gone: those were
+    applied before (the relay published them again), so applying them once more would repeat an effect.
+    Records from another database's outbox (a projection rebuilt from the log) are all kept."""
+    ids = {m.offset: i for m in messages if (i := outbox.outbox_id(m.headers, own)) is not None}
+    if not ids:
+        return messages
+    kept = await outbox.take(conn, list(ids.values()))
+    return [m for m in messages if m.offset not in ids or ids[m.offset] in kept]
 
 
 async def _apply_alone(rt: Runtime, projection: Projection, message: Message) -> None:
@@ -165,7 +189,8 @@ async def _apply_alone(rt: Runtime, projection: Projection, message: Message) ->
             start = await tracking.claim(conn, projection.consumer, message.topic, message.partition)
             if message.offset < start:
                 return
-            await rt.publisher.publish([_outgoing(rt.codec, dead)])
+            if await _unapplied(conn, rt.outbox_origin, [message]):
+                await rt.emit(conn, [_outgoing(rt.codec, dead)])
             await tracking.advance(
                 conn, projection.consumer, message.topic, message.partition, message.offset + 1
             )

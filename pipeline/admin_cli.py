@@ -15,10 +15,11 @@ from pipeline import audit
 from pipeline.admin import create_tenant, issue_key, issued_trail
 from pipeline.audit_topic import audit_outgoing
 from pipeline.codec import default_codec
-from pipeline.kafka import KafkaPublisher, Outgoing
+from pipeline.kafka import Outgoing
 from pipeline.settings import Settings
 from pipeline.topics import ADMIN, tenant_key
 from projections.db import create_pool
+from projections.outbox import open_publisher
 from projections.waiting import wait_for
 
 FIND_KEY = "SELECT 1 FROM api_keys WHERE key_id = $1"
@@ -29,8 +30,7 @@ async def create_tenant_and_wait(name: str, settings: Settings, timeout: float) 
     """Record a new tenant and its first key, then wait up to `timeout` s for a worker to apply them."""
     made = create_tenant(name, actor="cli", now=datetime.now(UTC))
     codec = default_codec()
-    publisher = KafkaPublisher(settings.bootstrap_servers)
-    await publisher.start()
+    pool = await create_pool(settings.dsn, max_size=1)
     try:
         key = tenant_key(made.tenant.tenant_id)
         t, k = made.tenant, made.key
@@ -40,17 +40,14 @@ async def create_tenant_and_wait(name: str, settings: Settings, timeout: float) 
                          now=t.occurred_at),
             issued_trail(k, None),
         ]  # fmt: skip
-        await publisher.publish(
-            [
-                Outgoing(ADMIN, codec.encode(made.tenant), key=key),
-                Outgoing(ADMIN, codec.encode(made.key), key=key),
-                *(audit_outgoing(codec, r) for r in trail),
-            ]
-        )
-    finally:
-        await publisher.stop()
-    pool = await create_pool(settings.dsn, max_size=1)
-    try:
+        async with open_publisher(settings, pool) as publisher:
+            await publisher.publish(
+                [
+                    Outgoing(ADMIN, codec.encode(made.tenant), key=key),
+                    Outgoing(ADMIN, codec.encode(made.key), key=key),
+                    *(audit_outgoing(codec, r) for r in trail),
+                ]
+            )
         ready = await wait_for(pool, FIND_KEY, made.key.key_id, timeout=timeout)
     finally:
         await pool.close()
@@ -79,14 +76,10 @@ async def issue_key_and_wait(tenant_id: str, settings: Settings, timeout: float)
         k = issued.record
         trail = issued_trail(k, None)
         codec = default_codec()
-        publisher = KafkaPublisher(settings.bootstrap_servers)
-        await publisher.start()
-        try:
+        async with open_publisher(settings, pool) as publisher:
             await publisher.publish(
                 [Outgoing(ADMIN, codec.encode(k), key=tenant_key(tenant_id)), audit_outgoing(codec, trail)]
             )
-        finally:
-            await publisher.stop()
         if not await wait_for(pool, FIND_KEY, k.key_id, timeout=timeout):
             print(f"revos: key recorded, but no worker applied it within {timeout:.0f}s", file=sys.stderr)
     finally:

@@ -15,6 +15,7 @@ from agents.audit import AuditProjection
 from agents.billing import BillingProjection
 from agents.chat import ChatProjection
 from agents.deadletters import DeadLetterProjection
+from agents.relay import OutboxRelay
 from agents.runner import Message, Projection, Runtime, process
 from agents.scheduler import Scheduler
 from pipeline import transport
@@ -22,6 +23,7 @@ from pipeline.codec import default_codec
 from pipeline.kafka import KafkaPublisher
 from pipeline.settings import Settings
 from pipeline.topics import ADMIN, AUDIT, BILLING, CHAT, DEAD_LETTER_TOPICS
+from projections import outbox
 from projections.db import create_pool
 
 log = logging.getLogger(__name__)
@@ -37,7 +39,7 @@ class RuntimeHolder:
         self._settings = settings
         self._runtime: Runtime | None = None
         self._lock = asyncio.Lock()
-        self._scheduler: asyncio.Task[None] | None = None
+        self._background: list[asyncio.Task[None]] = []
 
     async def get(self) -> Runtime:
         async with self._lock:
@@ -45,21 +47,32 @@ class RuntimeHolder:
                 publisher = KafkaPublisher(self._settings.bootstrap_servers)
                 await publisher.start()
                 # One connection per stream processor (billing, admin, audit, chat, dead letters), one for
-                # the scheduler.
-                pool = await create_pool(self._settings.dsn, min_size=2, max_size=6)
-                self._runtime = Runtime(pool=pool, publisher=publisher, codec=default_codec())
+                # the scheduler, one for the outbox relay.
+                pool = await create_pool(self._settings.dsn, min_size=2, max_size=7)
+                self._runtime = Runtime(
+                    pool=pool,
+                    publisher=publisher,
+                    codec=default_codec(),
+                    outbox=self._settings.uses_outbox,
+                    outbox_origin=await outbox.origin(pool),
+                )
             return self._runtime
 
-    async def start_scheduler(self) -> None:
+    async def start_background(self) -> None:
+        """The scheduler, and the outbox relay when acknowledgements rest on PostgreSQL."""
         runtime = await self.get()
-        self._scheduler = asyncio.create_task(Scheduler(runtime.pool, runtime.publisher, runtime.codec).run())
+        self._background.append(
+            asyncio.create_task(Scheduler(runtime.pool, runtime.publisher, runtime.codec).run())
+        )
+        if runtime.outbox:
+            self._background.append(asyncio.create_task(OutboxRelay(runtime.pool, runtime.publisher).run()))
 
     async def close(self) -> None:
-        if self._scheduler is not None:
-            self._scheduler.cancel()  # it holds a pooled connection, which closing the pool waits for
+        for task in self._background:
+            task.cancel()  # each holds a pooled connection, which closing the pool waits for
             with contextlib.suppress(asyncio.CancelledError):
-                await self._scheduler
-            self._scheduler = None
+                await task
+        self._background.clear()
         if self._runtime is not None:
             await self._runtime.pool.close()
             await self._runtime.publisher.stop()  # type: ignore[attr-defined]
@@ -121,7 +134,7 @@ def build_app(settings: Settings, *, worker_id: int = 0) -> faust.App:
 
     @app.task  # type: ignore[misc]
     async def schedule() -> None:
-        await holder.start_scheduler()
+        await holder.start_background()
 
     @app.on_before_shutdown.connect  # type: ignore[misc]
     async def _close_runtime(app: faust.App, **kwargs: Any) -> None:

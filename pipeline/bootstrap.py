@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import logging
 
+import asyncpg
+
 from pipeline.kafka import ensure_topics
 from pipeline.settings import Settings
 from pipeline.topics import ALL_TOPICS
+from projections import outbox
 from projections.db import create_pool, migrate
 from projections.tracking import reset_tracking
+
+RECORD_LOSS = """
+INSERT INTO broker_log_losses (topics, forgotten_offsets, outbox_republished) VALUES ($1, $2, $3)
+"""
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +34,37 @@ async def prepare(settings: Settings) -> None:
         if applied:
             log.info("applied migrations %s", applied)
         if created:
-            forgotten = await reset_tracking(pool, created)
-            if forgotten:
-                log.warning(
-                    "new log for %s: forgot %d tracked offsets of the previous log", created, forgotten
-                )
+            await _new_log(settings, pool, created)
     finally:
         await pool.close()
+
+
+async def _new_log(settings: Settings, pool: asyncpg.Pool, created: list[str]) -> None:
+    """The broker's log of `created` is new: forget the old log's offsets and, with the outbox, publish
+    every acknowledged record not yet applied again. Said loudly when the old log held anything."""
+    async with pool.acquire() as conn, conn.transaction():
+        forgotten = await reset_tracking(conn, created)
+        unapplied = await outbox.pending(conn)
+        if settings.uses_outbox:
+            await outbox.rewind(conn)  # also when nothing is tracked: the lost log may have held rows
+        if forgotten or unapplied:
+            await conn.execute(RECORD_LOSS, created, forgotten, unapplied if settings.uses_outbox else None)
+    if not forgotten and not unapplied:
+        return
+    if not settings.uses_outbox:
+        log.error(
+            "the broker lost its log of %s (projections held %d partitions' offsets of an earlier log): "
+            "records it held that no worker had applied are lost. Use a replicated Kafka, or the outbox "
+            "(REVOS_OUTBOX=on), to keep acknowledged records through a broker restart",
+            ", ".join(created),
+            forgotten,
+        )
+    elif unapplied:
+        log.error(
+            "the broker lost its log of %s; %d acknowledged records not yet applied are kept in the "
+            "outbox and published again",
+            ", ".join(created),
+            unapplied,
+        )
+    else:
+        log.info("new broker log for %s; every acknowledged record had been applied", ", ".join(created))

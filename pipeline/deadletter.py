@@ -14,10 +14,12 @@ from pipeline.version import APP_VERSION
 MAX_STACK = 4000
 
 
-def dead_letter_id(stage: str, topic: str, partition: int, offset: int) -> str:
-    """Stable for one source record at one stage, so redelivery dead-letters it once."""
-    digest = hashlib.sha256(f"{stage}|{topic}|{partition}|{offset}".encode()).hexdigest()
-    return "dl_" + digest[:24]
+def dead_letter_id(stage: str, topic: str, partition: int, offset: int, value: bytes = b"") -> str:
+    """Stable for one source record at one stage, so redelivery dead-letters it once; the value's digest
+    keeps apart two records at one offset of two logs (a broker that lost its log numbers anew)."""
+    h = hashlib.sha256(f"{stage}|{topic}|{partition}|{offset}|".encode())
+    h.update(hashlib.sha256(value).digest())
+    return "dl_" + h.hexdigest()[:24]
 
 
 def bounded_stack(exc: BaseException | None) -> str:
@@ -59,7 +61,7 @@ def for_source_record(
 ) -> DeadLetter:
     """A dead letter for a record read from `topic`; replay re-produces it there with the same key."""
     return DeadLetter(
-        dead_letter_id=dead_letter_id(stage, topic, partition, offset),
+        dead_letter_id=dead_letter_id(stage, topic, partition, offset, value or b""),
         stage=stage,
         code=code,
         error_class=error_class or (type(error).__name__ if error else code),

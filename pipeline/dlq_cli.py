@@ -11,12 +11,13 @@ from typing import Any
 import orjson
 
 from pipeline.codec import default_codec
-from pipeline.kafka import KafkaPublisher, Outgoing
+from pipeline.kafka import Outgoing, Publisher
 from pipeline.records import DeadLetterReplayed
 from pipeline.settings import Settings
-from pipeline.topics import REPLAY_COUNT, REPLAY_OF, dead_letter_topic
+from pipeline.topics import OUTBOX_ID, REPLAY_COUNT, REPLAY_OF, dead_letter_topic
 from projections import deadletters
 from projections.db import create_pool
+from projections.outbox import open_publisher
 
 MAX_REPLAYS = 3
 
@@ -84,7 +85,7 @@ def replay_refusal(row: dict[str, Any]) -> str | None:
 
 
 async def _replay(args: argparse.Namespace, settings: Settings) -> int:
-    pool = await create_pool(settings.dsn, max_size=1)
+    pool = await create_pool(settings.dsn, max_size=2)
     try:
         ids = args.ids
         if args.all:
@@ -94,56 +95,56 @@ async def _replay(args: argparse.Namespace, settings: Settings) -> int:
                 if (row := await deadletters.get(pool, i)) is not None and row["replays"] == 0
             ]
         rows = [(i, await deadletters.get(pool, i)) for i in ids]
+        if args.dry_run:
+            return await _replay_rows(rows, None, all_requested=args.all)
+        async with open_publisher(settings, pool) as publisher:
+            return await _replay_rows(rows, publisher, all_requested=args.all)
     finally:
         await pool.close()
 
-    codec = default_codec()
-    publisher = KafkaPublisher(settings.bootstrap_servers)
-    if not args.dry_run:
-        await publisher.start()
+
+async def _replay_rows(
+    rows: list[tuple[str, dict[str, Any] | None]], publisher: Publisher | None, *, all_requested: bool
+) -> int:
+    """Replay `rows` through `publisher`, or only say what would be replayed (None: a dry run)."""
     replayed = refused = 0
-    try:
-        for dead_letter_id, row in rows:
-            if row is None:
-                print(f"{dead_letter_id}: not found", file=sys.stderr)
-                refused += 1
-                continue
-            reason = replay_refusal(row)
-            if reason is not None:
-                print(f"{dead_letter_id}: refused: {reason}", file=sys.stderr)
-                refused += 1
-                continue
-            print(
-                f"{dead_letter_id}: {'would replay' if args.dry_run else 'replaying'} to {row['source_topic']}"
-            )
-            if args.dry_run:
-                continue
-            original = [deadletters.header_bytes(h) for h in row["headers"]]
-            headers = [(k, v) for k, v in original if k not in (REPLAY_OF, REPLAY_COUNT)]
-            headers += [
-                (REPLAY_OF, dead_letter_id.encode()),
-                (REPLAY_COUNT, str(row["replay_count"] + 1).encode()),
+    for dead_letter_id, row in rows:
+        if row is None:
+            print(f"{dead_letter_id}: not found", file=sys.stderr)
+            refused += 1
+            continue
+        reason = replay_refusal(row)
+        if reason is not None:
+            print(f"{dead_letter_id}: refused: {reason}", file=sys.stderr)
+            refused += 1
+            continue
+        print(f"{dead_letter_id}: {'replaying' if publisher else 'would replay'} to {row['source_topic']}")
+        if publisher is None:
+            continue
+        original = [deadletters.header_bytes(h) for h in row["headers"]]
+        # The outbox id of the original is spent: its row went when the original was dead-lettered.
+        headers = [(k, v) for k, v in original if k not in (REPLAY_OF, REPLAY_COUNT, OUTBOX_ID)]
+        headers += [
+            (REPLAY_OF, dead_letter_id.encode()),
+            (REPLAY_COUNT, str(row["replay_count"] + 1).encode()),
+        ]
+        # The original first, then the note that it was replayed: a crash between them only replays again.
+        await publisher.publish(
+            [Outgoing(row["source_topic"], bytes(row["value"]), key=row["key"], headers=tuple(headers))]
+        )
+        note = DeadLetterReplayed(dead_letter_id, row["source_topic"], "cli", datetime.now(UTC))
+        await publisher.publish(
+            [
+                Outgoing(
+                    dead_letter_topic(row["source_topic"]),
+                    default_codec().encode(note),
+                    key=dead_letter_id.encode(),
+                )
             ]
-            # The original first, then the note that it was replayed: a crash between them only replays again.
-            await publisher.publish(
-                [Outgoing(row["source_topic"], bytes(row["value"]), key=row["key"], headers=tuple(headers))]
-            )
-            note = DeadLetterReplayed(dead_letter_id, row["source_topic"], "cli", datetime.now(UTC))
-            await publisher.publish(
-                [
-                    Outgoing(
-                        dead_letter_topic(row["source_topic"]),
-                        codec.encode(note),
-                        key=dead_letter_id.encode(),
-                    )
-                ]
-            )
-            replayed += 1
-    finally:
-        if not args.dry_run:
-            await publisher.stop()
-    print(f"{replayed} replayed, {refused} refused" + (" (dry run)" if args.dry_run else ""))
-    return 1 if refused and not replayed and not args.all else 0
+        )
+        replayed += 1
+    print(f"{replayed} replayed, {refused} refused" + ("" if publisher else " (dry run)"))
+    return 1 if refused and not replayed and not all_requested else 0
 
 
 def add_commands(sub: Any) -> None:

@@ -41,6 +41,13 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigurationError(f"{name} must be true or false, got {raw!r}")
 
 
+def _optional_bool(env: Mapping[str, str], name: str) -> bool | None:
+    """Like `_bool`, with "auto" or unset meaning None (decided from the other settings)."""
+    if (env.get(name) or "").strip().lower() in ("", "auto"):
+        return None
+    return _bool(env, name, False)
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything configurable about one Revos installation."""
@@ -73,6 +80,11 @@ class Settings:
     # Proxies whose X-Forwarded-Proto/-For the gateway believes (comma-separated IPs or networks, "*"
     # for any): behind a TLS-terminating proxy the hosted chat page must know it was served as https.
     forwarded_allow_ips: str = "127.0.0.1"
+    # Acknowledge writes once PostgreSQL holds them (the transactional outbox). None: exactly when the
+    # broker is the embedded one, which keeps nothing across a restart; a replicated Kafka needs no help.
+    outbox: bool | None = None
+    # How long a clean stop waits for the workers to apply everything acknowledged.
+    drain_seconds: float = 60.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -99,11 +111,18 @@ class Settings:
             chat_ip_per_minute=_int(env, "REVOS_CHAT_IP_PER_MINUTE", 60),
             tools_allow_private=_bool(env, "REVOS_TOOLS_ALLOW_PRIVATE", False),
             forwarded_allow_ips=env.get("REVOS_FORWARDED_ALLOW_IPS") or "127.0.0.1",
+            outbox=_optional_bool(env, "REVOS_OUTBOX"),
+            drain_seconds=_float(env, "REVOS_DRAIN_SECONDS", 60.0),
         )
 
     @property
     def embedded_broker(self) -> bool:
         return self.kafka_bootstrap is None
+
+    @property
+    def uses_outbox(self) -> bool:
+        """Whether an acknowledgement rests on PostgreSQL (the outbox) rather than on the broker alone."""
+        return self.embedded_broker if self.outbox is None else self.outbox
 
     @property
     def embedded_database(self) -> bool:

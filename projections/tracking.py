@@ -25,7 +25,7 @@ async def advance(
     await conn.execute(SAVE_OFFSET, consumer, topic, partition, next_offset)
 
 
-async def reset_tracking(pool: asyncpg.Pool, topics: list[str]) -> int:
+async def reset_tracking(pool: asyncpg.Pool | asyncpg.Connection, topics: list[str]) -> int:
     """Forget every offset tracked for `topics` (their log was recreated); returns how many rows."""
     status: str = await pool.execute("DELETE FROM stream_offsets WHERE topic = ANY($1::text[])", topics)
     return int(status.split()[-1])

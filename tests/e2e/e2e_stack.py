@@ -36,6 +36,8 @@ class Stack:
     workers: dict[int, Child] = field(default_factory=dict)
     gateway: Child | None = None
     pool: asyncpg.Pool | None = None
+    # Acknowledgements rest on PostgreSQL (the outbox), as on the default stack with its embedded broker.
+    outbox: bool = True
 
     @property
     def url(self) -> str:
@@ -50,6 +52,7 @@ class Stack:
             "REVOS_GATEWAY_PORT": str(s.gateway_port),
             "REVOS_PARTITIONS": str(s.partitions),
             "REVOS_CONSUMER_GROUP": s.consumer_group,
+            "REVOS_OUTBOX": "on" if self.outbox else "off",
             "PYTHONUNBUFFERED": "1",
         }
 
@@ -155,6 +158,7 @@ async def start_stack(
     broker: str | None = None,
     gateway: bool = True,
     gateway_env: Mapping[str, str] | None = None,
+    outbox: bool = True,
 ) -> Stack:
     """A stack on a fresh broker (unless one is given) and the database at `dsn`."""
     home = Path(tempfile.mkdtemp(prefix="stack-", dir=service_root))
@@ -170,8 +174,9 @@ async def start_stack(
         database_url=dsn,
         partitions=partitions,
         consumer_group="revos-" + uuid.uuid4().hex[:8],
+        outbox=outbox,
     )
-    stack = Stack(home=home, settings=settings, broker=embedded)
+    stack = Stack(home=home, settings=settings, broker=embedded, outbox=outbox)
     try:
         await prepare(settings)
         stack.pool = await asyncpg.create_pool(dsn, min_size=1, max_size=4)

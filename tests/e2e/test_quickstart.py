@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 import pytest
-from e2e_stack import Stack, eventually
+from e2e_stack import Stack, eventually, start_stack
 from websockets.asyncio.client import connect
 
 RULES = {
@@ -233,12 +234,20 @@ async def test_limits_and_per_event_rejections(stack: Stack) -> None:
         assert await eventually(dead_codes, what="six dead letters") == sorted(c for c in codes if c)
 
 
-async def test_broker_down_answers_503_with_retry_after(stack: Stack) -> None:
-    tenant = await stack.create_tenant()
-    assert stack.broker is not None
-    stack.broker.stop()
-    async with stack.client(tenant["api_key"]) as api:
-        response = await api.post("/v1/events", json={"events": [{"id": "x", "customer": "c", "type": "t"}]})
-    assert response.status_code == 503
-    assert response.headers["retry-after"]
-    assert response.json()["error"]["code"] == "broker_unavailable"
+async def test_broker_down_answers_503_with_retry_after_when_acks_rest_on_the_broker(
+    service_root: Path, database: str
+) -> None:
+    stack = await start_stack(service_root, database, outbox=False)
+    try:
+        tenant = await stack.create_tenant()
+        assert stack.broker is not None
+        stack.broker.stop()
+        async with stack.client(tenant["api_key"]) as api:
+            response = await api.post(
+                "/v1/events", json={"events": [{"id": "x", "customer": "c", "type": "t"}]}
+            )
+        assert response.status_code == 503
+        assert response.headers["retry-after"]
+        assert response.json()["error"]["code"] == "broker_unavailable"
+    finally:
+        await stack.stop()
