@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -46,21 +47,34 @@ from pipeline.kafka import KafkaPublisher, Publisher
 from pipeline.settings import Settings
 from pipeline.topics import BILLING
 from projections.db import create_pool
+from projections.outbox import OutboxPublisher
 
 log = logging.getLogger(__name__)
 
 LATENCY = Histogram("revos_http_request_seconds", "Gateway request latency", ["route", "status"])
 
 
+# Methods that only read: still answered while the gateway drains before a stop.
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+DRAIN_RETRY_AFTER = "5"
+
+
 class RequestContext(BaseHTTPMiddleware):
-    """Gives every request an id (echoed as X-Request-Id) and records its latency."""
+    """Gives every request an id (echoed as X-Request-Id) and records its latency; while the gateway
+    drains before a stop, refuses new writes with 503 and Retry-After (clients resend them elsewhere or
+    after the restart, and ids make the resend harmless)."""
 
     async def dispatch(
         self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         request.state.request_id = request.headers.get("x-request-id") or "req_" + uuid.uuid4().hex[:20]
         started = time.perf_counter()
-        response = await call_next(request)
+        if request.method not in READ_METHODS and getattr(request.app.state, "draining", False):
+            response = error_response(
+                503, "draining", "the gateway is stopping; retry shortly", {"Retry-After": DRAIN_RETRY_AFTER}
+            )
+        else:
+            response = await call_next(request)
         response.headers["X-Request-Id"] = request.state.request_id
         route = request.scope.get("route")
         LATENCY.labels(getattr(route, "path", "unmatched"), str(response.status_code)).observe(
@@ -142,6 +156,12 @@ ROUTES: list[BaseRoute] = [
 ]
 
 
+def _start_draining(app: Starlette) -> None:
+    if not app.state.draining:
+        log.info("draining: new writes are refused with 503 until the gateway stops")
+    app.state.draining = True
+
+
 def create_app(
     settings: Settings, *, publisher: Publisher | None = None, write_timeout: float = 10.0
 ) -> Starlette:
@@ -151,12 +171,17 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         pool = await create_pool(settings.dsn, min_size=2, max_size=10)
         own = publisher is None
-        pub = publisher or KafkaPublisher(settings.bootstrap_servers)
+        broker = KafkaPublisher(settings.bootstrap_servers)
+        pub = publisher or (OutboxPublisher(pool, broker) if settings.uses_outbox else broker)
         http = httpx.AsyncClient()
         provider = provider_from_settings(settings, client=http)
+        app.state.draining = False
+        loop = asyncio.get_running_loop()
+        # SIGUSR1: the launcher is stopping the stack; refuse new writes while the workers drain.
+        loop.add_signal_handler(signal.SIGUSR1, _start_draining, app)
         try:
             if own:
-                await pub.start()  # type: ignore[attr-defined]
+                await broker.start()
             app.state.services = Services(
                 settings=settings,
                 pool=pool,
@@ -182,8 +207,9 @@ def create_app(
                 await asyncio.wait(background)
                 await services.chat.hub.close()  # best effort: leases lapse on their own
         finally:
+            loop.remove_signal_handler(signal.SIGUSR1)
             if own:
-                await pub.stop()  # type: ignore[attr-defined]
+                await broker.stop()
             await http.aclose()
             await pool.close()
 

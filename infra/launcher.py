@@ -7,16 +7,17 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Protocol, TextIO
+from typing import Any, Protocol, TextIO
 
 from infra.broker import EmbeddedBroker
 from infra.errors import InfraError
 from infra.home import Home, HomeLock
 from infra.postgres import EmbeddedPostgres
-from infra.processes import ChildSpec, describe_exit, spawn
+from infra.processes import Child, ChildSpec, describe_exit, spawn
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,8 @@ def default_children(settings: Settings) -> list[ChildSpec]:
         )
         for i in range(settings.workers)
     ]
-    return [*workers, ChildSpec("gateway", (python, "-m", "pipeline.cli", "gateway"))]
+    gateway = ChildSpec("gateway", (python, "-m", "pipeline.cli", "gateway"), drain_signal=signal.SIGUSR1)
+    return [*workers, gateway]
 
 
 def child_environment(settings: Settings) -> dict[str, str]:
@@ -64,6 +66,8 @@ def child_environment(settings: Settings) -> dict[str, str]:
         "REVOS_HOME": str(settings.home),
         "REVOS_KAFKA_BOOTSTRAP": settings.bootstrap_servers,
         "REVOS_DATABASE_URL": settings.dsn,
+        # Decided here, where it is known whether the broker is the embedded one.
+        "REVOS_OUTBOX": "on" if settings.uses_outbox else "off",
         "PYTHONUNBUFFERED": "1",  # so their logs are current when we quote them after a crash
     }
 
@@ -150,7 +154,13 @@ class _Stack:
             if not await self._start(stop):
                 return 0
             self._banner()
-            return await self._supervise(stop, changed)
+            code = await self._supervise(stop, changed)
+            if code == 0 and any(isinstance(p, Child) for p in self._parts):
+                try:
+                    await _unless_stopped(self._drain(), self._second_stop(loop))
+                except Exception:
+                    log.exception("could not drain; stopping anyway (what is acknowledged stays kept)")
+            return code
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
                 loop.remove_signal_handler(sig)
@@ -200,6 +210,62 @@ class _Stack:
             await _first_of(stop.wait(), changed.wait(), within=_SUPERVISE_TICK)
         return 0
 
+    def _second_stop(self, loop: asyncio.AbstractEventLoop) -> asyncio.Event:
+        """An event set by the next SIGINT or SIGTERM: a second Ctrl-C cuts the drain short."""
+        again = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, _request_stop, again, sig)
+        return again
+
+    async def _drain(self) -> None:
+        """Before stopping: the gateway refuses new writes, and the workers apply every record it
+        acknowledged (the outbox empties), within `settings.drain_seconds`; then the gateway stops."""
+        if not self._settings.uses_outbox:
+            log.info("acknowledged records rest on the broker; the workers resume from their offsets")
+            return
+        from projections.db import create_pool
+        from projections.outbox import pending  # local: the launcher must not import the stack early
+
+        first = [p for p in self._parts if isinstance(p, Child) and _drained_first(p)]
+        for child in first:
+            if child.poll() is None:
+                child.process.send_signal(child.spec.drain_signal)  # type: ignore[arg-type]
+        bound = self._settings.drain_seconds
+        started = time.monotonic()
+        pool = await create_pool(self._settings.dsn, min_size=1, max_size=1)
+        try:
+            left = await pending(pool)
+            log.info("draining: %d acknowledged records not yet applied; waiting up to %.0f s", left, bound)
+            for child in first:  # its last answers are committed once it has stopped
+                left = await self._wait_applied(pool, started + bound)
+                child.stop()
+            left = await self._wait_applied(pool, started + bound)
+        finally:
+            await pool.close()
+        took = time.monotonic() - started
+        if left:
+            log.warning(
+                "drain bound of %.0f s reached: %d acknowledged records not yet applied stay in the outbox; "
+                "the next start applies them",
+                bound,
+                left,
+            )
+        else:
+            log.info("drained in %.1f s: every acknowledged record is applied", took)
+
+    async def _wait_applied(self, pool: Any, until: float) -> int:
+        """Wait until the outbox is empty, `until` passes or a worker exits; how many records are left."""
+        from projections.outbox import pending
+
+        while True:
+            left = await pending(pool)
+            if left == 0 or time.monotonic() >= until:
+                return left
+            if any(p.poll() is not None for p in self._parts if not _drained_first(p)):
+                log.warning("a process exited while draining; %d records stay in the outbox", left)
+                return left
+            await asyncio.sleep(0.1)
+
     def _banner(self) -> None:
         settings = self._settings
         broker = "embedded" if settings.embedded_broker else "external"
@@ -216,6 +282,11 @@ class _Stack:
             file=self._out,
             flush=True,
         )
+
+
+def _drained_first(part: _Part) -> bool:
+    """A child that takes no new work while the others drain, and stops before them (the gateway)."""
+    return isinstance(part, Child) and part.spec.drain_signal is not None
 
 
 def _request_stop(stop: asyncio.Event, sig: signal.Signals) -> None:

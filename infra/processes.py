@@ -35,6 +35,7 @@ class ChildSpec:
 
     `death_signal` comes if we die (default: `stop_signal`). A child whose graceful stop needs services
     that die with us (a stream worker needs the broker) should get SIGKILL, or it may never finish.
+    `drain_signal`, if any, asks it to take no new work before a stop (the gateway refuses writes).
     """
 
     name: str
@@ -45,6 +46,7 @@ class ChildSpec:
     stop_signal: signal.Signals = signal.SIGTERM
     stop_timeout: float = 15.0
     death_signal: signal.Signals | None = None
+    drain_signal: signal.Signals | None = None
 
 
 @dataclass(slots=True)
