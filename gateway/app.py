@@ -11,7 +11,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
-from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Gauge, Histogram, generate_latest
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -52,6 +52,14 @@ from projections.outbox import OutboxPublisher
 log = logging.getLogger(__name__)
 
 LATENCY = Histogram("revos_http_request_seconds", "Gateway request latency", ["route", "status"])
+UNAPPLIED = Gauge("revos_outbox_unapplied_records", "Records acknowledged and not yet applied (the outbox)")
+LOG_LOSSES = Gauge(
+    "revos_broker_log_losses",
+    "Times the broker's log was found new while projections held offsets of an older one",
+)
+DELIVERY_FACTS = (
+    "SELECT (SELECT count(*) FROM outbox) AS unapplied, (SELECT count(*) FROM broker_log_losses) AS losses"
+)
 
 
 # Methods that only read: still answered while the gateway drains before a stop.
@@ -106,6 +114,11 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
+    with contextlib.suppress(Exception):  # a database that does not answer leaves the last values
+        async with asyncio.timeout(1.0):
+            row = await services(request).pool.fetchrow(DELIVERY_FACTS)
+        UNAPPLIED.set(row["unapplied"])
+        LOG_LOSSES.set(row["losses"])
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -113,11 +113,33 @@ async def run(options: BenchOptions) -> dict[str, Any]:
     finally:
         progress("stopping the private stack")
         await stack.stop()
+    if options.runs_pipeline and not options.skip_outbox_off:
+        report["without_outbox"] = await _without_outbox(options)
     if options.runs_pipeline:
         report["ratio_end_to_end_to_baseline"] = round(
             report["end_to_end"]["end_to_end_events_per_s"] / report["baseline"]["combined_events_per_s"], 3
         )
     return report
+
+
+async def _without_outbox(options: BenchOptions) -> dict[str, Any]:
+    """The same end-to-end and paced runs on a second stack whose acknowledgements rest on the broker
+    alone (as with a replicated Kafka): what the outbox costs, measured in the same run."""
+    stack = BenchStack(options.workers, options.partitions, outbox=False)
+    try:
+        progress("without the outbox: a second private stack, acknowledgements resting on the broker")
+        await stack.start()
+        tenant = await stack.create_tenant()
+        await stack.wait_group()
+        customers = [f"cust_{i}" for i in range(options.customers)]
+        await stack.grant_all(tenant["api_key"], customers)
+        await _warm_up(stack, tenant, customers, options)
+        return {
+            "end_to_end": await _end_to_end(stack, tenant, customers, options),
+            "paced": await _paced(stack, tenant, customers, options),
+        }
+    finally:
+        await stack.stop()
 
 
 async def _warm_up(

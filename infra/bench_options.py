@@ -29,6 +29,7 @@ class BenchOptions:
     chat_messages: int = 4  # messages each conversation sends, one after the other
     skip_chat: bool = False
     only_chat: bool = False  # with only_checks too: both of those sections, nothing else
+    skip_outbox_off: bool = False  # the end-to-end and paced runs again with acknowledgements on the broker
     profile: Path | None = None  # where py-spy writes stacks of the end-to-end run; None: no profiling
 
     @classmethod
@@ -48,6 +49,7 @@ class BenchOptions:
             chat_messages=args.chat_messages,
             skip_chat=args.skip_chat,
             only_chat=args.only_chat,
+            skip_outbox_off=args.skip_outbox_off,
         )
 
     @property
@@ -148,6 +150,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     chat = parser.add_mutually_exclusive_group()
     chat.add_argument("--skip-chat", action="store_true", help="leave out the chat section")
+    parser.add_argument(
+        "--skip-outbox-off",
+        action="store_true",
+        help="leave out the second stack that measures the pipeline with acknowledgements on the broker alone",
+    )
     chat.add_argument(
         "--only-chat",
         action="store_true",

@@ -95,7 +95,30 @@ def _pipeline(report: dict[str, Any], stack: str) -> list[str]:
         f"({_n(e2e['end_to_end_events_per_s'])} vs {_n(raw['combined_events_per_s'])} events/s; "
         f"end to end took {e2e['end_to_end_seconds']:.1f}s)",
         "",
+        *_outbox(e2e, paced, report.get("without_outbox")),
         *_profile(e2e.get("profile")),
+    ]
+
+
+def _outbox(e2e: dict[str, Any], paced: dict[str, Any], off: dict[str, Any] | None) -> list[str]:
+    """The outbox's cost: the same runs on a stack whose acknowledgements rest on the broker alone."""
+    if off is None:
+        return []
+    rows = (
+        ("gateway ingest, events/s", e2e["ingest_events_per_s"], off["end_to_end"]["ingest_events_per_s"]),
+        (
+            "end to end, events/s",
+            e2e["end_to_end_events_per_s"],
+            off["end_to_end"]["end_to_end_events_per_s"],
+        ),
+        ("accept -> balance p50 ms (paced)", paced["latency_p50_ms"], off["paced"]["latency_p50_ms"]),
+        ("accept -> balance p99 ms (paced)", paced["latency_p99_ms"], off["paced"]["latency_p99_ms"]),
+    )
+    return [
+        f"{'Delivery: acknowledgements rest on':<44}{'PostgreSQL':>12}{'broker only':>13}{'ratio':>9}",
+        *(f"  {label:<42}{_n(on):>12}{_n(alone):>13}{_x(on, alone):>9}" for label, on, alone in rows),
+        "  (PostgreSQL: the outbox, the default with the embedded broker; broker only: REVOS_OUTBOX=off)",
+        "",
     ]
 
 

@@ -47,6 +47,8 @@ class BenchStack:
     workers: int
     partitions: int = 8
     gateway_env: Mapping[str, str] = field(default_factory=dict)  # the gateway's settings beyond the stack's
+    # Acknowledgements rest on PostgreSQL (the outbox), as on `make run`; off, on the broker alone.
+    outbox: bool = True
     home: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="revos-bench-")))
     settings: Settings | None = None
     broker: EmbeddedBroker | None = None
@@ -82,6 +84,7 @@ class BenchStack:
             partitions=self.partitions,
             workers=self.workers,
             consumer_group="revos-bench-" + uuid.uuid4().hex[:8],
+            outbox=self.outbox,
         )
         await prepare(self.settings)
         self.pool = await asyncpg.create_pool(self.settings.dsn, min_size=1, max_size=4)
@@ -100,6 +103,7 @@ class BenchStack:
             "REVOS_GATEWAY_PORT": str(s.gateway_port),
             "REVOS_PARTITIONS": str(s.partitions),
             "REVOS_CONSUMER_GROUP": s.consumer_group,
+            "REVOS_OUTBOX": "on" if self.outbox else "off",
             "PYTHONUNBUFFERED": "1",
         }
         argv = (sys.executable, "-m", "pipeline.cli", "--log-level", "warning", *command)

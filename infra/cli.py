@@ -7,6 +7,7 @@ Each command sets `handler(args, settings) -> int` on its parser (`args.handler`
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import sys
@@ -106,8 +107,23 @@ def _down(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _status(args: argparse.Namespace, settings: Settings) -> int:
-    print(json.dumps(_describe(settings), indent=2))
+    described = _describe(settings)
+    described["delivery"] = asyncio.run(_delivery(settings))
+    print(json.dumps(described, indent=2))
     return 0
+
+
+async def _delivery(settings: Settings) -> dict[str, Any]:
+    """Where acknowledgements rest, what is acknowledged but not yet applied, and the broker logs lost;
+    `reachable: false` when the database does not answer."""
+    from projections.outbox import delivery_status  # local: status must work without a database
+
+    facts: dict[str, Any] = {"outbox": settings.uses_outbox}
+    try:
+        facts.update(await asyncio.wait_for(delivery_status(settings.dsn), 5))
+    except Exception as exc:  # a stopped stack is a normal answer here, not an error
+        facts.update(reachable=False, error=type(exc).__name__)
+    return facts
 
 
 def _parts(settings: Settings, *, embedded_only: bool = True) -> list[EmbeddedBroker | EmbeddedPostgres]:

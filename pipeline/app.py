@@ -19,6 +19,7 @@ from agents.relay import OutboxRelay
 from agents.runner import Message, Projection, Runtime, process
 from agents.scheduler import Scheduler
 from pipeline import transport
+from pipeline.bootstrap import check_log
 from pipeline.codec import default_codec
 from pipeline.kafka import KafkaPublisher
 from pipeline.settings import Settings
@@ -66,6 +67,7 @@ class RuntimeHolder:
         )
         if runtime.outbox:
             self._background.append(asyncio.create_task(OutboxRelay(runtime.pool, runtime.publisher).run()))
+        self._background.append(asyncio.create_task(_watch_log(self._settings, runtime.pool)))
 
     async def close(self) -> None:
         for task in self._background:
@@ -77,6 +79,21 @@ class RuntimeHolder:
             await self._runtime.pool.close()
             await self._runtime.publisher.stop()  # type: ignore[attr-defined]
             self._runtime = None
+
+
+LOG_WATCH_EVERY = 2.0  # seconds between looks at whether the broker's log is still the one we read
+
+
+async def _watch_log(settings: Settings, pool: Any) -> None:
+    """Notice a broker that restarted empty under a running worker, and recover (see `check_log`)."""
+    while True:
+        await asyncio.sleep(LOG_WATCH_EVERY)
+        try:
+            await check_log(settings, pool)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the broker or database is down: the next look tells
+            log.debug("could not check the broker's log: %r", exc)
 
 
 def _raw_topic(app: faust.App, *names: str) -> Any:

@@ -6,13 +6,18 @@ import logging
 
 import asyncpg
 
-from pipeline.kafka import ensure_topics
+from pipeline.kafka import ensure_topics, list_topics
 from pipeline.settings import Settings
-from pipeline.topics import ALL_TOPICS
+from pipeline.topics import ALL_TOPICS, LOG_MARK
 from projections import outbox
 from projections.db import create_pool, migrate
 from projections.tracking import reset_tracking
 
+# Whether the database had seen the broker's log mark before, noting that it has now.
+MARKED = """
+WITH before AS (SELECT log_marked FROM outbox_relay)
+UPDATE outbox_relay SET log_marked = true RETURNING (SELECT log_marked FROM before)
+"""
 RECORD_LOSS = """
 INSERT INTO broker_log_losses (topics, forgotten_offsets, outbox_republished) VALUES ($1, $2, $3)
 """
@@ -33,15 +38,37 @@ async def prepare(settings: Settings) -> None:
         applied = await migrate(pool)
         if applied:
             log.info("applied migrations %s", applied)
-        if created:
-            await _new_log(settings, pool, created)
+        await _new_log(settings, pool, await _renewed(pool, created))
     finally:
         await pool.close()
+
+
+async def check_log(settings: Settings, pool: asyncpg.Pool) -> bool:
+    """While running: if the broker's log is new (it restarted empty), recover as `prepare` would.
+    Returns whether it was new."""
+    if LOG_MARK in await list_topics(settings.bootstrap_servers):
+        return False
+    created = await ensure_topics(settings.bootstrap_servers, ALL_TOPICS, settings.partitions)
+    if LOG_MARK not in created:
+        return False  # another worker found it first and recovers
+    log.error("the broker's log is new: it restarted and lost what it held")
+    await _new_log(settings, pool, await _renewed(pool, created))
+    return True
+
+
+async def _renewed(pool: asyncpg.Pool, created: list[str]) -> list[str]:
+    """The topics whose log is new: every one when the mark was created where it had been before
+    (topics a broker created on first use are new too), else the ones just created."""
+    marked = await pool.fetchval(MARKED)
+    data = [t for t in ALL_TOPICS if t != LOG_MARK]
+    return data if LOG_MARK in created and marked else [t for t in created if t != LOG_MARK]
 
 
 async def _new_log(settings: Settings, pool: asyncpg.Pool, created: list[str]) -> None:
     """The broker's log of `created` is new: forget the old log's offsets and, with the outbox, publish
     every acknowledged record not yet applied again. Said loudly when the old log held anything."""
+    if not created:
+        return
     async with pool.acquire() as conn, conn.transaction():
         forgotten = await reset_tracking(conn, created)
         unapplied = await outbox.pending(conn)

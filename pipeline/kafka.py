@@ -119,6 +119,19 @@ class KafkaPublisher:
         return sorted(found)
 
 
+async def list_topics(bootstrap_servers: str) -> set[str]:
+    """The topics the broker has; BrokerUnavailable if it does not answer."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=5000)
+    try:
+        await admin.start()
+        try:
+            return set(await admin.list_topics())
+        finally:
+            await admin.close()
+    except (KafkaError, OSError, TimeoutError) as exc:
+        raise BrokerUnavailable(f"cannot list the broker's topics: {exc!r}") from exc
+
+
 async def ensure_topics(bootstrap_servers: str, topics: Sequence[str], partitions: int) -> list[str]:
     """Create missing topics with `partitions` partitions; returns the ones created (new, empty logs)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10000)

@@ -14,9 +14,13 @@ ADMIN_DLQ = ADMIN + DLQ_SUFFIX
 AUDIT_DLQ = AUDIT + DLQ_SUFFIX
 CHAT_DLQ = CHAT + DLQ_SUFFIX
 
+# Never produced to, so never created by a broker that creates topics on first use: a log where it is
+# missing is a new log (the broker lost what it held), whatever other topics it has.
+LOG_MARK = "revos.log"
+
 SOURCE_TOPICS = (BILLING, ADMIN, AUDIT, CHAT)
 DEAD_LETTER_TOPICS = (BILLING_DLQ, ADMIN_DLQ, AUDIT_DLQ, CHAT_DLQ)
-ALL_TOPICS = (*SOURCE_TOPICS, *DEAD_LETTER_TOPICS, ALERTS)
+ALL_TOPICS = (*SOURCE_TOPICS, *DEAD_LETTER_TOPICS, ALERTS, LOG_MARK)
 
 # Headers: a replayed record says which dead letter it came from and how often it has been replayed.
 REPLAY_OF = "revos-replay-of"

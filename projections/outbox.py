@@ -151,3 +151,26 @@ async def open_publisher(settings: Settings, pool: asyncpg.Pool) -> AsyncIterato
         yield OutboxPublisher(pool, broker) if settings.uses_outbox else broker
     finally:
         await broker.stop()
+
+
+LOSSES = """
+SELECT count(*) AS n, max(found_at) AS last_at,
+       (SELECT outbox_republished FROM broker_log_losses ORDER BY id DESC LIMIT 1) AS last_republished
+FROM broker_log_losses
+"""
+
+
+async def delivery_status(dsn: str) -> dict[str, object]:
+    """For `revos infra status`: records not yet applied, and how often the broker lost its log."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        losses = await conn.fetchrow(LOSSES)
+        return {
+            "reachable": True,
+            "unapplied": await pending(conn),
+            "broker_log_losses": losses["n"],
+            "last_broker_log_loss": None if losses["last_at"] is None else losses["last_at"].isoformat(),
+            "last_republished": losses["last_republished"],
+        }
+    finally:
+        await conn.close()

@@ -24,7 +24,8 @@ CREATE TABLE outbox_relay (
     origin      uuid        NOT NULL DEFAULT gen_random_uuid(),
     txid        xid8        NOT NULL DEFAULT '0',
     last_id     bigint      NOT NULL DEFAULT 0,
-    rewound_at  timestamptz
+    rewound_at  timestamptz,
+    log_marked  boolean     NOT NULL DEFAULT false  -- the broker's log has had its mark topic (revos.log)
 );
 INSERT INTO outbox_relay DEFAULT VALUES;
 
