@@ -143,13 +143,20 @@ ROUTES: list[BaseRoute] = [
 
 
 def create_app(
-    settings: Settings, *, publisher: Publisher | None = None, write_timeout: float = 10.0
+    settings: Settings,
+    *,
+    publisher: Publisher | None = None,
+    write_timeout: float = 10.0,
+    acquire_timeout: float = 5.0,
 ) -> Starlette:
-    """The ASGI app; `publisher` may be injected (tests), otherwise one is opened on startup."""
+    """The ASGI app; `publisher` may be injected (tests), otherwise one is opened on startup.
+
+    A request that waits `acquire_timeout` seconds for a database connection is answered 503.
+    """
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        pool = await create_pool(settings.dsn, min_size=2, max_size=10)
+        pool = await create_pool(settings.dsn, min_size=2, max_size=10, acquire_timeout=acquire_timeout)
         own = publisher is None
         pub = publisher or KafkaPublisher(settings.bootstrap_servers)
         http = httpx.AsyncClient()
