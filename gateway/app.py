@@ -36,6 +36,7 @@ from gateway.auth import Authenticator
 from gateway.chat import sessions, socket
 from gateway.chat.providers import provider_from_settings
 from gateway.chat.runtime import chat_runtime
+from gateway.chat.tool_client import tool_client
 from gateway.errors import error_response, handle_http_error, handle_revos_error, handle_unexpected
 from gateway.openapi import OPENAPI
 from gateway.responses import json_response
@@ -159,8 +160,11 @@ def create_app(
         pool = await create_pool(settings.dsn, min_size=2, max_size=10, acquire_timeout=acquire_timeout)
         own = publisher is None
         pub = publisher or KafkaPublisher(settings.bootstrap_servers)
-        http = httpx.AsyncClient()
-        provider = provider_from_settings(settings, client=http)
+        # The model provider and the tools never share a client: a tool must not see the provider's
+        # connections or cookies, and the tools' client refuses non-public addresses.
+        model_http = httpx.AsyncClient()
+        http = tool_client(allow_private=settings.tools_allow_private)
+        provider = provider_from_settings(settings, client=model_http)
         try:
             if own:
                 await pub.start()  # type: ignore[attr-defined]
@@ -192,6 +196,7 @@ def create_app(
             if own:
                 await pub.stop()  # type: ignore[attr-defined]
             await http.aclose()
+            await model_http.aclose()
             await pool.close()
 
     return Starlette(

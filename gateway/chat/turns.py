@@ -257,7 +257,6 @@ class Turn:
             str(function.get("arguments") or ""),
             client=self._svc.http,
             context=context,
-            allow_private=self._svc.settings.tools_allow_private,
         )
 
     def _message(self, role: str, content: str, status: str, **fields: Any) -> ChatMessageRecorded:
