@@ -5,13 +5,15 @@ once, every address it resolves to must be public, and the socket goes to one of
 name that resolves differently a moment later (DNS rebinding) is never resolved again for this
 connection; TLS still verifies the certificate for the name and the Host header keeps the name.
 
-The client is the tools' own: it reads no proxy or .netrc settings from the environment (a proxy
-would resolve the name itself) and follows no redirect.
+The client is the tools' own: it keeps no cookies (a tool must not plant a cookie that another
+tenant's tool would receive), reads no proxy or .netrc settings from the environment, and follows no
+redirect.
 """
 
 from __future__ import annotations
 
 import asyncio
+import http.cookiejar
 import ipaddress
 import socket
 import ssl
@@ -103,6 +105,14 @@ class _CheckedTransport(httpx.AsyncHTTPTransport):
         )
 
 
+class _NoCookies(http.cookiejar.DefaultCookiePolicy):
+    def set_ok(self, cookie: http.cookiejar.Cookie, request: typing.Any) -> bool:
+        return False
+
+    def return_ok(self, cookie: http.cookiejar.Cookie, request: typing.Any) -> bool:
+        return False
+
+
 def tool_client(
     *,
     allow_private: bool = False,
@@ -114,6 +124,7 @@ def tool_client(
     transport = _CheckedTransport(backend, ssl_context or httpx.create_ssl_context(trust_env=False))
     return httpx.AsyncClient(
         transport=transport,
+        cookies=http.cookiejar.CookieJar(policy=_NoCookies()),
         trust_env=False,
         follow_redirects=False,
     )

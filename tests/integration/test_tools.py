@@ -68,6 +68,13 @@ def tools() -> Iterator[ToolServer]:
                 self.close_connection = True
 
         def _answer(self, ok: bool, request: dict[str, Any]) -> None:
+            if self.path == "/set-cookie":
+                self._send_headers(200, 2, cookie="session=tenant-a; Path=/")
+                self.wfile.write(b"{}")
+                return
+            if self.path == "/cookie":
+                self._reply(200, json.dumps({"cookie": self.headers.get("Cookie")}).encode())
+                return
             if self.path == "/slow":
                 time.sleep(2)
                 self._reply(200, b"{}")
@@ -89,9 +96,11 @@ def tools() -> Iterator[ToolServer]:
                 order = request["arguments"]["order_id"]
                 self._reply(200, json.dumps({"order_id": order, "status": "shipped"}).encode())
 
-        def _send_headers(self, status: int, length: int) -> None:
+        def _send_headers(self, status: int, length: int, cookie: str | None = None) -> None:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
+            if cookie is not None:
+                self.send_header("Set-Cookie", cookie)
             self.send_header("Content-Length", str(length))
             self.end_headers()
 
@@ -289,3 +298,15 @@ async def test_ipv6_addresses_that_lead_to_private_ipv4_are_not_public(address: 
         result = await call_tool(tool("http://inside.example/x"), "{}", client=guarded, context=CONTEXT)
 
     assert not result.ok and "is not public" in orjson.loads(result.content)["error"]
+
+
+async def test_a_cookie_one_tool_sets_never_reaches_another_call(
+    tools: ToolServer, client: httpx.AsyncClient
+) -> None:
+    planted = await call_tool(tool(tools.url("/set-cookie")), "{}", client=client, context=CONTEXT)
+    assert planted.ok
+
+    echoed = await call_tool(tool(tools.url("/cookie")), "{}", client=client, context=CONTEXT)
+
+    assert orjson.loads(echoed.content) == {"cookie": None}
+    assert len(client.cookies.jar) == 0
