@@ -21,7 +21,7 @@ DEFAULT_TIMEOUT = 10.0
 
 TOOL_FIELDS = frozenset({"name", "description", "parameters", "url", "secret", "timeout_seconds"})
 
-_TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+_TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 
 
 def _parameters(raw: object, at: str) -> str:
@@ -41,7 +41,7 @@ def _tool(raw: object, i: int, kept: Mapping[str, AssistantTool]) -> AssistantTo
         raise fields.fail("tools", f"{where} must be an object", at=where)
     fields.no_unknown(raw, TOOL_FIELDS, where)
     name = raw.get("name")
-    if not isinstance(name, str) or not _TOOL_NAME.match(name):
+    if not isinstance(name, str) or not _TOOL_NAME.fullmatch(name):
         raise fields.fail("tools", f"{where}.name must match [a-zA-Z0-9_-]{{1,64}}", at=f"{where}.name")
     secret = raw.get("secret")
     if secret is None and name in kept:
