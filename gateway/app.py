@@ -53,6 +53,12 @@ log = logging.getLogger(__name__)
 LATENCY = Histogram("revos_http_request_seconds", "Gateway request latency", ["route", "status"])
 
 
+def _holds_nul(request: Request) -> bool:
+    return "\x00" in request.scope["path"] or any(
+        "\x00" in key or "\x00" in value for key, value in request.query_params.multi_items()
+    )
+
+
 class RequestContext(BaseHTTPMiddleware):
     """Gives every request an id (echoed as X-Request-Id) and records its latency."""
 
@@ -61,7 +67,12 @@ class RequestContext(BaseHTTPMiddleware):
     ) -> Response:
         request.state.request_id = request.headers.get("x-request-id") or "req_" + uuid.uuid4().hex[:20]
         started = time.perf_counter()
-        response = await call_next(request)
+        if _holds_nul(request):  # PostgreSQL text cannot hold NUL: no path or query value needs one
+            response = error_response(
+                400, "invalid_characters", "the request's path or query holds a NUL character"
+            )
+        else:
+            response = await call_next(request)
         response.headers["X-Request-Id"] = request.state.request_id
         route = request.scope.get("route")
         LATENCY.labels(getattr(route, "path", "unmatched"), str(response.status_code)).observe(

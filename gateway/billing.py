@@ -10,6 +10,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway import paging
 from gateway.body import read_json
 from gateway.errors import ApiError, not_found
 from gateway.responses import json_response
@@ -184,16 +185,13 @@ def _cursor(row: dict[str, Any]) -> str:
 def _parse_cursor(raw: str) -> tuple[datetime, str]:
     try:
         at, event_id = orjson.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-        return datetime.fromisoformat(at), str(event_id)
+        return datetime.fromisoformat(at), paging.text_in_cursor(event_id)
     except (ValueError, TypeError) as exc:
-        raise ApiError(400, "invalid_cursor", "cursor is not one this API returned") from exc
+        raise paging.invalid_cursor() from exc
 
 
 def _limit(request: Request) -> int:
-    raw = request.query_params.get("limit", str(PAGE_DEFAULT))
-    if not raw.isdigit() or not 1 <= int(raw) <= PAGE_MAX:
-        raise ApiError(400, "invalid_limit", f"limit must be an integer from 1 to {PAGE_MAX}")
-    return int(raw)
+    return paging.limit(request, default=PAGE_DEFAULT, most=PAGE_MAX)
 
 
 async def get_charges(request: Request) -> Response:
