@@ -10,6 +10,7 @@ import orjson
 
 from pipeline import assistant_fields as fields
 from pipeline.records import AssistantTool
+from pipeline.tool_addresses import canonical_url
 
 MAX_TOOLS = 20
 MAX_TOOL_DESCRIPTION = 1_000
@@ -33,6 +34,16 @@ def _parameters(raw: object, at: str) -> str:
     if len(text) > MAX_PARAMETERS or "\\u0000" in text:
         raise fields.fail("tools", f"{at} is longer than {MAX_PARAMETERS} bytes or holds NUL", at=at)
     return text
+
+
+def _url(raw: object, at: str) -> str:
+    """An http(s) URL whose host has a wire form (it is called as that, see pipeline/tool_addresses.py)."""
+    url = fields.http_url(raw, "tools", at=at)
+    try:
+        canonical_url(url)
+    except ValueError as exc:
+        raise fields.fail("tools", f"{at} has a host name that is not valid: {exc}", at=at) from exc
+    return url
 
 
 def _tool(raw: object, i: int, kept: Mapping[str, AssistantTool]) -> AssistantTool:
@@ -64,7 +75,7 @@ def _tool(raw: object, i: int, kept: Mapping[str, AssistantTool]) -> AssistantTo
             at=f"{where}.description",
         ),
         parameters=_parameters(raw.get("parameters"), f"{where}.parameters"),
-        url=fields.http_url(raw.get("url"), "tools", at=f"{where}.url"),
+        url=_url(raw.get("url"), f"{where}.url"),
         secret=secret,
         timeout_seconds=DEFAULT_TIMEOUT
         if timeout is None

@@ -201,6 +201,7 @@ BASE = {"name": "a", "customer": "c"}
         ({**BASE, "tools": [{**TOOL, "url": "ftp://x.example.com"}]}, "invalid_tools", "tools[0].url"),
         ({**BASE, "tools": [{**TOOL, "url": "https://"}]}, "invalid_tools", "tools[0].url"),
         ({**BASE, "tools": [{**TOOL, "url": "https://x:99999/"}]}, "invalid_tools", "tools[0].url"),
+        ({**BASE, "tools": [{**TOOL, "url": "https://xn--zz.example/"}]}, "invalid_tools", "tools[0].url"),
         (
             {**BASE, "tools": [{k: v for k, v in TOOL.items() if k != "secret"}]},
             "invalid_tools",
