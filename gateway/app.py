@@ -37,6 +37,7 @@ from gateway.auth import Authenticator
 from gateway.chat import sessions, socket
 from gateway.chat.providers import provider_from_settings
 from gateway.chat.runtime import chat_runtime
+from gateway.chat.tool_client import tool_client
 from gateway.errors import error_response, handle_http_error, handle_revos_error, handle_unexpected
 from gateway.openapi import OPENAPI
 from gateway.responses import json_response
@@ -67,6 +68,12 @@ READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 DRAIN_RETRY_AFTER = "5"
 
 
+def _holds_nul(request: Request) -> bool:
+    return "\x00" in request.scope["path"] or any(
+        "\x00" in key or "\x00" in value for key, value in request.query_params.multi_items()
+    )
+
+
 class RequestContext(BaseHTTPMiddleware):
     """Gives every request an id (echoed as X-Request-Id) and records its latency; while the gateway
     drains before a stop, refuses new writes with 503 and Retry-After (clients resend them elsewhere or
@@ -80,6 +87,10 @@ class RequestContext(BaseHTTPMiddleware):
         if request.method not in READ_METHODS and getattr(request.app.state, "draining", False):
             response = error_response(
                 503, "draining", "the gateway is stopping; retry shortly", {"Retry-After": DRAIN_RETRY_AFTER}
+            )
+        elif _holds_nul(request):  # PostgreSQL text cannot hold NUL: no path or query value needs one
+            response = error_response(
+                400, "invalid_characters", "the request's path or query holds a NUL character"
             )
         else:
             response = await call_next(request)
@@ -176,18 +187,28 @@ def _start_draining(app: Starlette) -> None:
 
 
 def create_app(
-    settings: Settings, *, publisher: Publisher | None = None, write_timeout: float = 10.0
+    settings: Settings,
+    *,
+    publisher: Publisher | None = None,
+    write_timeout: float = 10.0,
+    acquire_timeout: float = 5.0,
 ) -> Starlette:
-    """The ASGI app; `publisher` may be injected (tests), otherwise one is opened on startup."""
+    """The ASGI app; `publisher` may be injected (tests), otherwise one is opened on startup.
+
+    A request that waits `acquire_timeout` seconds for a database connection is answered 503.
+    """
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        pool = await create_pool(settings.dsn, min_size=2, max_size=10)
+        pool = await create_pool(settings.dsn, min_size=2, max_size=10, acquire_timeout=acquire_timeout)
         own = publisher is None
         broker = KafkaPublisher(settings.bootstrap_servers)
         pub = publisher or (OutboxPublisher(pool, broker) if settings.uses_outbox else broker)
-        http = httpx.AsyncClient()
-        provider = provider_from_settings(settings, client=http)
+        # The model provider and the tools never share a client: a tool must not see the provider's
+        # connections or cookies, and the tools' client refuses non-public addresses.
+        model_http = httpx.AsyncClient()
+        http = tool_client(allow_private=settings.tools_allow_private)
+        provider = provider_from_settings(settings, client=model_http)
         app.state.draining = False
         loop = asyncio.get_running_loop()
         # SIGUSR1: the launcher is stopping the stack; refuse new writes while the workers drain.
@@ -224,6 +245,7 @@ def create_app(
             if own:
                 await broker.stop()
             await http.aclose()
+            await model_http.aclose()
             await pool.close()
 
     return Starlette(

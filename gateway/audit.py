@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.errors import ApiError
+from gateway import paging
 from gateway.responses import json_response
 from gateway.services import caller
 from pipeline import validation
@@ -19,19 +19,15 @@ async def get_audit(request: Request) -> Response:
     svc, who = await caller(request)
     q = request.query_params
     since = validation.timestamp(q["since"], "since") if "since" in q else None
-    raw_limit, raw_cursor = q.get("limit", str(PAGE_DEFAULT)), q.get("cursor", "0")
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= PAGE_MAX:
-        raise ApiError(400, "invalid_limit", f"limit must be an integer from 1 to {PAGE_MAX}")
-    if not raw_cursor.isdigit():
-        raise ApiError(400, "invalid_cursor", "cursor is not one this API returned")
-    limit = int(raw_limit)
+    limit = paging.limit(request, default=PAGE_DEFAULT, most=PAGE_MAX)
+    after_seq = paging.number_cursor(q.get("cursor", "0"))
     rows = await audit.page(
         svc.pool,
         who.tenant_id,
         target=q.get("target"),
         action=q.get("action"),
         since=since,
-        after_seq=int(raw_cursor),
+        after_seq=after_seq,
         limit=limit + 1,
     )
     entries = rows[:limit]

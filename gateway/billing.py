@@ -10,6 +10,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway import paging
 from gateway.body import read_json
 from gateway.errors import ApiError, not_found
 from gateway.responses import json_response
@@ -18,12 +19,13 @@ from pipeline import audit, burn_table_validation, grant_validation
 from pipeline.audit_topic import audit_outgoing
 from pipeline.kafka import Outgoing
 from pipeline.topics import BILLING, customer_key
-from projections import queries
+from projections import named_leases, queries
 from projections.burn_rules import rules_to_json
 from projections.waiting import wait_for
 
 PAGE_DEFAULT = 50
 PAGE_MAX = 500
+LEASE_MARGIN = 5.0  # seconds a burn table's lease outlives the wait for its projection
 
 
 def _actor(key_id: str) -> str:
@@ -37,12 +39,16 @@ async def put_burn_table(request: Request) -> Response:
     now = datetime.now(UTC)
     # Fail fast, before taking the lock: the version number does not change what is valid.
     burn_table_validation.burn_table(body, tenant_id=who.tenant_id, name=name, version=1, actor="", now=now)
-    lock_key = f"burn-table|{who.tenant_id}|{name}"
-    async with svc.pool.acquire() as conn:
-        # Versions are numbered under a lock held until the projection shows the new one, so that
-        # concurrent publishes (from any gateway replica) get consecutive numbers.
-        await conn.execute("SELECT pg_advisory_lock(hashtext($1))", lock_key)
-        try:
+    try:
+        # Versions are numbered under a lease held until the projection shows the new one, so that
+        # concurrent publishes (from any gateway replica) get consecutive numbers. A lease, not an
+        # advisory lock: waiting for or holding it must not keep a pooled connection from other requests.
+        async with named_leases.held(
+            svc.pool,
+            f"burn-table|{who.tenant_id}|{name}",
+            seconds=svc.write_timeout + LEASE_MARGIN,
+            wait=svc.write_timeout,
+        ):
             previous = await queries.burn_table_versions(svc.pool, who.tenant_id, name, limit=1)
             version = (previous[0]["version"] if previous else 0) + 1
             table = burn_table_validation.burn_table(
@@ -70,8 +76,13 @@ async def put_burn_table(request: Request) -> Response:
             applied = await wait_for(
                 svc.pool, queries.VERSION_EXISTS, who.tenant_id, name, version, timeout=svc.write_timeout
             )
-        finally:
-            await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", lock_key)
+    except named_leases.LeaseBusy as exc:
+        raise ApiError(
+            503,
+            "burn_table_busy",
+            "another version of this burn table is being published; retry shortly",
+            {"Retry-After": "1"},
+        ) from exc
     return json_response(
         {
             "name": name,
@@ -174,16 +185,13 @@ def _cursor(row: dict[str, Any]) -> str:
 def _parse_cursor(raw: str) -> tuple[datetime, str]:
     try:
         at, event_id = orjson.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-        return datetime.fromisoformat(at), str(event_id)
+        return datetime.fromisoformat(at), paging.text_in_cursor(event_id)
     except (ValueError, TypeError) as exc:
-        raise ApiError(400, "invalid_cursor", "cursor is not one this API returned") from exc
+        raise paging.invalid_cursor() from exc
 
 
 def _limit(request: Request) -> int:
-    raw = request.query_params.get("limit", str(PAGE_DEFAULT))
-    if not raw.isdigit() or not 1 <= int(raw) <= PAGE_MAX:
-        raise ApiError(400, "invalid_limit", f"limit must be an integer from 1 to {PAGE_MAX}")
-    return int(raw)
+    return paging.limit(request, default=PAGE_DEFAULT, most=PAGE_MAX)
 
 
 async def get_charges(request: Request) -> Response:

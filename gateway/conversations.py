@@ -14,6 +14,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from gateway import paging
 from gateway.errors import ApiError, not_found
 from gateway.responses import dumps, json_response
 from gateway.services import Services, caller
@@ -49,10 +50,7 @@ def _range(request: Request) -> tuple[datetime | None, datetime | None]:
 
 
 def _limit(request: Request) -> int:
-    raw = request.query_params.get("limit", str(PAGE_DEFAULT))
-    if not raw.isdigit() or not 1 <= int(raw) <= PAGE_MAX:
-        raise ApiError(400, "invalid_limit", f"limit must be an integer from 1 to {PAGE_MAX}")
-    return int(raw)
+    return paging.limit(request, default=PAGE_DEFAULT, most=PAGE_MAX)
 
 
 def _cursor(row: dict[str, Any]) -> str:
@@ -66,9 +64,9 @@ def _position(raw: str) -> tuple[datetime, str]:
         value = datetime.fromisoformat(at)
     except (ValueError, TypeError) as exc:
         raise ApiError(400, "invalid_cursor", "cursor is not one this API returned") from exc
-    if value.tzinfo is None or not isinstance(conversation_id, str):
-        raise ApiError(400, "invalid_cursor", "cursor is not one this API returned")
-    return value, conversation_id
+    if value.tzinfo is None:
+        raise paging.invalid_cursor()
+    return value, paging.text_in_cursor(conversation_id)
 
 
 async def list_conversations(request: Request) -> Response:

@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from gateway.responses import json_response
 from pipeline.errors import RevosError, TransientError, ValidationError, is_retryable
+from projections.db import PoolExhausted
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ async def handle_revos_error(request: Request, exc: Exception) -> Response:
         return error_response(exc.status, exc.code, exc.message, exc.headers)
     if isinstance(exc, ValidationError):
         return error_response(400, exc.code, exc.message)
+    if isinstance(exc, PoolExhausted):
+        return error_response(503, exc.code, "the database is busy; retry shortly", {"Retry-After": "1"})
     if isinstance(exc, TransientError):
         return error_response(
             503, exc.code, "a backing service is unavailable; retry later", {"Retry-After": "2"}

@@ -11,6 +11,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway import paging
 from gateway.billing import _limit
 from gateway.body import read_json
 from gateway.errors import ApiError, not_found
@@ -111,14 +112,14 @@ def _position(raw: str) -> list[Any]:
 
 def _seq(raw: str) -> int:
     position = _position(raw)
-    if len(position) != 1 or type(position[0]) is not int or position[0] < 0:
+    if len(position) != 1 or not paging.is_position(position[0]):
         raise ApiError(400, "invalid_cursor", "cursor is not one this API returned")
     return position[0]
 
 
 def _alert_position(raw: str) -> tuple[int, Decimal]:
     position = _position(raw)
-    if len(position) != 2 or type(position[0]) is not int or not isinstance(position[1], str):
+    if len(position) != 2 or not paging.is_position(position[0]) or not isinstance(position[1], str):
         raise ApiError(400, "invalid_cursor", "cursor is not one this API returned")
     try:
         return position[0], parse_decimal(position[1], "cursor", allow_negative=True)

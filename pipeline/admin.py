@@ -51,15 +51,25 @@ def issue_key(tenant_id: str, *, actor: str, now: datetime) -> IssuedKey:
     )
 
 
-def no_fields(body: dict[str, Any] | None, what: str) -> None:
+def _object(body: object, what: str) -> dict[str, Any]:
+    """A request body that must be a JSON object; None (no body) reads as `{}`."""
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise ValidationError(f"the {what} body must be a JSON object", code="invalid_type")
+    return body
+
+
+def no_fields(body: object, what: str) -> None:
     """A request that takes no fields: an empty body or `{}`."""
-    no_unknown(body or {}, frozenset(), what)
+    no_unknown(_object(body, what), frozenset(), what)
 
 
-def grace(body: dict[str, Any] | None, default: int) -> timedelta:
+def grace(body: object, default: int) -> timedelta:
     """`{"grace_seconds"?}`: how long a revoked key keeps working, 0 to 30 days."""
-    no_unknown(body or {}, _GRACE_FIELDS, "revocation")
-    raw = (body or {}).get("grace_seconds", default)
+    fields = _object(body, "revocation")
+    no_unknown(fields, _GRACE_FIELDS, "revocation")
+    raw = fields.get("grace_seconds", default)
     if isinstance(raw, bool) or not isinstance(raw, int) or not 0 <= raw <= MAX_GRACE_SECONDS:
         raise ValidationError(
             f"grace_seconds must be a whole number from 0 to {MAX_GRACE_SECONDS}",

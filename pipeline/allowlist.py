@@ -12,8 +12,8 @@ from pipeline import assistant_fields as fields
 MAX_DOMAINS = 50
 
 _LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
-_HOST = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
-_WILDCARD = re.compile(rf"^\*\.{_LABEL}(\.{_LABEL})+$")  # `*.com` would hand a whole TLD to anyone
+_HOST = re.compile(rf"{_LABEL}(\.{_LABEL})*")
+_WILDCARD = re.compile(rf"\*\.{_LABEL}(\.{_LABEL})+")  # `*.com` would hand a whole TLD to anyone
 _MAX_HOST = 253
 
 
@@ -22,7 +22,7 @@ def domain(raw: object, at: str = "allowed_domains") -> str:
     if not isinstance(raw, str) or not raw:
         raise fields.fail("allowed_domains", f"{at} must be a non-empty string", at=at)
     entry = raw.strip().lower()
-    if len(entry) > _MAX_HOST or not (_HOST.match(entry) or _WILDCARD.match(entry)):
+    if len(entry) > _MAX_HOST or not (_HOST.fullmatch(entry) or _WILDCARD.fullmatch(entry)):
         raise fields.fail(
             "allowed_domains",
             f"{at} must be a host name such as shop.example.com or a wildcard such as *.example.com "
@@ -83,8 +83,8 @@ def frame_ancestors(allowed_domains: Sequence[str]) -> str:
         entry = raw.strip().lower()
         if len(entry) > _MAX_HOST:
             continue
-        if _WILDCARD.match(entry):
+        if _WILDCARD.fullmatch(entry):
             sources.append(f"https://{entry}:*")
-        elif _HOST.match(entry):  # entries that are not valid hosts cannot reach a CSP header
+        elif _HOST.fullmatch(entry):  # entries that are not valid hosts cannot reach a CSP header
             sources += [f"https://{entry}:*", f"http://{entry}:*"]
     return " ".join(dict.fromkeys(sources)) or "'none'"

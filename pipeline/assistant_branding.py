@@ -14,7 +14,7 @@ MAX_SUGGESTION = 200
 
 BRANDING_FIELDS = frozenset({"logo_url", "primary_color", "title", "greeting", "suggestions"})
 
-_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+_COLOR = re.compile(r"#[0-9a-fA-F]{6}")
 
 
 def _optional_text(raw: object, most: int, at: str) -> str | None:
@@ -26,7 +26,7 @@ def branding(raw: object) -> AssistantBranding:
         raise fields.fail("branding", "branding must be an object")
     fields.no_unknown(raw, BRANDING_FIELDS, "branding")
     color = raw.get("primary_color")
-    if color is not None and (not isinstance(color, str) or not _COLOR.match(color)):
+    if color is not None and (not isinstance(color, str) or not _COLOR.fullmatch(color)):
         raise fields.fail(
             "branding", "branding.primary_color must look like #rrggbb", at="branding.primary_color"
         )

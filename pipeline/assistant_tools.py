@@ -10,6 +10,7 @@ import orjson
 
 from pipeline import assistant_fields as fields
 from pipeline.records import AssistantTool
+from pipeline.tool_addresses import canonical_url
 
 MAX_TOOLS = 20
 MAX_TOOL_DESCRIPTION = 1_000
@@ -21,7 +22,7 @@ DEFAULT_TIMEOUT = 10.0
 
 TOOL_FIELDS = frozenset({"name", "description", "parameters", "url", "secret", "timeout_seconds"})
 
-_TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+_TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 
 
 def _parameters(raw: object, at: str) -> str:
@@ -35,13 +36,23 @@ def _parameters(raw: object, at: str) -> str:
     return text
 
 
+def _url(raw: object, at: str) -> str:
+    """An http(s) URL whose host has a wire form (it is called as that, see pipeline/tool_addresses.py)."""
+    url = fields.http_url(raw, "tools", at=at)
+    try:
+        canonical_url(url)
+    except ValueError as exc:
+        raise fields.fail("tools", f"{at} has a host name that is not valid: {exc}", at=at) from exc
+    return url
+
+
 def _tool(raw: object, i: int, kept: Mapping[str, AssistantTool]) -> AssistantTool:
     where = f"tools[{i}]"
     if not isinstance(raw, dict):
         raise fields.fail("tools", f"{where} must be an object", at=where)
     fields.no_unknown(raw, TOOL_FIELDS, where)
     name = raw.get("name")
-    if not isinstance(name, str) or not _TOOL_NAME.match(name):
+    if not isinstance(name, str) or not _TOOL_NAME.fullmatch(name):
         raise fields.fail("tools", f"{where}.name must match [a-zA-Z0-9_-]{{1,64}}", at=f"{where}.name")
     secret = raw.get("secret")
     if secret is None and name in kept:
@@ -64,7 +75,7 @@ def _tool(raw: object, i: int, kept: Mapping[str, AssistantTool]) -> AssistantTo
             at=f"{where}.description",
         ),
         parameters=_parameters(raw.get("parameters"), f"{where}.parameters"),
-        url=fields.http_url(raw.get("url"), "tools", at=f"{where}.url"),
+        url=_url(raw.get("url"), f"{where}.url"),
         secret=secret,
         timeout_seconds=DEFAULT_TIMEOUT
         if timeout is None

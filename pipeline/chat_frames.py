@@ -18,7 +18,7 @@ from pipeline.records import ChatMessageRecorded
 MAX_FRAME_BYTES = 16 * 1024
 MAX_TEXT = 4000
 MAX_CLIENT_MESSAGE_ID = 100
-_CONVERSATION_ID = re.compile(r"^cnv_[0-9a-f]{32}$")
+_CONVERSATION_ID = re.compile(r"cnv_[0-9a-f]{32}")
 
 INVALID_FRAME = "invalid_frame"
 TOO_LONG = "message_too_long"
@@ -70,7 +70,7 @@ def _hello(frame: dict[str, Any]) -> Hello:
     conversation_id = frame.get("conversation_id")
     last_seq = frame.get("last_seq")
     if conversation_id is not None and (
-        not isinstance(conversation_id, str) or not _CONVERSATION_ID.match(conversation_id)
+        not isinstance(conversation_id, str) or not _CONVERSATION_ID.fullmatch(conversation_id)
     ):
         raise _invalid("conversation_id must be an id this server gave out (cnv_...)")
     if last_seq is not None and (isinstance(last_seq, bool) or not isinstance(last_seq, int) or last_seq < 0):

@@ -28,7 +28,7 @@ from pipeline.errors import ValidationError
 from projections import assistants
 
 MAX_BODY = 4096
-_VISITOR_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
+_VISITOR_ID = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
 _FIELDS = frozenset({"agent_id", "visitor_id"})
 
 
@@ -67,7 +67,7 @@ def _body(raw: object) -> tuple[str, str | None]:
     if not isinstance(agent_id, str) or not agent_id or len(agent_id) > 100:
         raise ApiError(400, "invalid_agent_id", "agent_id must be an agent id (agt_...)")
     visitor_id = raw.get("visitor_id")
-    if visitor_id is not None and (not isinstance(visitor_id, str) or not _VISITOR_ID.match(visitor_id)):
+    if visitor_id is not None and (not isinstance(visitor_id, str) or not _VISITOR_ID.fullmatch(visitor_id)):
         raise ApiError(400, "invalid_visitor_id", "visitor_id must be 1 to 100 letters, digits or _ . : -")
     return agent_id, visitor_id
 

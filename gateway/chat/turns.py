@@ -44,6 +44,7 @@ from pipeline.entitlements import CheckRequest
 from pipeline.errors import TransientError, is_retryable
 from pipeline.kafka import Outgoing
 from pipeline.records import AssistantTool, ChatMessageRecorded
+from pipeline.stored_text import storable, storable_json
 from pipeline.topics import CHAT, conversation_key
 from pipeline.widget_tokens import TokenClaims
 from projections import assistants
@@ -148,7 +149,8 @@ class Turn:
                 )  # fmt: skip
                 await self._commit(cut)
                 return
-            calls = done.tool_calls if offered else []
+            # A model's tool calls go into the record as jsonb, which refuses NUL like text does.
+            calls = storable_json(done.tool_calls) if offered else []
             reply = self._message(
                 ASSISTANT,
                 done.text,
@@ -210,7 +212,7 @@ class Turn:
                     if isinstance(item, Delta):
                         first = first or time.monotonic()
                         parts.append(item.text)
-                        self._conversation.stream(chat_frames.delta(reply_to, item.text))
+                        self._conversation.stream(chat_frames.delta(reply_to, storable(item.text)))
                     else:
                         return item
             raise ProviderError("the model's stream ended without a result", streamed=bool(parts))
@@ -257,11 +259,12 @@ class Turn:
             str(function.get("arguments") or ""),
             client=self._svc.http,
             context=context,
-            allow_private=self._svc.settings.tools_allow_private,
         )
 
     def _message(self, role: str, content: str, status: str, **fields: Any) -> ChatMessageRecorded:
+        """The next message's record; text from a model or a tool is made storable here, once."""
         seq = self._t.next_seq()
+        fields = {k: storable(v) if isinstance(v, str) else v for k, v in fields.items()}
         return ChatMessageRecorded(
             message_id=message_id(self._t.conversation_id, seq),
             tenant_id=self._t.tenant_id,
@@ -269,7 +272,7 @@ class Turn:
             conversation_id=self._t.conversation_id,
             seq=seq,
             role=role,
-            content=content,
+            content=storable(content),
             status=status,
             occurred_at=datetime.now(UTC),
             visitor_id=self._claims.visitor_id,

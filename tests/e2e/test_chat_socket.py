@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -564,3 +566,76 @@ async def test_another_tenant_can_neither_read_nor_resume_a_conversation(chat_st
     assert (refused["type"], refused["code"]) == ("error", "conversation_not_found")
     assert intruder.messages == []
     await intruder.ws.close()
+
+
+@pytest.fixture
+def nul_tool() -> Iterator[str]:
+    """A tenant's tool on loopback whose every answer holds a NUL character: `ok\\x00ok`."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", "5")
+            self.end_headers()
+            self.wfile.write(b"ok\x00ok")
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/answer"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def test_a_nul_from_a_tool_or_a_model_is_dropped_and_the_turn_stored_and_billed(
+    chat_stack: Stack, nul_tool: str
+) -> None:
+    tool = {"name": "nul", "description": "Answers with a NUL", "url": nul_tool, "secret": "s" * 20}
+    agent = await make_agent(chat_stack, "nul", credits="1000", tools=[tool])
+    port = free_port()
+    env = {**GATEWAY_ENV, "REVOS_GATEWAY_PORT": str(port), "REVOS_TOOLS_ALLOW_PRIVATE": "true"}
+    other = chat_stack.spawn_gateway("gateway-private-tools", env)
+    try:
+        await chat_stack.wait_ready(url=f"http://127.0.0.1:{port}")
+        chat = await Chat.open(chat_stack, await token_for(chat_stack, agent.agent_id), port=port)
+        conversation = (await chat.hello())["conversation_id"]
+        await chat.send("c1", "!tool nul {}")
+        assert (await chat.frame())["seq"] == 1
+        # The offline model repeats the tool's answer, so its reply would hold the NUL too.
+        _, [call, result, answer] = await chat.reply(1)
+        assert call["tool_calls"] == ["nul"]
+        await chat.ws.close()
+        assert (result["role"], result["text"], result["status"]) == ("tool", "okok", "complete")
+        assert answer["text"] == "[offline demo] The tool nul answered: okok"
+
+        async with chat_stack.client(agent.api_key) as api:
+
+            async def stored() -> list[dict[str, Any]] | None:
+                found = (await api.get(f"/v1/conversations/{conversation}")).json()
+                return found["messages"] if len(found.get("messages", [])) == 4 else None
+
+            messages = await eventually(stored, what="the turn's four messages stored")
+            assert [(m["role"], m["content"]) for m in messages[2:]] == [
+                ("tool", "okok"),
+                ("assistant", "[offline demo] The tool nul answered: okok"),
+            ]
+
+            async def billed() -> list[str] | None:
+                found = sorted(c["event_id"] for c in await charges(api, agent.customer))
+                return found if len(found) == 4 else None
+
+            assert await eventually(billed, what="both model calls billed") == [
+                f"{conversation}:{seq}:{direction}" for seq in (2, 4) for direction in ("input", "output")
+            ]
+    finally:
+        other.stop(10)

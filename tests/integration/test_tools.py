@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import threading
 import time
@@ -14,9 +15,11 @@ import httpx
 import orjson
 import pytest
 
+from gateway.chat.tool_client import tool_client
 from gateway.chat.tools import MAX_RESULT_BYTES, ToolResult, call_tool
 from infra.ports import free_port
 from pipeline.records import AssistantTool
+from pipeline.tool_addresses import IPAddress
 from pipeline.tool_signing import verify
 
 SECRET = "whsec_test_secret"
@@ -28,6 +31,7 @@ class ToolServer:
     """A tenant's tool endpoint: /order answers only correctly signed requests; others misbehave."""
 
     verified: list[bool] = field(default_factory=list)
+    hosts: list[str] = field(default_factory=list)  # the Host header of each request
     bodies: list[dict[str, Any]] = field(default_factory=list)
     server: ThreadingHTTPServer | None = None
 
@@ -57,12 +61,20 @@ def tools() -> Iterator[ToolServer]:
             )
             state.verified.append(ok)
             state.bodies.append(json.loads(body))
+            state.hosts.append(self.headers["Host"])
             try:
                 self._answer(ok, json.loads(body))
             except (BrokenPipeError, ConnectionResetError):
                 self.close_connection = True
 
         def _answer(self, ok: bool, request: dict[str, Any]) -> None:
+            if self.path == "/set-cookie":
+                self._send_headers(200, 2, cookie="session=tenant-a; Path=/")
+                self.wfile.write(b"{}")
+                return
+            if self.path == "/cookie":
+                self._reply(200, json.dumps({"cookie": self.headers.get("Cookie")}).encode())
+                return
             if self.path == "/slow":
                 time.sleep(2)
                 self._reply(200, b"{}")
@@ -84,9 +96,11 @@ def tools() -> Iterator[ToolServer]:
                 order = request["arguments"]["order_id"]
                 self._reply(200, json.dumps({"order_id": order, "status": "shipped"}).encode())
 
-        def _send_headers(self, status: int, length: int) -> None:
+        def _send_headers(self, status: int, length: int, cookie: str | None = None) -> None:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
+            if cookie is not None:
+                self.send_header("Set-Cookie", cookie)
             self.send_header("Content-Length", str(length))
             self.end_headers()
 
@@ -107,7 +121,15 @@ def tools() -> Iterator[ToolServer]:
 
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as opened:
+    """The tools' client, allowed to reach the tool servers these tests run on loopback."""
+    async with tool_client(allow_private=True) as opened:
+        yield opened
+
+
+@pytest.fixture
+async def guarded() -> AsyncIterator[httpx.AsyncClient]:
+    """The tools' client as the gateway runs it by default: public addresses only."""
+    async with tool_client() as opened:
         yield opened
 
 
@@ -125,9 +147,7 @@ def tool(url: str, *, secret: str = SECRET, timeout: float = 5.0) -> AssistantTo
 async def test_a_signed_call_is_verified_and_its_answer_returned(
     tools: ToolServer, client: httpx.AsyncClient
 ) -> None:
-    result = await call_tool(
-        tool(tools.url("/order")), '{"order_id": "A-1"}', client=client, context=CONTEXT, allow_private=True
-    )
+    result = await call_tool(tool(tools.url("/order")), '{"order_id": "A-1"}', client=client, context=CONTEXT)
 
     assert result == ToolResult(ok=True, content='{"order_id": "A-1", "status": "shipped"}')
     assert tools.verified == [True]
@@ -139,7 +159,7 @@ async def test_a_call_signed_with_another_secret_is_refused_by_the_tool(
 ) -> None:
     wrong = tool(tools.url("/order"), secret="not-the-secret")
 
-    result = await call_tool(wrong, '{"order_id": "A-1"}', client=client, context=CONTEXT, allow_private=True)
+    result = await call_tool(wrong, '{"order_id": "A-1"}', client=client, context=CONTEXT)
 
     assert result == ToolResult(ok=False, content='{"error":"the tool answered HTTP 401"}')
     assert tools.verified == [False]
@@ -148,9 +168,7 @@ async def test_a_call_signed_with_another_secret_is_refused_by_the_tool(
 async def test_a_slow_tool_times_out(tools: ToolServer, client: httpx.AsyncClient) -> None:
     started = time.monotonic()
 
-    result = await call_tool(
-        tool(tools.url("/slow"), timeout=0.3), "{}", client=client, context=CONTEXT, allow_private=True
-    )
+    result = await call_tool(tool(tools.url("/slow"), timeout=0.3), "{}", client=client, context=CONTEXT)
 
     assert result == ToolResult(ok=False, content='{"error":"the tool did not answer within 0.3 s"}')
     assert time.monotonic() - started < 1.5
@@ -161,26 +179,20 @@ async def test_a_tool_that_trickles_its_answer_times_out_as_a_whole(
 ) -> None:
     started = time.monotonic()
 
-    result = await call_tool(
-        tool(tools.url("/trickle"), timeout=0.5), "{}", client=client, context=CONTEXT, allow_private=True
-    )
+    result = await call_tool(tool(tools.url("/trickle"), timeout=0.5), "{}", client=client, context=CONTEXT)
 
     assert result == ToolResult(ok=False, content='{"error":"the tool did not answer within 0.5 s"}')
     assert time.monotonic() - started < 1.5
 
 
 async def test_a_failing_tool_is_a_failed_result(tools: ToolServer, client: httpx.AsyncClient) -> None:
-    result = await call_tool(
-        tool(tools.url("/fail")), "{}", client=client, context=CONTEXT, allow_private=True
-    )
+    result = await call_tool(tool(tools.url("/fail")), "{}", client=client, context=CONTEXT)
 
     assert result == ToolResult(ok=False, content='{"error":"the tool answered HTTP 500"}')
 
 
 async def test_an_unreachable_tool_is_a_failed_result(client: httpx.AsyncClient) -> None:
-    result = await call_tool(
-        tool(f"http://127.0.0.1:{free_port()}/x"), "{}", client=client, context=CONTEXT, allow_private=True
-    )
+    result = await call_tool(tool(f"http://127.0.0.1:{free_port()}/x"), "{}", client=client, context=CONTEXT)
 
     assert result == ToolResult(ok=False, content='{"error":"the tool could not be reached (ConnectError)"}')
 
@@ -195,9 +207,7 @@ async def test_an_unreachable_tool_is_a_failed_result(client: httpx.AsyncClient)
 async def test_bad_arguments_never_reach_the_tool(
     tools: ToolServer, client: httpx.AsyncClient, arguments: str, error: str
 ) -> None:
-    result = await call_tool(
-        tool(tools.url("/order")), arguments, client=client, context=CONTEXT, allow_private=True
-    )
+    result = await call_tool(tool(tools.url("/order")), arguments, client=client, context=CONTEXT)
 
     assert result.ok is False
     assert json.loads(result.content)["error"].startswith(error)
@@ -207,20 +217,96 @@ async def test_bad_arguments_never_reach_the_tool(
 async def test_a_large_answer_is_cut_at_64_kib_without_splitting_a_character(
     tools: ToolServer, client: httpx.AsyncClient
 ) -> None:
-    result = await call_tool(
-        tool(tools.url("/big")), "{}", client=client, context=CONTEXT, allow_private=True
-    )
+    result = await call_tool(tool(tools.url("/big")), "{}", client=client, context=CONTEXT)
 
     assert result.ok is True
     assert result.content == "é" * (MAX_RESULT_BYTES // 2)
 
 
-async def test_a_tool_on_a_private_address_is_refused_unless_allowed(tools, client) -> None:  # type: ignore[no-untyped-def]
+async def test_a_tool_on_a_private_address_is_refused_unless_allowed(tools, guarded) -> None:  # type: ignore[no-untyped-def]
     for url in (tools.url("/order"), "http://10.0.0.1/x", "http://169.254.169.254/latest/meta-data"):
-        result = await call_tool(tool(url), '{"order_id": "A-1"}', client=client, context=CONTEXT)
+        result = await call_tool(tool(url), '{"order_id": "A-1"}', client=guarded, context=CONTEXT)
         assert not result.ok and "is not public" in orjson.loads(result.content)["error"]
     assert tools.bodies == []  # nothing reached the local tool
     unresolvable = await call_tool(
-        tool("http://no-such-host.invalid/x"), "{}", client=client, context=CONTEXT
+        tool("http://no-such-host.invalid/x"), "{}", client=guarded, context=CONTEXT
     )
     assert orjson.loads(unresolvable.content) == {"error": "the tool's host does not resolve"}
+
+
+class FakeResolver:
+    """A DNS that answers from a table (one answer per name, or a list of answers in turn)."""
+
+    def __init__(self, answers: dict[str, list[list[str]]]) -> None:
+        self._answers = answers
+        self.asked: list[str] = []
+
+    async def __call__(self, host: str, port: int) -> list[IPAddress]:
+        self.asked.append(host)
+        turns = self._answers.get(host)
+        if not turns:
+            raise OSError(f"{host} does not resolve")
+        answer = turns[0] if len(turns) == 1 else turns.pop(0)
+        return [ipaddress.ip_address(a) for a in answer]
+
+
+async def test_a_unicode_host_is_checked_under_the_name_it_is_connected_to(tools: ToolServer) -> None:
+    # IDNA 2003 (the system resolver's) turns straße into strasse; IDNA 2008 (httpx's) into xn--strae-oqa.
+    # Were the check done on one and the connection on the other, the public name would open the way.
+    resolver = FakeResolver(
+        {"strasse.example": [["93.184.215.14"]], "xn--strae-oqa.example": [["127.0.0.1"]]}
+    )
+    port = tools.url("").rsplit(":", 1)[1]
+    url = f"http://straße.example:{port}/order"
+
+    async with tool_client(resolve=resolver) as guarded:
+        refused = await call_tool(tool(url), '{"order_id": "A-1"}', client=guarded, context=CONTEXT)
+    assert orjson.loads(refused.content) == {"error": "the tool's address 127.0.0.1 is not public"}
+    assert tools.bodies == []
+    assert resolver.asked == ["xn--strae-oqa.example"]
+
+    async with tool_client(resolve=resolver, allow_private=True) as open_client:
+        allowed = await call_tool(tool(url), '{"order_id": "A-1"}', client=open_client, context=CONTEXT)
+    assert allowed.ok, allowed.content
+    assert tools.hosts == [f"xn--strae-oqa.example:{port}"]  # the Host header keeps the name
+
+
+async def test_a_name_is_resolved_once_and_connected_to_at_the_address_checked(tools: ToolServer) -> None:
+    # DNS rebinding: the first answer is public, later ones point inside. The check and the connection
+    # both use the first answer, so the loopback tool is never reached.
+    port = tools.url("").rsplit(":", 1)[1]
+    resolver = FakeResolver({"rebind.example": [["93.184.215.14"], ["127.0.0.1"], ["127.0.0.1"]]})
+
+    async with tool_client(resolve=resolver) as guarded:
+        result = await call_tool(
+            tool(f"http://rebind.example:{port}/order", timeout=1.0), "{}", client=guarded, context=CONTEXT
+        )
+
+    assert not result.ok
+    assert resolver.asked == ["rebind.example"]
+    assert tools.bodies == []
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["64:ff9b::7f00:1", "64:ff9b::a9fe:a9fe", "::127.0.0.1", "::10.0.0.1", "::ffff:127.0.0.1", "ff0e::1"],
+)
+async def test_ipv6_addresses_that_lead_to_private_ipv4_are_not_public(address: str) -> None:
+    resolver = FakeResolver({"inside.example": [[address]]})
+
+    async with tool_client(resolve=resolver) as guarded:
+        result = await call_tool(tool("http://inside.example/x"), "{}", client=guarded, context=CONTEXT)
+
+    assert not result.ok and "is not public" in orjson.loads(result.content)["error"]
+
+
+async def test_a_cookie_one_tool_sets_never_reaches_another_call(
+    tools: ToolServer, client: httpx.AsyncClient
+) -> None:
+    planted = await call_tool(tool(tools.url("/set-cookie")), "{}", client=client, context=CONTEXT)
+    assert planted.ok
+
+    echoed = await call_tool(tool(tools.url("/cookie")), "{}", client=client, context=CONTEXT)
+
+    assert orjson.loads(echoed.content) == {"cookie": None}
+    assert len(client.cookies.jar) == 0

@@ -195,10 +195,13 @@ BASE = {"name": "a", "customer": "c"}
         ({**BASE, "tools": ["x"]}, "invalid_tools", "tools[0]"),
         ({**BASE, "tools": [{**TOOL, "name": "bad name"}]}, "invalid_tools", "tools[0].name"),
         ({**BASE, "tools": [{**TOOL, "name": "x" * 65}]}, "invalid_tools", "tools[0].name"),
+        # `re.match` with `$` would let a trailing newline through.
+        ({**BASE, "tools": [{**TOOL, "name": "lookup\n"}]}, "invalid_tools", "tools[0].name"),
         ({**BASE, "tools": [TOOL, TOOL]}, "invalid_tools", "tools[1].name"),
         ({**BASE, "tools": [{**TOOL, "url": "ftp://x.example.com"}]}, "invalid_tools", "tools[0].url"),
         ({**BASE, "tools": [{**TOOL, "url": "https://"}]}, "invalid_tools", "tools[0].url"),
         ({**BASE, "tools": [{**TOOL, "url": "https://x:99999/"}]}, "invalid_tools", "tools[0].url"),
+        ({**BASE, "tools": [{**TOOL, "url": "https://xn--zz.example/"}]}, "invalid_tools", "tools[0].url"),
         (
             {**BASE, "tools": [{k: v for k, v in TOOL.items() if k != "secret"}]},
             "invalid_tools",
@@ -219,6 +222,7 @@ BASE = {"name": "a", "customer": "c"}
         ({**BASE, "branding": []}, "invalid_branding", "branding"),
         ({**BASE, "branding": {"primary_color": "blue"}}, "invalid_branding", "branding.primary_color"),
         ({**BASE, "branding": {"primary_color": "#12345"}}, "invalid_branding", "branding.primary_color"),
+        ({**BASE, "branding": {"primary_color": "#123456\n"}}, "invalid_branding", "branding.primary_color"),
         ({**BASE, "branding": {"logo_url": "javascript:alert(1)"}}, "invalid_branding", "branding.logo_url"),
         ({**BASE, "branding": {"title": "x" * 101}}, "invalid_branding", "branding.title"),
         ({**BASE, "branding": {"suggestions": ["a"] * 7}}, "invalid_branding", "branding.suggestions"),

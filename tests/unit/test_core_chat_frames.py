@@ -43,6 +43,7 @@ def test_the_four_client_frames() -> None:
         '{"type": "ping", "extra": 1}',
         '{"type": "hello", "conversation_id": "cnv_x"}',
         '{"type": "hello", "conversation_id": 5}',
+        f'{{"type": "hello", "conversation_id": "{CONVERSATION}\\n"}}',  # a trailing newline
         f'{{"type": "hello", "conversation_id": "{CONVERSATION}", "last_seq": -1}}',
         f'{{"type": "hello", "conversation_id": "{CONVERSATION}", "last_seq": true}}',
         f'{{"type": "hello", "conversation_id": "{CONVERSATION}", "last_seq": 1.5}}',
