@@ -6,7 +6,7 @@ import logging
 
 import asyncpg
 
-from pipeline.kafka import ensure_topics, list_topics
+from pipeline.kafka import ensure_topics, list_topics, recreate_misshapen
 from pipeline.settings import Settings
 from pipeline.topics import ALL_TOPICS, LOG_MARK
 from projections import outbox
@@ -52,7 +52,10 @@ async def check_log(settings: Settings, pool: asyncpg.Pool) -> bool:
     if LOG_MARK not in created:
         return False  # another worker found it first and recovers
     log.error("the broker's log is new: it restarted and lost what it held")
-    await _new_log(settings, pool, await _renewed(pool, created))
+    renewed = await _renewed(pool, created)
+    if settings.uses_outbox:  # whatever the new log holds is in the outbox too, or produced again
+        await recreate_misshapen(settings.bootstrap_servers, renewed, settings.partitions)
+    await _new_log(settings, pool, renewed)
     return True
 
 

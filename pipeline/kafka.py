@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Sequence
@@ -130,6 +131,33 @@ async def list_topics(bootstrap_servers: str) -> set[str]:
             await admin.close()
     except (KafkaError, OSError, TimeoutError) as exc:
         raise BrokerUnavailable(f"cannot list the broker's topics: {exc!r}") from exc
+
+
+async def recreate_misshapen(bootstrap_servers: str, topics: Sequence[str], partitions: int) -> list[str]:
+    """Delete the `topics` whose partition count is not `partitions` and create them again; returns them.
+
+    Only for a log known to be new: a broker that creates topics on first use gives them its own
+    partition count, and a record written to a partition that does not exist waits forever.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10000)
+    await admin.start()
+    recreated: list[str] = []
+    try:
+        for _ in range(5):  # a producer may create one again between the delete and the create
+            described = await admin.describe_topics(list(topics))
+            wrong = [d["topic"] for d in described if len(d["partitions"]) not in (0, partitions)]
+            if not wrong:
+                break
+            await admin.delete_topics(wrong)
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics([NewTopic(t, partitions, 1) for t in wrong])
+            recreated += wrong
+            log.warning(
+                "recreated %s with %d partitions (the broker made them on first use)", wrong, partitions
+            )
+        return recreated
+    finally:
+        await admin.close()
 
 
 async def ensure_topics(bootstrap_servers: str, topics: Sequence[str], partitions: int) -> list[str]:

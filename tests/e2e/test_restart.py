@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from pathlib import Path
 
-from e2e_stack import Stack, eventually
+from e2e_stack import Stack, eventually, start_stack
 
 from infra.broker import EmbeddedBroker
 from pipeline.bootstrap import prepare
@@ -47,9 +48,18 @@ async def test_balances_survive_a_broker_restart_and_new_usage_is_charged(stack:
 
 
 async def test_a_broker_restarting_empty_under_a_running_worker_is_noticed_and_loses_nothing(
-    stack: Stack,
+    service_root: Path, database: str
 ) -> None:
-    """Nobody runs `prepare` here: the worker itself notices the new log, says so, and recovers."""
+    """Nobody runs `prepare` here: the worker itself notices the new log, says so, and recovers. Eight
+    partitions, where the broker makes four for a topic it creates on first use: the worker remakes them."""
+    stack = await start_stack(service_root, database, partitions=8)
+    try:
+        await _restart_under_a_running_worker(stack)
+    finally:
+        await stack.stop()
+
+
+async def _restart_under_a_running_worker(stack: Stack) -> None:
     tenant = await stack.create_tenant()
     customers = [f"c{i}" for i in range(20)]
     async with stack.client(tenant["api_key"]) as api:
