@@ -1,7 +1,6 @@
 """The outbox relay: publishes acknowledged records from PostgreSQL to the broker, in commit order.
 
-One worker at a time relays: it holds a PostgreSQL advisory lock on a connection of its own, and when
-that worker dies another one's relay takes over within a second. A crash between publishing and saving
+One worker at a time relays (`agents.leader`). A crash between publishing and saving
 the cursor publishes a few records twice, which their outbox ids make harmless.
 """
 
@@ -13,6 +12,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from agents.leader import lead
 from pipeline.kafka import Publisher
 from projections import outbox
 
@@ -32,31 +32,18 @@ class OutboxRelay:
     relayed: int = 0  # records this relay published
 
     async def run(self) -> None:
-        """Run until cancelled; errors are logged and the loop carries on."""
-        while True:
-            try:
-                async with self.pool.acquire() as conn:
-                    if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY):
-                        await asyncio.sleep(1.0)  # another worker relays; stand by
-                        continue
-                    try:
-                        own = await outbox.origin(conn)
-                        at = await outbox.cursor(conn)
-                        while True:
-                            at, sent = await self.once(conn, own, at)
-                            if sent < self.batch:
-                                await asyncio.sleep(self.idle)
-                    finally:
-                        await conn.execute("SELECT pg_advisory_unlock($1)", LOCK_KEY)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning("outbox relay failed; retrying", exc_info=True)
-                await asyncio.sleep(0.5)
+        """Run until cancelled, while this worker leads; errors are logged and the loop carries on."""
+        await lead(self.pool, LOCK_KEY, self._relay, what="outbox relay", pause=0.5)
 
-    async def once(
-        self, conn: asyncpg.Connection, own: str, at: outbox.Cursor
-    ) -> tuple[outbox.Cursor, int]:
+    async def _relay(self, conn: asyncpg.Connection) -> None:
+        own = await outbox.origin(conn)
+        at = await outbox.cursor(conn)
+        while True:
+            at, sent = await self.once(conn, own, at)
+            if sent < self.batch:
+                await asyncio.sleep(self.idle)
+
+    async def once(self, conn: asyncpg.Connection, own: str, at: outbox.Cursor) -> tuple[outbox.Cursor, int]:
         """Publish the next rows after `at`; returns the new cursor and how many were published."""
         rows = await outbox.after(conn, at, self.batch)
         if not rows:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
+from agents.leader import lead
 from pipeline.codec import Codec
 from pipeline.kafka import Outgoing, Publisher
 from pipeline.records import CreditsExpired, Watermark
@@ -60,25 +61,14 @@ class Scheduler:
     _sent: dict[tuple[str, str, str], float] = field(default_factory=dict)
 
     async def run(self) -> None:
-        """Run until cancelled; errors are logged and the loop carries on."""
+        """Run until cancelled, while this worker leads; errors are logged and the loop carries on."""
+        await lead(self.pool, LOCK_KEY, self._ticks, what="scheduler tick")
+
+    async def _ticks(self, conn: asyncpg.Connection) -> None:
         while True:
-            try:
-                async with self.pool.acquire() as conn:
-                    if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY):
-                        await asyncio.sleep(1.0)  # another worker schedules; stand by
-                        continue
-                    try:
-                        while True:
-                            started = time.monotonic()
-                            await self.once(conn)
-                            await asyncio.sleep(max(0.0, self.tick - (time.monotonic() - started)))
-                    finally:
-                        await conn.execute("SELECT pg_advisory_unlock($1)", LOCK_KEY)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning("scheduler tick failed; retrying", exc_info=True)
-                await asyncio.sleep(1.0)
+            started = time.monotonic()
+            await self.once(conn)
+            await asyncio.sleep(max(0.0, self.tick - (time.monotonic() - started)))
 
     async def once(self, conn: asyncpg.Connection) -> int:
         """One tick: a watermark on every billing partition and the expiries now due. Returns how
