@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from dataclasses import dataclass
 
 import asyncpg
 
 from agents.leader import lead
-from pipeline.kafka import Publisher
+from pipeline.kafka import KafkaPublisher, Publisher
+from pipeline.settings import Settings
 from projections import outbox
+from projections.db import create_pool
 
 log = logging.getLogger(__name__)
 
@@ -56,3 +59,23 @@ class OutboxRelay:
             log.info("outbox relay rewound; publishing every remaining record again")
         self.relayed += len(rows)
         return moved, len(rows)
+
+
+async def run_relay(settings: Settings) -> None:
+    """The relay as a process of its own (`revos relay`), until SIGTERM or SIGINT: it takes the relay's
+    work off the workers, whose own relays stand by and take over if this process dies."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    publisher = KafkaPublisher(settings.bootstrap_servers)
+    await publisher.start()
+    pool = await create_pool(settings.dsn, min_size=1, max_size=1)
+    relay = asyncio.create_task(OutboxRelay(pool, publisher).run())
+    try:
+        await stop.wait()
+    finally:
+        relay.cancel()
+        await asyncio.gather(relay, return_exceptions=True)
+        await pool.close()
+        await publisher.stop()

@@ -88,6 +88,8 @@ class BenchStack:
         )
         await prepare(self.settings)
         self.pool = await asyncpg.create_pool(self.settings.dsn, min_size=1, max_size=4)
+        if self.outbox:  # as `revos run` does: the relay's work off the workers' core
+            self._spawn("relay", "relay")
         for i in range(self.workers):
             self._spawn(f"worker-{i}", "worker", "--worker-id", str(i))
         self._spawn("gateway", "gateway", env=self.gateway_env)

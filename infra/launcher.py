@@ -44,7 +44,8 @@ class _Part(Protocol):
 
 
 def default_children(settings: Settings) -> list[ChildSpec]:
-    """`settings.workers` stream workers, then one gateway; the launcher stops them in reverse order."""
+    """The outbox relay (with the outbox), `settings.workers` stream workers, then one gateway; the
+    launcher stops them in reverse order."""
     python = sys.executable
     # A worker whose launcher died may find the broker gone too and never finish a graceful stop;
     # killing it is safe, since offsets are committed only after their effects.
@@ -57,7 +58,10 @@ def default_children(settings: Settings) -> list[ChildSpec]:
         for i in range(settings.workers)
     ]
     gateway = ChildSpec("gateway", (python, "-m", "pipeline.cli", "gateway"), drain_signal=signal.SIGUSR1)
-    return [*workers, gateway]
+    # Started first, so it holds the relay's lock: the workers' own relays stand by, and their core
+    # stays with the stream processors.
+    relay = [ChildSpec("relay", (python, "-m", "pipeline.cli", "relay"))] if settings.uses_outbox else []
+    return [*relay, *workers, gateway]
 
 
 def child_environment(settings: Settings) -> dict[str, str]:

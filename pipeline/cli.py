@@ -29,6 +29,15 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _relay(args: argparse.Namespace, settings: Settings) -> int:
+    from agents.relay import run_relay
+    from pipeline.bootstrap import prepare
+
+    asyncio.run(prepare(settings))
+    asyncio.run(run_relay(settings))
+    return 0
+
+
 def _gateway(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
@@ -58,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker.set_defaults(handler=_worker)
 
     sub.add_parser("gateway", help="run the HTTP gateway").set_defaults(handler=_gateway)
+    sub.add_parser(
+        "relay", help="publish acknowledged records from the outbox to the broker (workers do it otherwise)"
+    ).set_defaults(handler=_relay)
 
     admin_cli.add_commands(sub)
     dlq_cli.add_commands(sub)

@@ -44,6 +44,7 @@ def conversation_key(tenant_id: str, conversation_id: str) -> bytes:
     """Every message of a conversation shares a key, so it is projected in order."""
     return f"{tenant_id}:{conversation_id}".encode()
 
+
 # Set by the outbox relay: the id of the outbox row a record was published from, so the transaction that
 # applies the record deletes that row (and a record whose row is gone was applied before).
 OUTBOX_ID = "revos-outbox"

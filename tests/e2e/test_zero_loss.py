@@ -95,11 +95,16 @@ class DefaultStack:
     def pids(self) -> dict[str, list[int]]:
         """Every process of the running stack, by part."""
         assert self.process is not None
-        found: dict[str, list[int]] = {"launcher": [self.process.pid], "worker": [], "gateway": []}
+        found: dict[str, list[int]] = {
+            "launcher": [self.process.pid],
+            "worker": [],
+            "gateway": [],
+            "relay": [],
+        }
         for child in psutil.Process(self.process.pid).children(recursive=True):
             with contextlib.suppress(psutil.NoSuchProcess):
                 line = " ".join(child.cmdline())
-                for part in ("worker", "gateway"):
+                for part in ("worker", "gateway", "relay"):
                     if f"pipeline.cli {part}" in line:
                         found[part].append(child.pid)
         broker = EmbeddedBroker(self.home, self.broker_port).pid
@@ -336,7 +341,7 @@ def _stop(stack: DefaultStack, failure: str) -> None:
         # A clean stop applies everything before it stops.
         assert not _postgres_alive_after_stop(stack), "the launcher left PostgreSQL running"
     else:
-        everything = {"all": ("launcher", "worker", "gateway", "broker", "postgres")}
+        everything = {"all": ("launcher", "relay", "worker", "gateway", "broker", "postgres")}
         _kill(stack, *everything.get(failure, (failure,)))()
         if failure in ("broker", "worker"):
             assert stack.wait_exit() == 1, stack.tail()  # the launcher stops the stack when a part dies
