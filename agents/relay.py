@@ -50,7 +50,7 @@ class OutboxRelay:
         """Publish the next rows after `at`; returns the new cursor and how many were published."""
         rows = await outbox.after(conn, at, self.batch)
         if not rows:
-            return at, 0
+            return await outbox.cursor(conn), 0  # where it was, unless rewound meanwhile
         await self.publisher.publish([outbox.outgoing(r, own) for r in rows])
         last = rows[-1]
         moved = outbox.Cursor(last["txid"], last["id"])

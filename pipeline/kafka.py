@@ -108,6 +108,9 @@ class KafkaPublisher:
                 ]
                 metadata = await asyncio.gather(*futures)
         except (KafkaError, OSError, TimeoutError) as exc:
+            # A broker that restarted, or topics made again, leave the cached metadata wrong, and some
+            # errors (UnknownError) do not refresh it: the next attempt should not meet the same.
+            self._producer.client.force_metadata_update()
             raise BrokerUnavailable(f"the broker did not acknowledge the records: {exc!r}") from exc
         return [Delivered(m.topic, m.partition, m.offset) for m in metadata]
 

@@ -159,3 +159,22 @@ async def test_records_a_projection_derives_wait_in_the_outbox_with_its_transact
     await process(rt, BillingProjection(codec), [undecodable])
     rows = await rt.pool.fetch("SELECT topic FROM outbox")
     assert [r["topic"] for r in rows] == [topic + ".dlq"]  # the dead letter, kept until applied
+
+
+async def test_an_idle_relay_notices_a_rewind_and_publishes_again(
+    runtime: Runtime,
+    new_topic,  # type: ignore[no-untyped-def]
+) -> None:
+    topic = await new_topic(1)
+    relay = OutboxRelay(runtime.pool, runtime.publisher)
+    async with runtime.pool.acquire() as conn:
+        await outbox.add(conn, [Outgoing(topic, b"a"), Outgoing(topic, b"b")])
+        own = await outbox.origin(conn)
+        at, sent = await relay.once(conn, own, await outbox.cursor(conn))
+        assert sent == 2
+        at, sent = await relay.once(conn, own, at)
+        assert sent == 0  # idle, with nothing new to publish
+        await outbox.rewind(conn)  # the broker's log is new
+        at, sent = await relay.once(conn, own, at)
+        at, again = await relay.once(conn, own, at)
+        assert sent + again == 2  # both rows are published into the new log
