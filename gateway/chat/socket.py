@@ -40,6 +40,7 @@ SESSION_CLOSE = 4401  # the token is bad or expired: get a new one
 ORIGIN_CLOSE = 4403  # this page may not use this agent (or the agent is gone)
 IDLE_CLOSE = 4408  # nothing heard from the peer for too long
 ELSEWHERE_CLOSE = 4409  # another gateway process holds the conversation: reconnect (and land there)
+DRAINING_CLOSE = 1013  # "try again later": this gateway is stopping; the widget reconnects with backoff
 
 
 class ChatSocket:
@@ -188,6 +189,9 @@ async def chat_socket(websocket: WebSocket) -> None:
     """Checks the token, its origin and the agent's current allowlist, then speaks the protocol."""
     svc: Services = websocket.app.state.services
     await websocket.accept()
+    if getattr(websocket.app.state, "draining", False):
+        await _refuse(websocket, "draining", "the service is restarting; reconnect shortly", DRAINING_CLOSE)
+        return
     try:
         claims = widget_tokens.verify(
             svc.chat.secret, websocket.query_params.get("token", ""), datetime.now(UTC)

@@ -363,6 +363,7 @@ textarea{flex:1;min-height:40px;max-height:120px;padding:9px 10px;border:1px sol
         rate_limited: "You are sending messages too quickly.",
         busy: "Please wait for the reply to finish.",
         conversation_elsewhere: "This chat is open in another window. Reconnecting\u2026",
+        draining: "The service is restarting. Reconnecting\u2026",
       };
       showNotice((texts[code] || f.message || code) + (f.retry_after ? " Try again in " + Math.ceil(f.retry_after) + " s." : ""));
       const oldest = [...pending.values()].find((p) => p.sent && !p.failed);

@@ -8,7 +8,9 @@ offline model, short heartbeats and no per-address limit (every client here shar
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import signal
 import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -639,3 +641,32 @@ async def test_a_nul_from_a_tool_or_a_model_is_dropped_and_the_turn_stored_and_b
             ]
     finally:
         other.stop(10)
+
+
+async def test_a_draining_gateway_refuses_writes_and_new_sockets_and_still_answers_reads(
+    chat_stack: Stack,
+) -> None:
+    """What the launcher's Ctrl-C asks of a gateway (SIGUSR1) before the workers drain."""
+    agent = await make_agent(chat_stack, "drain", credits="10")
+    token = await token_for(chat_stack, agent.agent_id)
+    port = free_port()
+    gateway = chat_stack.spawn_gateway("draining-gateway", {**GATEWAY_ENV, "REVOS_GATEWAY_PORT": str(port)})
+    try:
+        url = f"http://127.0.0.1:{port}"
+        await chat_stack.wait_ready(url=url)
+        os.kill(gateway.pid, signal.SIGUSR1)
+        headers = {"Authorization": f"Bearer {agent.api_key}"}
+        async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30) as api:
+            refused = await api.post("/v1/customers/nobody/grants", json={"amount": "1", "id": "drained"})
+            assert refused.status_code == 503, refused.text
+            assert refused.json()["error"]["code"] == "draining"
+            assert refused.headers["retry-after"] == "5"
+            assert (await api.get(f"/v1/customers/{agent.customer}/balance")).status_code == 200
+        chat = await Chat.open(chat_stack, token, port=port)
+        frame = orjson.loads(await asyncio.wait_for(chat.ws.recv(), 10))
+        assert (frame["type"], frame["code"]) == ("error", "draining")
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(chat.ws.recv(), 10)
+        assert chat.ws.close_code == 1013  # try again later: the widget reconnects with backoff
+    finally:
+        gateway.stop(10)
