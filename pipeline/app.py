@@ -63,7 +63,9 @@ class RuntimeHolder:
         """The scheduler, and the outbox relay when acknowledgements rest on PostgreSQL."""
         runtime = await self.get()
         self._background.append(
-            asyncio.create_task(Scheduler(runtime.pool, runtime.publisher, runtime.codec).run())
+            asyncio.create_task(
+                Scheduler(runtime.pool, runtime.publisher, runtime.codec, outbox=runtime.outbox).run()
+            )
         )
         if runtime.outbox:
             self._background.append(asyncio.create_task(OutboxRelay(runtime.pool, runtime.publisher).run()))
