@@ -200,7 +200,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        pool = await create_pool(settings.dsn, min_size=2, max_size=10, acquire_timeout=acquire_timeout)
+        pool = await create_pool(settings.dsn, min_size=2, max_size=20, acquire_timeout=acquire_timeout)
         own = publisher is None
         broker = KafkaPublisher(settings.bootstrap_servers)
         pub = publisher or (OutboxPublisher(pool, broker) if settings.uses_outbox else broker)
