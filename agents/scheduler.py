@@ -91,7 +91,7 @@ class Scheduler:
             out.append(Outgoing(self.topic, self.codec.encode(record), key=customer_key(*key[:2])))
             expiries += 1
         if self.outbox:
-            await outbox.add(conn, out)
+            await outbox.add(conn, out, regenerable=True)
         else:
             await self.publisher.publish(out)
         self.ticks += 1

@@ -58,9 +58,7 @@ LOG_LOSSES = Gauge(
     "revos_broker_log_losses",
     "Times the broker's log was found new while projections held offsets of an older one",
 )
-DELIVERY_FACTS = (
-    "SELECT (SELECT count(*) FROM outbox) AS unapplied, (SELECT count(*) FROM broker_log_losses) AS losses"
-)
+DELIVERY_FACTS = "SELECT (SELECT count(*) FROM outbox WHERE NOT regenerable) AS unapplied, (SELECT count(*) FROM broker_log_losses) AS losses"
 
 
 # Methods that only read: still answered while the gateway drains before a stop.

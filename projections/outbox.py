@@ -34,7 +34,7 @@ WHERE txid = $3::xid8 AND last_id = $4
 """
 REWIND = "UPDATE outbox_relay SET txid = '0', last_id = 0, rewound_at = now()"
 TAKE = "DELETE FROM outbox WHERE id = ANY($1::bigint[]) RETURNING id"
-PENDING = "SELECT count(*) FROM outbox"
+PENDING = "SELECT count(*) FROM outbox WHERE NOT regenerable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,10 +56,12 @@ def _row(record: Outgoing) -> tuple[object, ...]:
     )
 
 
-async def add(conn: asyncpg.Connection, records: Sequence[Outgoing]) -> None:
-    """Keep `records` in the outbox; durable when the caller's transaction commits."""
+async def add(conn: asyncpg.Connection, records: Sequence[Outgoing], *, regenerable: bool = False) -> None:
+    """Keep `records` in the outbox; durable when the caller's transaction commits. `regenerable`: the
+    scheduler's, which nobody waits for (they are made again from PostgreSQL's state if lost)."""
     if records:
-        await conn.copy_records_to_table("outbox", records=[_row(r) for r in records], columns=COLUMNS)
+        rows = [(*_row(r), regenerable) for r in records]
+        await conn.copy_records_to_table("outbox", records=rows, columns=(*COLUMNS, "regenerable"))
 
 
 async def origin(conn: asyncpg.Connection | asyncpg.Pool) -> str:
@@ -83,7 +85,7 @@ async def take(conn: asyncpg.Connection, ids: Sequence[int]) -> set[int]:
 
 
 async def pending(pool_or_conn: asyncpg.Pool | asyncpg.Connection) -> int:
-    """How many acknowledged records no projection has applied yet."""
+    """How many acknowledged records no projection has applied yet (the scheduler's aside)."""
     found: int = await pool_or_conn.fetchval(PENDING)
     return found
 

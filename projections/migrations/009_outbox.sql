@@ -11,7 +11,10 @@ CREATE TABLE outbox (
     value          bytea       NOT NULL,
     header_names   text[]      NOT NULL DEFAULT '{}',
     header_values  bytea[]     NOT NULL DEFAULT '{}',
-    created_at     timestamptz NOT NULL DEFAULT now()
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    -- The scheduler's watermarks and expiries: made again from PostgreSQL's state if lost, and written
+    -- every 250 ms, so a drain or an operator counting what is acknowledged and not applied skips them.
+    regenerable    boolean     NOT NULL DEFAULT false
 );
 CREATE INDEX outbox_commit_order ON outbox (txid, id);
 
