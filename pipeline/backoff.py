@@ -11,6 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
+# Our own generator, so retries never draw from (or perturb) the process's global `random` state.
+_JITTER = random.Random()
+
 
 @dataclass(frozen=True, slots=True)
 class Backoff:
@@ -25,7 +28,7 @@ class Backoff:
         return min(self.cap, self.base * 2.0 ** min(max(attempt - 1, 0), 60))
 
     def delay(
-        self, attempt: int, retry_after: float | None = None, rand: Callable[[], float] = random.random
+        self, attempt: int, retry_after: float | None = None, rand: Callable[[], float] = _JITTER.random
     ) -> float:
         """Full jitter in [0, ceiling); a server's Retry-After is a floor, since it said when to come back."""
         jittered = rand() * self.ceiling(attempt)

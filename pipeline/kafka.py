@@ -17,6 +17,8 @@ from aiokafka.partitioner import murmur2
 
 from pipeline.errors import TransientError
 
+_SPREAD = random.Random()  # our own: never the process's global `random` state
+
 log = logging.getLogger(__name__)
 
 
@@ -58,7 +60,7 @@ class CachedPartitioner:
 
     def __call__(self, key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
         if key is None:
-            return random.choice(available or all_partitions)
+            return _SPREAD.choice(available or all_partitions)
         h = self._hashes.get(key)
         if h is None:
             if len(self._hashes) >= self._size:

@@ -37,6 +37,8 @@ from pipeline.offline_chat import count_words, offline_reply, words
 from pipeline.settings import Settings
 from pipeline.sse import SSEDecoder
 
+_JITTER = random.Random()  # our own: never the process's global `random` state
+
 log = logging.getLogger(__name__)
 
 
@@ -134,7 +136,7 @@ class OpenAICompatibleProvider:
         max_wait_seconds: float = 20.0,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         owns_client: bool = False,
-        rand: Callable[[], float] = random.random,
+        rand: Callable[[], float] = _JITTER.random,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._url = base_url.rstrip("/") + "/chat/completions"

@@ -8,6 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
+# Our own generator: the SDK never draws from (or perturbs) the application's global `random` state.
+_JITTER = random.Random()
+
 
 @dataclass(frozen=True, slots=True)
 class Backoff:
@@ -26,7 +29,7 @@ class Backoff:
         self,
         attempt: int,
         retry_after: float | None = None,
-        rand: Callable[[], float] = random.random,
+        rand: Callable[[], float] = _JITTER.random,
     ) -> float:
         """Full jitter in [0, ceiling); when the server named a Retry-After, wait at least that long."""
         jittered = rand() * self.ceiling(attempt)

@@ -134,13 +134,15 @@ def test_overflow_drop_counts_and_reports_every_dropped_event(server: FaultServe
         assert isinstance(error, EventDropped)
         dropped.extend(e.id for e in events)
 
-    revos = client(server, max_queue_size=50, max_batch_events=10, on_error=on_error)
-    ids = track_many(revos, 200)
-    stats = revos.stats()
-    assert stats["dropped"] == len(dropped) >= 200 - 50 - 10
-    server.start()
-    assert revos.flush(15)
-    revos.close()
+    # At most a queue and one batch are held; backlog batches are capped at the same size.
+    with client(
+        server, max_queue_size=50, max_batch_events=10, max_backlog_events=10, on_error=on_error
+    ) as revos:
+        ids = track_many(revos, 200)
+        stats = revos.stats()
+        assert stats["dropped"] == len(dropped) >= 200 - 50 - 10
+        server.start()
+        assert revos.flush(15)
     assert server.unique_ids == ids - set(dropped)
 
 
