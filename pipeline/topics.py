@@ -20,7 +20,9 @@ LOG_MARK = "revos.log"
 
 SOURCE_TOPICS = (BILLING, ADMIN, AUDIT, CHAT)
 DEAD_LETTER_TOPICS = (BILLING_DLQ, ADMIN_DLQ, AUDIT_DLQ, CHAT_DLQ)
-ALL_TOPICS = (*SOURCE_TOPICS, *DEAD_LETTER_TOPICS, ALERTS, LOG_MARK)
+# The dead letters' own processor dead-letters what it cannot apply too: `<topic>.dlq.dlq`.
+DEAD_LETTER_DLQ_TOPICS = tuple(t + DLQ_SUFFIX for t in DEAD_LETTER_TOPICS)
+ALL_TOPICS = (*SOURCE_TOPICS, *DEAD_LETTER_TOPICS, *DEAD_LETTER_DLQ_TOPICS, ALERTS, LOG_MARK)
 
 # Headers: a replayed record says which dead letter it came from and how often it has been replayed.
 REPLAY_OF = "revos-replay-of"
