@@ -2,7 +2,8 @@
 
 A revocation applies at once everywhere: the admin writer notifies `KEYS_CHANNEL` when it revokes a key,
 and every gateway listening drops its cache. A gateway that is not listening (its connection is being
-re-established) does not cache at all."""
+re-established) does not cache at all, and a lookup that was in flight when a revocation was heard is
+not cached either (it may have read the key before the revocation committed)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ class Authenticator:
         self._pool = pool
         self._cache: dict[str, tuple[float, KeyIdentity]] = {}
         self._listening = False  # only a gateway that hears revocations may cache
+        self._generation = 0  # bumped by every revocation heard
 
     async def __call__(self, request: Request) -> KeyIdentity:
         header = request.headers.get("authorization")
@@ -45,10 +47,11 @@ class Authenticator:
         hit = self._cache.get(digest)
         if hit is not None and hit[0] > now:
             return hit[1]
+        generation = self._generation
         identity = await find_key(self._pool, digest)
         if identity is None:
             raise ApiError(401, "invalid_api_key", "this API key is unknown or revoked")
-        if not self._listening:
+        if not self._listening or generation != self._generation:
             return identity
         if len(self._cache) > 10_000:
             self._cache.clear()
@@ -60,6 +63,7 @@ class Authenticator:
 
     def forget(self, *_: Any) -> None:
         """Drop every cached key (a key was revoked); also an asyncpg notification callback."""
+        self._generation += 1
         self._cache.clear()
 
     async def listen(self, dsn: str, retry_seconds: float = 1.0) -> None:
