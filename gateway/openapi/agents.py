@@ -59,8 +59,9 @@ SCHEMAS: dict[str, Any] = {
                 "type": "array",
                 "maxItems": 50,
                 "items": {"type": "string"},
-                "description": "hosts (shop.example.com) or wildcards (*.example.com: subdomains "
-                "only) whose pages may embed the agent; no scheme, port or path",
+                "description": "hosts (shop.example.com: https only; http://shop.example.com: plain "
+                "http too) or wildcards (*.example.com: subdomains only, https only, never over a public "
+                "suffix) whose pages may embed the agent; no port or path",
             },
             "branding": _ref("AgentBranding"),
             "created_at": {**_TIME, "readOnly": True},

@@ -68,7 +68,7 @@ async def agent(browser_stack: Stack) -> Agent:
             json={
                 "name": "Acme bot",
                 "customer": "site_1",
-                "allowed_domains": ["allowed.test"],
+                "allowed_domains": ["http://allowed.test"],
                 "branding": BRANDING,
             },
         )

@@ -248,6 +248,14 @@ def test_a_body_that_is_not_an_object_is_refused() -> None:
         "shop.example.com/path",
         "*",
         "*.com",
+        "*.co.uk",  # wildcards over public suffixes would let anyone register a matching site
+        "*.github.io",
+        "*.vercel.app",
+        "*.Blogspot.com",
+        "http://*.example.com",  # plain http is for exact hosts only
+        "http://shop.example.com/path",
+        "http://shop.example.com:80",
+        "ftp://shop.example.com",
         "**.example.com",
         "shop.*.example.com",
         "-bad.example.com",
@@ -269,7 +277,16 @@ def test_a_bad_allowlist_entry_is_refused(entry: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "entry", ["localhost", "127.0.0.1", "example.com", "*.example.co.uk", "x-1.example.com"]
+    "entry",
+    [
+        "localhost",
+        "127.0.0.1",
+        "example.com",
+        "*.example.co.uk",
+        "x-1.example.com",
+        "*.me.github.io",
+        "http://shop.example.com",
+    ],
 )
 def test_a_good_allowlist_entry_is_kept(entry: str) -> None:
     assert made({**BASE, "allowed_domains": [entry]}).allowed_domains == [entry]
@@ -374,7 +391,7 @@ def test_the_public_view_never_holds_a_secret() -> None:
 
 # --- the allowlist ------------------------------------------------------------------------------
 
-DOMAINS = ["shop.example.com", "*.example.org", "localhost", "127.0.0.1"]
+DOMAINS = ["shop.example.com", "*.example.org", "localhost", "127.0.0.1", "http://plain.example.net"]
 
 
 @pytest.mark.parametrize(
@@ -382,7 +399,10 @@ DOMAINS = ["shop.example.com", "*.example.org", "localhost", "127.0.0.1"]
     [
         ("https://shop.example.com", True),
         ("https://shop.example.com:8443", True),  # the allowlist does not restrict ports
-        ("http://shop.example.com", True),  # named exactly: plain http allowed
+        ("http://shop.example.com", False),  # plain http only where the entry says http://
+        ("http://plain.example.net", True),
+        ("https://plain.example.net:8443", True),  # an http:// entry allows https too
+        ("http://a.plain.example.net", False),
         ("HTTPS://SHOP.EXAMPLE.COM", True),  # schemes and hosts are case-insensitive
         ("https://Shop.Example.Com:443", True),
         ("https://other.example.com", False),
@@ -425,8 +445,8 @@ def test_an_empty_allowlist_allows_nothing() -> None:
 
 def test_frame_ancestors_lists_every_entry_with_any_port() -> None:
     assert frame_ancestors(DOMAINS) == (
-        "https://shop.example.com:* http://shop.example.com:* https://*.example.org:* "
-        "https://localhost:* http://localhost:* https://127.0.0.1:* http://127.0.0.1:*"
+        "https://shop.example.com:* https://*.example.org:* https://localhost:* http://localhost:* "
+        "https://127.0.0.1:* http://127.0.0.1:* https://plain.example.net:* http://plain.example.net:*"
     )
     assert frame_ancestors([]) == "'none'"
 
@@ -434,7 +454,4 @@ def test_frame_ancestors_lists_every_entry_with_any_port() -> None:
 def test_frame_ancestors_drops_what_could_break_out_of_the_header() -> None:
     hostile = ["evil.com; script-src *", "x.example.com 'unsafe-inline'", "*"]
     assert frame_ancestors(hostile) == "'none'"
-    assert (
-        frame_ancestors(["Shop.Example.com", *hostile])
-        == "https://shop.example.com:* http://shop.example.com:*"
-    )
+    assert frame_ancestors(["Shop.Example.com", *hostile]) == "https://shop.example.com:*"
