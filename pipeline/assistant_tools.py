@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -19,6 +20,7 @@ MIN_SECRET = 16
 MAX_SECRET = 256
 MAX_TIMEOUT = 30.0
 DEFAULT_TIMEOUT = 10.0
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 TOOL_FIELDS = frozenset({"name", "description", "parameters", "url", "secret", "timeout_seconds"})
 
@@ -37,12 +39,21 @@ def _parameters(raw: object, at: str) -> str:
 
 
 def _url(raw: object, at: str) -> str:
-    """An http(s) URL whose host has a wire form (it is called as that, see pipeline/tool_addresses.py)."""
+    """An https URL whose host has a wire form (it is called as that, see pipeline/tool_addresses.py);
+    plain http only to this machine, which a tool reaches only in development (private addresses)."""
     url = fields.http_url(raw, "tools", at=at)
     try:
         canonical_url(url)
     except ValueError as exc:
         raise fields.fail("tools", f"{at} has a host name that is not valid: {exc}", at=at) from exc
+    parts = urlsplit(url)
+    if parts.scheme.lower() == "http" and parts.hostname not in LOOPBACK_HOSTS:
+        raise fields.fail(
+            "tools",
+            f"{at} must be an https URL: over plain http the signed request and the tool's answer can be "
+            "read and changed on the way (http is allowed only for localhost, in development)",
+            at=at,
+        )
     return url
 
 

@@ -6,6 +6,7 @@ import asyncio
 import codecs
 import logging
 import time
+import zlib
 from dataclasses import dataclass
 
 import httpx
@@ -14,11 +15,14 @@ import orjson
 from gateway.chat.tool_client import AddressRefused
 from pipeline.records import AssistantTool
 from pipeline.tool_addresses import canonical_url
-from pipeline.tool_signing import sign
+from pipeline.tool_signing import new_delivery_id, sign
 
 log = logging.getLogger(__name__)
 
 MAX_RESULT_BYTES = 64 * 1024
+# The encodings asked for, and how zlib reads each: httpx would inflate a whole network read at once.
+ACCEPT_ENCODING = "gzip, deflate"
+_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +38,7 @@ async def call_tool(
     arguments: str,
     *,
     client: httpx.AsyncClient,
-    context: dict[str, str],
+    context: dict[str, object],
 ) -> ToolResult:
     """POST `{"tool", "arguments", "context"}` to the tool, signed; never raises for the tool's faults.
 
@@ -55,10 +59,13 @@ async def call_tool(
         return _failed("the tool's host is not a valid host name")
     body = orjson.dumps({"tool": tool.name, "arguments": parsed, "context": context})
     timestamp = int(time.time())
+    delivery = new_delivery_id()
     headers = {
         "Content-Type": "application/json",
+        "Accept-Encoding": ACCEPT_ENCODING,
+        "X-Revos-Delivery": delivery,
         "X-Revos-Timestamp": str(timestamp),
-        "X-Revos-Signature": sign(tool.secret, timestamp, body),
+        "X-Revos-Signature": sign(tool.secret, timestamp, body, delivery=delivery),
     }
     try:
         # httpx's timeout bounds each read; the outer one bounds a tool that answers a byte at a time.
@@ -71,6 +78,10 @@ async def call_tool(
                 return ToolResult(ok=True, content=await _read_capped(response))
     except AddressRefused as exc:
         return _failed(exc.message)
+    except _UnsupportedEncoding as exc:
+        return _failed(f"the tool answered in an unsupported content encoding ({exc})")
+    except zlib.error:
+        return _failed("the tool's compressed answer is corrupt")
     except (TimeoutError, httpx.TimeoutException):
         return _failed(f"the tool did not answer within {tool.timeout_seconds:g} s")
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
@@ -78,18 +89,49 @@ async def call_tool(
         return _failed(f"the tool could not be reached ({type(exc).__name__})")
 
 
+class _UnsupportedEncoding(Exception):
+    pass
+
+
+def _inflater(response: httpx.Response) -> zlib._Decompress | None:
+    """A decompressor for the answer's Content-Encoding (None: not compressed)."""
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    if encoding in ("", "identity"):
+        return None
+    if encoding not in _WBITS:
+        raise _UnsupportedEncoding(encoding)
+    return zlib.decompressobj(_WBITS[encoding])
+
+
 async def _read_capped(response: httpx.Response) -> str:
-    """The body as text, cut after MAX_RESULT_BYTES (without splitting a UTF-8 character)."""
+    """The body as text, cut after MAX_RESULT_BYTES of decoded bytes (without splitting a UTF-8
+    character). The cap holds while inflating: a small compressed chunk never inflates past it."""
+    inflate = _inflater(response)
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     parts: list[str] = []
     remaining = MAX_RESULT_BYTES
-    async for data in response.aiter_bytes():
-        parts.append(decoder.decode(data[:remaining]))
-        remaining -= min(len(data), remaining)
+    async for raw in response.aiter_raw():
+        data = raw[:remaining] if inflate is None else inflate.decompress(raw, remaining)
+        parts.append(decoder.decode(data))
+        remaining -= len(data)
         if remaining == 0:
             return "".join(parts)
     parts.append(decoder.decode(b"", final=True))
     return "".join(parts)
+
+
+def tool_context(
+    tenant_id: str, agent_id: str, conversation_id: str, *, visitor_id: str
+) -> dict[str, object]:
+    """The `context` a tool receives. `visitor_id` is whatever the visitor's browser chose (or one the
+    gateway made up): a tool must never treat it as an identity, hence `visitor_id_verified: false`."""
+    return {
+        "tenant_id": tenant_id,
+        "agent_id": agent_id,
+        "conversation_id": conversation_id,
+        "visitor_id": visitor_id,
+        "visitor_id_verified": False,
+    }
 
 
 def _failed(message: str) -> ToolResult:

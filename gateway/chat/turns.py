@@ -20,7 +20,7 @@ import orjson
 
 from gateway.chat.conversations import Conversation, ConversationElsewhere, Listener
 from gateway.chat.providers import ChatRequest, Completed, Delta, ProviderError, Usage
-from gateway.chat.tools import ToolResult, call_tool
+from gateway.chat.tools import ToolResult, call_tool, tool_context
 from gateway.entitlements import evaluate
 from gateway.services import Services
 from pipeline import chat_frames
@@ -248,12 +248,12 @@ class Turn:
         tool = tools.get(str(function.get("name", "")))
         if tool is None:
             return ToolResult(False, orjson.dumps({"error": "this agent has no such tool"}).decode())
-        context = {
-            "tenant_id": self._claims.tenant_id,
-            "agent_id": self._claims.agent_id,
-            "conversation_id": self._t.conversation_id,
-            "visitor_id": self._claims.visitor_id,
-        }
+        context = tool_context(
+            self._claims.tenant_id,
+            self._claims.agent_id,
+            self._t.conversation_id,
+            visitor_id=self._claims.visitor_id,
+        )
         return await call_tool(
             tool,
             str(function.get("arguments") or ""),

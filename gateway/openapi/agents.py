@@ -17,7 +17,11 @@ SCHEMAS: dict[str, Any] = {
             "name": {"type": "string", "pattern": "^[a-zA-Z0-9_-]{1,64}$"},
             "description": {"type": "string", "maxLength": 1000},
             "parameters": {"type": "object", "description": "JSON Schema of the arguments"},
-            "url": {"type": "string", "format": "uri", "description": "http(s); called with POST"},
+            "url": {
+                "type": "string",
+                "format": "uri",
+                "description": "https (plain http only to localhost); called with a signed POST",
+            },
             "secret": {
                 "type": "string",
                 "minLength": 16,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gzip
 import ipaddress
 import json
 import threading
 import time
+import tracemalloc
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,7 +18,7 @@ import orjson
 import pytest
 
 from gateway.chat.tool_client import tool_client
-from gateway.chat.tools import MAX_RESULT_BYTES, ToolResult, call_tool
+from gateway.chat.tools import MAX_RESULT_BYTES, ToolResult, call_tool, tool_context
 from infra.ports import free_port
 from pipeline.records import AssistantTool
 from pipeline.tool_addresses import IPAddress
@@ -24,6 +26,7 @@ from pipeline.tool_signing import verify
 
 SECRET = "whsec_test_secret"
 CONTEXT = {"tenant_id": "ten_1", "agent_id": "agt_1", "conversation_id": "conv_1"}
+BOMB = gzip.compress(b"a" * (32 << 20), compresslevel=9)  # 32 MiB of text in ~32 KiB: one network read
 
 
 @dataclass
@@ -32,6 +35,7 @@ class ToolServer:
 
     verified: list[bool] = field(default_factory=list)
     hosts: list[str] = field(default_factory=list)  # the Host header of each request
+    deliveries: list[str] = field(default_factory=list)  # the X-Revos-Delivery header of each request
     bodies: list[dict[str, Any]] = field(default_factory=list)
     server: ThreadingHTTPServer | None = None
 
@@ -57,9 +61,11 @@ def tools() -> Iterator[ToolServer]:
                 self.headers["X-Revos-Timestamp"],
                 body,
                 self.headers["X-Revos-Signature"],
+                delivery=self.headers.get("X-Revos-Delivery", ""),
                 now=time.time(),
             )
             state.verified.append(ok)
+            state.deliveries.append(self.headers.get("X-Revos-Delivery", ""))
             state.bodies.append(json.loads(body))
             state.hosts.append(self.headers["Host"])
             try:
@@ -85,6 +91,14 @@ def tools() -> Iterator[ToolServer]:
                     self.wfile.write(b"xxxxxxxxxx")
                     self.wfile.flush()
                     time.sleep(0.05)
+                return
+            if self.path in ("/bomb", "/brotli"):
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Encoding", "gzip" if self.path == "/bomb" else "br")
+                self.send_header("Content-Length", str(len(BOMB)))
+                self.end_headers()
+                self.wfile.write(BOMB)
                 return
             if self.path == "/fail":
                 self._reply(500, b'{"message": "database down"}')
@@ -152,6 +166,56 @@ async def test_a_signed_call_is_verified_and_its_answer_returned(
     assert result == ToolResult(ok=True, content='{"order_id": "A-1", "status": "shipped"}')
     assert tools.verified == [True]
     assert tools.bodies == [{"tool": "lookup_order", "arguments": {"order_id": "A-1"}, "context": CONTEXT}]
+
+
+async def test_each_call_has_its_own_delivery_id_under_the_signature(
+    tools: ToolServer, client: httpx.AsyncClient
+) -> None:
+    for _ in range(2):
+        result = await call_tool(
+            tool(tools.url("/order")), '{"order_id": "A-1"}', client=client, context=CONTEXT
+        )
+        assert result.ok, result.content
+
+    assert tools.verified == [True, True]  # verified with the delivery id each request carried
+    first, second = tools.deliveries
+    assert first.startswith("dlv_") and second.startswith("dlv_") and first != second
+
+
+async def test_the_visitor_id_reaches_a_tool_marked_as_unverified(
+    tools: ToolServer, client: httpx.AsyncClient
+) -> None:
+    context = tool_context("ten_1", "agt_1", "conv_1", visitor_id="vis_anything_a_browser_says")
+
+    await call_tool(tool(tools.url("/order")), '{"order_id": "A-1"}', client=client, context=context)
+
+    (sent,) = [b["context"] for b in tools.bodies]
+    assert sent["visitor_id"] == "vis_anything_a_browser_says"
+    assert sent["visitor_id_verified"] is False
+
+
+async def test_a_compressed_answer_is_capped_on_its_decoded_bytes_as_it_streams(
+    tools: ToolServer, client: httpx.AsyncClient
+) -> None:
+    tracemalloc.start()
+    try:
+        result = await call_tool(tool(tools.url("/bomb")), "{}", client=client, context=CONTEXT)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert result == ToolResult(ok=True, content="a" * MAX_RESULT_BYTES)
+    assert peak < 4 << 20, f"inflating the answer took {peak >> 20} MiB at once"
+
+
+async def test_an_answer_in_an_encoding_not_asked_for_is_a_failed_result(
+    tools: ToolServer, client: httpx.AsyncClient
+) -> None:
+    result = await call_tool(tool(tools.url("/brotli")), "{}", client=client, context=CONTEXT)
+
+    assert result == ToolResult(
+        ok=False, content='{"error":"the tool answered in an unsupported content encoding (br)"}'
+    )
 
 
 async def test_a_call_signed_with_another_secret_is_refused_by_the_tool(

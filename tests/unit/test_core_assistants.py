@@ -103,6 +103,18 @@ def test_every_field_is_taken_as_given() -> None:
     )
 
 
+@pytest.mark.parametrize("url", ["http://localhost:9000/hook", "http://127.0.0.1/x", "http://[::1]:8/x"])
+def test_a_tool_on_this_machine_may_use_plain_http(url: str) -> None:
+    # Reachable only with REVOS_TOOLS_ALLOW_PRIVATE=true (local development): nothing crosses a network.
+    (made_tool,) = made({"name": "a", "customer": "c", "tools": [{**TOOL, "url": url}]}).tools
+    assert made_tool.url == url
+
+
+def test_a_plain_http_tool_is_refused_with_a_message_that_says_why() -> None:
+    with pytest.raises(ValidationError, match="https"):
+        made({"name": "a", "customer": "c", "tools": [{**TOOL, "url": "http://x.example.com/hook"}]})
+
+
 def test_a_tool_gets_default_parameters_description_and_timeout() -> None:
     tool = {"name": "t", "url": "http://localhost:9000/hook", "secret": SECRET}
     (made_tool,) = made({"name": "a", "customer": "c", "tools": [tool]}).tools
@@ -199,6 +211,9 @@ BASE = {"name": "a", "customer": "c"}
         ({**BASE, "tools": [{**TOOL, "name": "lookup\n"}]}, "invalid_tools", "tools[0].name"),
         ({**BASE, "tools": [TOOL, TOOL]}, "invalid_tools", "tools[1].name"),
         ({**BASE, "tools": [{**TOOL, "url": "ftp://x.example.com"}]}, "invalid_tools", "tools[0].url"),
+        # Plain http would carry the signed request, and the answer, readable and changeable on the way.
+        ({**BASE, "tools": [{**TOOL, "url": "http://x.example.com/hook"}]}, "invalid_tools", "tools[0].url"),
+        ({**BASE, "tools": [{**TOOL, "url": "http://10.0.0.1/hook"}]}, "invalid_tools", "tools[0].url"),
         ({**BASE, "tools": [{**TOOL, "url": "https://"}]}, "invalid_tools", "tools[0].url"),
         ({**BASE, "tools": [{**TOOL, "url": "https://x:99999/"}]}, "invalid_tools", "tools[0].url"),
         ({**BASE, "tools": [{**TOOL, "url": "https://xn--zz.example/"}]}, "invalid_tools", "tools[0].url"),
