@@ -1,7 +1,9 @@
 """GET/POST /v1/keys and POST /v1/keys/{key_id}/revoke|rotate: a tenant's API keys.
 
-A new key is shown once. A revocation applies at once (in this gateway process; within the auth cache's
-few seconds in others); a rotation issues a new key and lets the old one work for a grace period.
+A new key is shown once, with its scope (`admin` or `ingest`). A revocation applies at once; a rotation
+issues a new key of the same scope and lets the old one work for a grace period. The tenant's last admin
+key is never revoked: checked here, and decided for good by the admin writer, which applies a tenant's
+revocations one after the other (two racing revocations cannot both pass).
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ from gateway.services import Services, caller
 from pipeline import admin
 from pipeline.audit_topic import audit_outgoing
 from pipeline.kafka import Outgoing
+from pipeline.keys import ADMIN as ADMIN_SCOPE
 from pipeline.records import ApiKeyIssued, ApiKeyRevoked, AuditRecorded
 from pipeline.topics import ADMIN, tenant_key
 from projections import admin as store
 from projections.admin import KeyIdentity
-from projections.waiting import wait_for
+from projections.waiting import wait_for, wait_for_value
 
 
 def _status(revoked_at: datetime | None, now: datetime) -> str:
@@ -35,6 +38,7 @@ def _shown(row: asyncpg.Record, who: KeyIdentity, now: datetime) -> dict[str, An
     return {
         "key_id": row["key_id"],
         "prefix": row["prefix"],
+        "scope": row["scope"],
         "created_at": row["created_at"],
         "revoked_at": row["revoked_at"],
         "status": _status(row["revoked_at"], now),
@@ -42,22 +46,36 @@ def _shown(row: asyncpg.Record, who: KeyIdentity, now: datetime) -> dict[str, An
     }
 
 
+LAST_KEY = ApiError(
+    409, "last_key", "issue another admin key (POST /v1/keys) before revoking the tenant's last one"
+)
+
+
 async def _publish(
     svc: Services, records: list[ApiKeyIssued | ApiKeyRevoked], trail: list[AuditRecorded]
 ) -> bool:
-    """Publish the records with their audit entries; True once the projection shows every one."""
+    """Publish the records with their audit entries; True once the projection shows every one.
+
+    Raises 409 `last_key` when the admin writer refused a revocation (it would have taken the tenant's
+    last admin key).
+    """
     await svc.publisher.publish(
         [Outgoing(ADMIN, svc.codec.encode(r), key=tenant_key(r.tenant_id)) for r in records]
         + [audit_outgoing(svc.codec, t) for t in trail]
     )
     applied = True
     for r in records:
-        args: tuple[object, ...]
         if isinstance(r, ApiKeyIssued):
-            query, args = store.ISSUED, (r.tenant_id, r.key_id)
-        else:
-            query, args = store.REVOKED, (r.tenant_id, r.key_id, r.revoke_at)
-        applied = applied and await wait_for(svc.pool, query, *args, timeout=svc.write_timeout)
+            applied = applied and await wait_for(
+                svc.pool, store.ISSUED, r.tenant_id, r.key_id, timeout=svc.write_timeout
+            )
+            continue
+        refused = await wait_for_value(
+            svc.pool, store.REVOKED, r.tenant_id, r.key_id, r.revoke_at, r.event_id, timeout=svc.write_timeout
+        )
+        if refused:
+            raise LAST_KEY
+        applied = applied and refused is not None
     if any(isinstance(r, ApiKeyRevoked) for r in records):
         svc.authenticate.forget()
     return applied
@@ -72,8 +90,8 @@ async def _existing(svc: Services, who: KeyIdentity, request: Request) -> asyncp
 
 def _issued_body(issued: admin.IssuedKey, applied: bool) -> dict[str, Any]:
     r = issued.record
-    return {"key_id": r.key_id, "prefix": r.prefix, "api_key": issued.secret, "created_at": r.occurred_at,
-            "status": "applied" if applied else "pending"}  # fmt: skip
+    return {"key_id": r.key_id, "prefix": r.prefix, "scope": r.scope, "api_key": issued.secret,
+            "created_at": r.occurred_at, "status": "applied" if applied else "pending"}  # fmt: skip
 
 
 async def list_keys(request: Request) -> Response:
@@ -84,8 +102,8 @@ async def list_keys(request: Request) -> Response:
 
 async def post_key(request: Request) -> Response:
     svc, who = await caller(request)
-    admin.no_fields(await read_json(request, optional=True), "key")
-    issued = admin.issue_key(who.tenant_id, actor=f"key:{who.key_id}", now=datetime.now(UTC))
+    scope = admin.key_scope(await read_json(request, optional=True))
+    issued = admin.issue_key(who.tenant_id, actor=f"key:{who.key_id}", now=datetime.now(UTC), scope=scope)
     applied = await _publish(
         svc, [issued.record], [admin.issued_trail(issued.record, request.state.request_id)]
     )
@@ -108,10 +126,9 @@ async def revoke_key(request: Request) -> Response:
             {"key_id": row["key_id"], "revoked_at": row["revoked_at"], "status": "unchanged"}
         )
     others = [r for r in await store.keys(svc.pool, who.tenant_id) if r["key_id"] != row["key_id"]]
-    if not any(r["revoked_at"] is None for r in others):
-        raise ApiError(
-            409, "last_key", "issue another key (POST /v1/keys) before revoking the tenant's last one"
-        )
+    live_admin = row["revoked_at"] is None and row["scope"] == ADMIN_SCOPE
+    if live_admin and not any(r["revoked_at"] is None and r["scope"] == ADMIN_SCOPE for r in others):
+        raise LAST_KEY  # the common case, answered at once; the admin writer decides races
     applied = await _publish(
         svc, [record], [admin.revoked_trail(record, row["revoked_at"], request.state.request_id)]
     )
@@ -133,7 +150,7 @@ async def rotate_key(request: Request) -> Response:
     now = datetime.now(UTC)
     after = admin.grace(await read_json(request, optional=True), default=admin.ROTATION_GRACE_SECONDS)
     actor = f"key:{who.key_id}"
-    issued = admin.issue_key(who.tenant_id, actor=actor, now=now)
+    issued = admin.issue_key(who.tenant_id, actor=actor, now=now, scope=row["scope"])
     revoked = admin.revoke_key(who.tenant_id, row["key_id"], after=after, actor=actor, now=now)
     applied = await _publish(
         svc,

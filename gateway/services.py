@@ -9,6 +9,7 @@ import asyncpg
 import httpx
 from starlette.requests import Request
 
+from gateway import scopes
 from gateway.auth import Authenticator
 from pipeline.codec import Codec
 from pipeline.kafka import Publisher
@@ -39,5 +40,8 @@ def services(request: Request) -> Services:
 
 
 async def caller(request: Request) -> tuple[Services, KeyIdentity]:
+    """The services and the caller's key, which must have the scope the route needs (gateway/scopes.py)."""
     svc = services(request)
-    return svc, await svc.authenticate(request)
+    who = await svc.authenticate(request)
+    scopes.check(request, who)
+    return svc, who

@@ -14,6 +14,7 @@ from pipeline.validation import new_event_id, no_unknown
 MAX_GRACE_SECONDS = 30 * 24 * 3600
 ROTATION_GRACE_SECONDS = 24 * 3600  # how long a rotated key keeps working unless the request says
 _GRACE_FIELDS = frozenset({"grace_seconds"})
+_KEY_FIELDS = frozenset({"scope"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,12 +44,27 @@ class IssuedKey:
     secret: str
 
 
-def issue_key(tenant_id: str, *, actor: str, now: datetime) -> IssuedKey:
+def issue_key(tenant_id: str, *, actor: str, now: datetime, scope: str = keys.ADMIN) -> IssuedKey:
     """A new key of the tenant; the secret is returned once and never recorded."""
+    if scope not in keys.SCOPES:
+        raise ValueError(f"unknown key scope {scope!r}")
     key = keys.new_key()
     return IssuedKey(
-        ApiKeyIssued(new_event_id(), tenant_id, key.key_id, key.prefix, key.key_hash, actor, now), key.secret
+        ApiKeyIssued(new_event_id(), tenant_id, key.key_id, key.prefix, key.key_hash, actor, now, scope),
+        key.secret,
     )
+
+
+def key_scope(body: object) -> str:
+    """`{"scope"?}`: the scope of a key to issue, `admin` unless the request says `ingest`."""
+    fields = _object(body, "key")
+    no_unknown(fields, _KEY_FIELDS, "key")
+    scope = fields.get("scope", keys.ADMIN)
+    if scope not in keys.SCOPES:
+        raise ValidationError(
+            f"scope must be one of {', '.join(keys.SCOPES)}", code="invalid_scope", field="scope"
+        )
+    return str(scope)
 
 
 def _object(body: object, what: str) -> dict[str, Any]:
@@ -87,7 +103,7 @@ def issued_trail(key: ApiKeyIssued, request_id: str | None) -> AuditRecorded:
     """The audit entry of an issued key: its id and display prefix, never the key."""
     return audit.record(
         tenant_id=key.tenant_id, actor=key.actor, action="api_key.issue", target=f"api_key:{key.key_id}",
-        before=None, after={"key_id": key.key_id, "prefix": key.prefix}, request_id=request_id,
+        before=None, after={"key_id": key.key_id, "prefix": key.prefix, "scope": key.scope}, request_id=request_id,
         now=key.occurred_at,
     )  # fmt: skip
 

@@ -16,6 +16,8 @@ from pipeline.admin import create_tenant, issue_key, issued_trail
 from pipeline.audit_topic import audit_outgoing
 from pipeline.codec import default_codec
 from pipeline.kafka import Outgoing
+from pipeline.keys import ADMIN as ADMIN_SCOPE
+from pipeline.keys import SCOPES
 from pipeline.settings import Settings
 from pipeline.topics import ADMIN, tenant_key
 from projections.db import create_pool
@@ -66,13 +68,15 @@ async def create_tenant_and_wait(name: str, settings: Settings, timeout: float) 
     }
 
 
-async def issue_key_and_wait(tenant_id: str, settings: Settings, timeout: float) -> dict[str, Any] | None:
+async def issue_key_and_wait(
+    tenant_id: str, settings: Settings, timeout: float, scope: str = ADMIN_SCOPE
+) -> dict[str, Any] | None:
     """Record a new key of an existing tenant (an operator's way back in); None if there is no such tenant."""
     pool = await create_pool(settings.dsn, max_size=1)
     try:
         if await pool.fetchval(FIND_TENANT, tenant_id) is None:
             return None
-        issued = issue_key(tenant_id, actor="cli", now=datetime.now(UTC))
+        issued = issue_key(tenant_id, actor="cli", now=datetime.now(UTC), scope=scope)
         k = issued.record
         trail = issued_trail(k, None)
         codec = default_codec()
@@ -84,11 +88,12 @@ async def issue_key_and_wait(tenant_id: str, settings: Settings, timeout: float)
             print(f"revos: key recorded, but no worker applied it within {timeout:.0f}s", file=sys.stderr)
     finally:
         await pool.close()
-    return {"tenant_id": tenant_id, "api_key": issued.secret, "key_id": k.key_id, "key_prefix": k.prefix}
+    return {"tenant_id": tenant_id, "api_key": issued.secret, "key_id": k.key_id, "key_prefix": k.prefix,
+            "scope": k.scope}  # fmt: skip
 
 
 def _tenant_key(args: argparse.Namespace, settings: Settings) -> int:
-    result = asyncio.run(issue_key_and_wait(args.tenant_id, settings, args.timeout))
+    result = asyncio.run(issue_key_and_wait(args.tenant_id, settings, args.timeout, args.scope))
     if result is None:
         print(f"revos: no tenant {args.tenant_id}", file=sys.stderr)
         return 1
@@ -114,5 +119,11 @@ def add_commands(sub: Any) -> None:
     create.set_defaults(handler=_tenant_create)
     key = tenant.add_parser("key", help="issue another API key of an existing tenant (printed once)")
     key.add_argument("tenant_id")
+    key.add_argument(
+        "--scope",
+        choices=SCOPES,
+        default=ADMIN_SCOPE,
+        help="admin (every route, the default) or ingest (usage events, entitlement checks, balances)",
+    )
     key.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the key to be usable")
     key.set_defaults(handler=_tenant_key)

@@ -1,4 +1,4 @@
-"""API keys: random, shown once, stored only as a SHA-256 hash with a short display prefix."""
+"""API keys: random, shown once, stored only as a SHA-256 hash with a short display prefix; their scopes."""
 
 from __future__ import annotations
 
@@ -6,6 +6,13 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
+
+# What a key may do. `admin`: every route. `ingest`: what a product's backend needs to meter usage (send
+# events, check entitlements and release holds, read balances and entitlements); gateway/scopes.py maps
+# every route to the scope it needs.
+ADMIN = "admin"
+INGEST = "ingest"
+SCOPES = (ADMIN, INGEST)
 
 KEY_PREFIX = "rk_"
 DISPLAY_CHARS = 10

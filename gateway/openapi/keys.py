@@ -7,6 +7,11 @@ from typing import Any
 from gateway.openapi.fragments import _ERROR, _TIME, _json, _ref
 
 _KEY_ID = {"name": "key_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_SCOPE = {
+    "enum": ["admin", "ingest"],
+    "description": "admin: every route; ingest: POST /v1/events, POST /v1/check, DELETE /v1/holds/{id}, "
+    "GET a customer's balance and entitlements",
+}
 _GRACE = {
     "required": False,
     "content": {"application/json": {"schema": _ref("Revocation")}},
@@ -14,7 +19,12 @@ _GRACE = {
 
 
 def _op(summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {"summary": summary, "responses": {**responses, "400": _ERROR, "401": _ERROR}, **extra}
+    # 403 insufficient_scope: an ingest key, or (writes) a key in its rotation grace period.
+    return {
+        "summary": summary,
+        "responses": {**responses, "400": _ERROR, "401": _ERROR, "403": _ERROR},
+        **extra,
+    }
 
 
 SCHEMAS: dict[str, Any] = {
@@ -23,6 +33,7 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "key_id": {"type": "string"},
             "prefix": {"type": "string", "description": "the key's first characters, for recognising it"},
+            "scope": _SCOPE,
             "created_at": _TIME,
             "revoked_at": {
                 **_TIME,
@@ -38,6 +49,7 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "key_id": {"type": "string"},
             "prefix": {"type": "string"},
+            "scope": _SCOPE,
             "api_key": {"type": "string", "description": "the key itself, shown this once"},
             "created_at": _TIME,
             "status": {"enum": ["applied", "pending"]},
@@ -47,6 +59,11 @@ SCHEMAS: dict[str, Any] = {
                 "properties": {"key_id": {"type": "string"}, "revoked_at": _TIME},
             },
         },
+    },
+    "NewApiKey": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"scope": {**_SCOPE, "default": "admin"}},
     },
     "Revocation": {
         "type": "object",
@@ -78,6 +95,7 @@ PATHS: dict[str, Any] = {
                 "201": _json(_ref("IssuedApiKey")),
                 "202": _json(_ref("IssuedApiKey"), "recorded, not yet usable"),
             },
+            requestBody={"required": False, "content": {"application/json": {"schema": _ref("NewApiKey")}}},
         ),
     },
     "/v1/keys/{key_id}/revoke": {
@@ -94,7 +112,7 @@ PATHS: dict[str, Any] = {
     },
     "/v1/keys/{key_id}/rotate": {
         "post": _op(
-            "Issue a new key and revoke this one after `grace_seconds` (default one day)",
+            "Issue a new key of the same scope and revoke this one after `grace_seconds` (default one day)",
             {"201": _json(_ref("IssuedApiKey")), "404": _ERROR, "409": _ERROR},
             parameters=[_KEY_ID],
             requestBody=_GRACE,

@@ -33,6 +33,7 @@ class ApiKeyIssued:
     key_hash: str
     actor: str
     occurred_at: datetime
+    scope: str = "admin"  # what the key may do (pipeline/keys.py); keys issued before scopes are admin
 
 
 @dataclass(frozen=True, slots=True)

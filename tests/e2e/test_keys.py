@@ -3,6 +3,7 @@ once, never the last one, audited, and invisible to other tenants."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -49,6 +50,11 @@ async def test_keys_are_issued_rotated_with_grace_revoked_at_once_and_audited(st
 
     async with stack.client(tenant["api_key"]) as api:  # the rotated key works through its grace period
         assert (await api.get("/v1/keys")).status_code == 200
+        for path in ("/v1/keys", f"/v1/keys/{third['key_id']}/revoke", f"/v1/keys/{second['key_id']}/rotate"):
+            managing = await api.post(path)  # ...but no longer manages keys: its successor does
+            assert (managing.status_code, managing.json()["error"]["code"]) == (403, "insufficient_scope"), (
+                path
+            )
         assert datetime.now(UTC) < ends, (
             "the rotation took the whole grace period: the check above proved nothing"
         )
@@ -108,7 +114,17 @@ async def test_an_operator_issues_a_tenant_another_key_from_the_command_line(sta
         assert listed == {tenant["key_id"]: False, issued["key_id"]: True}
         (entry,) = [e for e in await audited(api, "api_key.issue", 2) if e["actor"] == "cli" and
                     e["target"] == f"api_key:{issued['key_id']}"]  # fmt: skip
-        assert entry["after"] == {"key_id": issued["key_id"], "prefix": issued["key_prefix"]}
+        assert entry["after"] == {
+            "key_id": issued["key_id"],
+            "prefix": issued["key_prefix"],
+            "scope": "admin",
+        }
+    ingest = stack.cli("tenant", "key", tenant["tenant_id"], "--scope", "ingest")
+    assert ingest.returncode == 0, ingest.stderr
+    assert orjson.loads(ingest.stdout)["scope"] == "ingest"
+    async with stack.client(orjson.loads(ingest.stdout)["api_key"]) as api:
+        refused = await api.get("/v1/keys")
+        assert (refused.status_code, refused.json()["error"]["code"]) == (403, "insufficient_scope")
     unknown = stack.cli("tenant", "key", "ten_0000000000000000")
     assert unknown.returncode == 1 and "no tenant ten_0000000000000000" in unknown.stderr
 
@@ -146,3 +162,57 @@ async def test_a_revocation_reaches_every_gateway_at_once(stack: Stack) -> None:
             assert datetime.now(UTC) - done < timedelta(seconds=1)  # not the cache running out
     finally:
         other.stop(10)
+
+
+async def test_an_ingest_key_meters_usage_and_reads_balances_but_manages_nothing(stack: Stack) -> None:
+    tenant = await stack.create_tenant("scopes")
+    async with stack.client(tenant["api_key"]) as api:
+        bad = await api.post("/v1/keys", json={"scope": "read"})
+        assert (bad.status_code, bad.json()["error"]["code"]) == (400, "invalid_scope")
+        issued = await api.post("/v1/keys", json={"scope": "ingest"})
+        assert issued.status_code == 201 and issued.json()["scope"] == "ingest", issued.text
+        ingest = issued.json()
+        scopes = {k["key_id"]: k["scope"] for k in (await api.get("/v1/keys")).json()["keys"]}
+        assert scopes == {tenant["key_id"]: "admin", ingest["key_id"]: "ingest"}
+
+    async with stack.client(ingest["api_key"]) as api:
+        sent = await api.post("/v1/events", json={"events": [{"id": "e1", "customer": "c1", "type": "t"}]})
+        assert sent.status_code == 200, sent.text
+        for path in ("/v1/customers/c1/balance", "/v1/customers/c1/entitlements"):
+            read = await api.get(path)  # allowed: found, or not yet (the event is being applied)
+            assert read.status_code in (200, 404), (path, read.text)
+        checked = await api.post("/v1/check", json={"customer": "c1", "feature": "f"})
+        assert checked.status_code != 403, checked.text
+        for method, path in (("GET", "/v1/keys"), ("POST", "/v1/keys"), ("GET", "/v1/audit"),
+                             ("PUT", "/v1/burn-tables/main"), ("GET", "/v1/customers/c1/charges"),
+                             ("POST", "/v1/customers/c1/grants"), ("GET", "/v1/agents"),
+                             ("POST", f"/v1/keys/{tenant['key_id']}/revoke")):  # fmt: skip
+            refused = await api.request(method, path, json={})
+            assert (refused.status_code, refused.json()["error"]["code"]) == (403, "insufficient_scope"), path
+            assert "admin" in refused.json()["error"]["message"]
+
+    async with stack.client(tenant["api_key"]) as api:
+        # An ingest key does not keep the tenant managed: the last admin key stays.
+        last = await api.post(f"/v1/keys/{tenant['key_id']}/revoke")
+        assert (last.status_code, last.json()["error"]["code"]) == (409, "last_key")
+        rotated = await api.post(f"/v1/keys/{ingest['key_id']}/rotate", json={"grace_seconds": 0})
+        assert rotated.status_code == 201 and rotated.json()["scope"] == "ingest", rotated.text  # same scope
+
+
+async def test_two_revocations_racing_for_the_last_two_admin_keys_leave_one(stack: Stack) -> None:
+    tenant = await stack.create_tenant("racing")
+    async with stack.client(tenant["api_key"]) as api:
+        spare = (await api.post("/v1/keys")).json()
+    for _ in range(3):  # each round: two admin keys, each revoking the other at once
+        async with stack.client(tenant["api_key"]) as one, stack.client(spare["api_key"]) as other:
+            answers = await asyncio.gather(
+                one.post(f"/v1/keys/{spare['key_id']}/revoke"),
+                other.post(f"/v1/keys/{tenant['key_id']}/revoke"),
+            )
+        outcomes = sorted((a.status_code, a.json().get("error", {}).get("code")) for a in answers)
+        assert outcomes == [(200, None), (409, "last_key")], [a.text for a in answers]
+        survivor = spare if answers[0].status_code == 409 else tenant
+        async with stack.client(survivor["api_key"]) as api:
+            live = [k for k in (await api.get("/v1/keys")).json()["keys"] if k["status"] == "active"]
+            assert [k["key_id"] for k in live] == [survivor["key_id"]]
+            tenant, spare = survivor, (await api.post("/v1/keys")).json()

@@ -14,7 +14,7 @@ from gateway.errors import ApiError
 from pipeline.keys import new_key
 
 KEY = new_key()
-ROW = {"key_id": KEY.key_id, "tenant_id": "ten_1", "prefix": KEY.prefix, "revoked_at": None}
+ROW = {"key_id": KEY.key_id, "tenant_id": "ten_1", "prefix": KEY.prefix, "revoked_at": None, "scope": "admin"}
 
 
 class GatedPool:

@@ -402,3 +402,12 @@ def test_a_customer_update_written_with_v1_decodes_without_alert_thresholds(code
     record = CustomerUpdated("evt_c", "ten_1", "cus_1", "premium", Decimal("5"), {}, "cli", T0)
     decoded = codec.decode(Codec([v1]).encode(record))
     assert decoded == record and decoded.alert_thresholds == []
+
+
+def test_a_key_issued_with_v1_decodes_as_an_admin_key(codec: Codec) -> None:
+    v1 = load_schema(schema_dir() / "api_key_issued.v1.avsc")
+    record = ApiKeyIssued("evt_k", "ten_1", "key_1", "rk_abcdefg", "0" * 64, "cli", T0)
+    decoded = codec.decode(Codec([v1]).encode(record))
+    assert decoded == record and decoded.scope == "admin"
+    ingest = ApiKeyIssued("evt_k2", "ten_1", "key_2", "rk_abcdefg", "1" * 64, "cli", T0, scope="ingest")
+    assert codec.decode(codec.encode(ingest)).scope == "ingest"

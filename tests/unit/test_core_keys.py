@@ -133,3 +133,25 @@ def test_a_revocation_takes_effect_after_its_grace() -> None:
     now = datetime(2026, 3, 1, tzinfo=UTC)
     r = admin.revoke_key("ten_1", "key_b", after=timedelta(hours=1), actor="key:key_a", now=now)
     assert (r.key_id, r.revoke_at, r.occurred_at) == ("key_b", now + timedelta(hours=1), now)
+
+
+@pytest.mark.parametrize(("body", "scope"), [(None, "admin"), ({}, "admin"), ({"scope": "ingest"}, "ingest"),
+                                             ({"scope": "admin"}, "admin")])  # fmt: skip
+def test_a_new_key_is_admin_unless_asked_for_ingest(body: dict[str, Any] | None, scope: str) -> None:
+    assert admin.key_scope(body) == scope
+    issued = admin.issue_key("ten_1", actor="key:key_a", now=datetime(2026, 3, 1, tzinfo=UTC), scope=scope)
+    assert issued.record.scope == scope
+    assert admin.issued_trail(issued.record, None).after == f'{{"key_id":"{issued.record.key_id}",' + (
+        f'"prefix":"{issued.record.prefix}","scope":"{scope}"}}'
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [({"scope": "read"}, "invalid_scope"), ({"scope": ["ingest"]}, "invalid_scope"),
+     ({"scope": None}, "invalid_scope"), ({"name": "x"}, "unknown_field"), ([], "invalid_type")],
+)  # fmt: skip
+def test_a_bad_key_scope_is_refused(body: object, code: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        admin.key_scope(body)
+    assert refused.value.code == code

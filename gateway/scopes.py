@@ -1,0 +1,97 @@
+"""Which key scope each route needs, and the check every authenticated request passes (403
+`insufficient_scope` otherwise). A test holds this table to the app's routes, so no route is forgotten.
+
+`ingest` is what a product's backend needs to meter usage: send events, check entitlements (which may
+place a hold) and release holds, read a customer's balance and entitlements. `admin` may do everything.
+A key in its rotation grace period keeps its scope for everything but managing keys: the key that
+replaced it does that.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+
+from gateway.errors import ApiError
+from pipeline.keys import ADMIN, INGEST
+from projections.admin import KeyIdentity
+
+PUBLIC = "public"  # no key at all: health, metrics, the widget and its sessions, the hosted chat page
+WEBSOCKET = "WEBSOCKET"
+
+ROUTE_SCOPES: dict[tuple[str, str], str] = {
+    ("/healthz", "GET"): PUBLIC,
+    ("/readyz", "GET"): PUBLIC,
+    ("/metrics", "GET"): PUBLIC,
+    ("/openapi.json", "GET"): PUBLIC,
+    ("/v1/widget/sessions", "POST"): PUBLIC,
+    ("/v1/widget/sessions", "OPTIONS"): PUBLIC,
+    ("/v1/chat", WEBSOCKET): PUBLIC,
+    ("/widget.js", "GET"): PUBLIC,
+    ("/chat/{agent_id}", "GET"): PUBLIC,
+    ("/v1/events", "POST"): INGEST,
+    ("/v1/check", "POST"): INGEST,
+    ("/v1/holds/{hold_id}", "DELETE"): INGEST,
+    ("/v1/customers/{customer}/balance", "GET"): INGEST,
+    ("/v1/customers/{customer}/entitlements", "GET"): INGEST,
+    ("/v1/burn-tables/{name}", "PUT"): ADMIN,
+    ("/v1/burn-tables/{name}", "GET"): ADMIN,
+    ("/v1/customers/{customer}", "PUT"): ADMIN,
+    ("/v1/customers/{customer}", "GET"): ADMIN,
+    ("/v1/customers/{customer}/grants", "POST"): ADMIN,
+    ("/v1/customers/{customer}/charges", "GET"): ADMIN,
+    ("/v1/audit", "GET"): ADMIN,
+    ("/v1/keys", "GET"): ADMIN,
+    ("/v1/keys", "POST"): ADMIN,
+    ("/v1/keys/{key_id}/revoke", "POST"): ADMIN,
+    ("/v1/keys/{key_id}/rotate", "POST"): ADMIN,
+    ("/v1/customers/{customer}/entitlements/{feature}", "PUT"): ADMIN,
+    ("/v1/customers/{customer}/grants/{grant_id}/void", "POST"): ADMIN,
+    ("/v1/customers/{customer}/ledger", "GET"): ADMIN,
+    ("/v1/customers/{customer}/alerts", "GET"): ADMIN,
+    ("/v1/events/{event_id:path}/void", "POST"): ADMIN,
+    ("/v1/events/{event_id:path}/amend", "POST"): ADMIN,
+    ("/v1/agents", "POST"): ADMIN,
+    ("/v1/agents", "GET"): ADMIN,
+    ("/v1/agents/{agent_id}", "GET"): ADMIN,
+    ("/v1/agents/{agent_id}", "PATCH"): ADMIN,
+    ("/v1/agents/{agent_id}", "DELETE"): ADMIN,
+    ("/v1/conversations", "GET"): ADMIN,
+    ("/v1/conversations/export", "GET"): ADMIN,
+    ("/v1/conversations/{conversation_id}", "GET"): ADMIN,
+}
+
+# Routes that issue, revoke or rotate keys: never with a key that is itself being replaced.
+KEY_WRITES = frozenset(
+    {("/v1/keys", "POST"), ("/v1/keys/{key_id}/revoke", "POST"), ("/v1/keys/{key_id}/rotate", "POST")}
+)
+
+
+def _route(request: Request) -> tuple[str, str]:
+    route = request.scope.get("route")
+    path = getattr(route, "path", request.url.path)
+    method = WEBSOCKET if request.scope["type"] == "websocket" else request.method
+    return path, "GET" if method == "HEAD" else method
+
+
+def required(path: str, method: str) -> str:
+    """The scope a route needs; a route missing from the table needs `admin` (closed by default)."""
+    return ROUTE_SCOPES.get((path, method), ADMIN)
+
+
+def check(request: Request, who: KeyIdentity) -> None:
+    """Raise 403 `insufficient_scope` unless the caller's key may use the request's route."""
+    route = _route(request)
+    needed = required(*route)
+    if needed == ADMIN and who.scope != ADMIN:
+        raise ApiError(
+            403,
+            "insufficient_scope",
+            f"this key's scope is {who.scope}; {route[1]} {route[0]} needs an admin key",
+        )
+    if route in KEY_WRITES and who.revoked_at is not None:
+        raise ApiError(
+            403,
+            "insufficient_scope",
+            "this key is being replaced (rotation grace period) and can no longer manage keys; "
+            "use the key that replaced it",
+        )
