@@ -74,6 +74,8 @@ async def _publish(
             svc.pool, store.REVOKED, r.tenant_id, r.key_id, r.revoke_at, r.event_id, timeout=svc.write_timeout
         )
         if refused:
+            request_id = trail[0].request_id if trail else None
+            await svc.publisher.publish([audit_outgoing(svc.codec, admin.refused_trail(r, request_id))])
             raise LAST_KEY
         applied = applied and refused is not None
     if any(isinstance(r, ApiKeyRevoked) for r in records):

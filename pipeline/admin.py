@@ -115,3 +115,13 @@ def revoked_trail(revoked: ApiKeyRevoked, before: datetime | None, request_id: s
         target=f"api_key:{revoked.key_id}", before={"revoked_at": before}, after={"revoked_at": revoked.revoke_at},
         request_id=request_id, now=revoked.occurred_at,
     )  # fmt: skip
+
+
+def refused_trail(revoked: ApiKeyRevoked, request_id: str | None) -> AuditRecorded:
+    """The audit entry that undoes a revocation's entry when the admin writer refused it (it would have
+    taken the tenant's last admin key): the key still works as before."""
+    return audit.record(
+        tenant_id=revoked.tenant_id, actor=revoked.actor, action="api_key.revoke_refused",
+        target=f"api_key:{revoked.key_id}", before={"revoked_at": revoked.revoke_at}, after={"revoked_at": None},
+        request_id=request_id, now=revoked.occurred_at,
+    )  # fmt: skip

@@ -216,3 +216,6 @@ async def test_two_revocations_racing_for_the_last_two_admin_keys_leave_one(stac
             live = [k for k in (await api.get("/v1/keys")).json()["keys"] if k["status"] == "active"]
             assert [k["key_id"] for k in live] == [survivor["key_id"]]
             tenant, spare = survivor, (await api.post("/v1/keys")).json()
+    async with stack.client(tenant["api_key"]) as api:  # each refusal is audited next to its attempt
+        refusals = await audited(api, "api_key.revoke_refused", 3)
+        assert all(e["after"] == {"revoked_at": None} for e in refusals)
