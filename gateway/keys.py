@@ -46,9 +46,10 @@ def _shown(row: asyncpg.Record, who: KeyIdentity, now: datetime) -> dict[str, An
     }
 
 
-LAST_KEY = ApiError(
-    409, "last_key", "issue another admin key (POST /v1/keys) before revoking the tenant's last one"
-)
+def _last_key() -> ApiError:
+    return ApiError(
+        409, "last_key", "issue another admin key (POST /v1/keys) before revoking the tenant's last one"
+    )
 
 
 async def _publish(
@@ -76,7 +77,7 @@ async def _publish(
         if refused:
             request_id = trail[0].request_id if trail else None
             await svc.publisher.publish([audit_outgoing(svc.codec, admin.refused_trail(r, request_id))])
-            raise LAST_KEY
+            raise _last_key()
         applied = applied and refused is not None
     if any(isinstance(r, ApiKeyRevoked) for r in records):
         svc.authenticate.forget()
@@ -130,7 +131,7 @@ async def revoke_key(request: Request) -> Response:
     others = [r for r in await store.keys(svc.pool, who.tenant_id) if r["key_id"] != row["key_id"]]
     live_admin = row["revoked_at"] is None and row["scope"] == ADMIN_SCOPE
     if live_admin and not any(r["revoked_at"] is None and r["scope"] == ADMIN_SCOPE for r in others):
-        raise LAST_KEY  # the common case, answered at once; the admin writer decides races
+        raise _last_key()  # the common case, answered at once; the admin writer decides races
     applied = await _publish(
         svc, [record], [admin.revoked_trail(record, row["revoked_at"], request.state.request_id)]
     )
