@@ -42,6 +42,8 @@ def _gateway(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from gateway.app import create_app
+    from gateway.ws_protocol import BoundedWebSocketProtocol
+    from pipeline.chat_frames import MAX_FRAME_BYTES
 
     uvicorn.run(
         create_app(settings),
@@ -51,6 +53,9 @@ def _gateway(args: argparse.Namespace, settings: Settings) -> int:
         access_log=False,
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
+        # A chat frame holds at most 16 KiB: a larger one is refused (1009) before it is buffered whole.
+        ws=BoundedWebSocketProtocol,
+        ws_max_size=MAX_FRAME_BYTES,
     )
     return 0
 
