@@ -12,6 +12,7 @@ import base64
 import os
 import socket
 import struct
+import sys
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -25,6 +26,7 @@ from test_chat_socket import GATEWAY_ENV, ORIGIN, Chat, make_agent, session, tok
 from websockets.exceptions import ConnectionClosed
 
 from infra.ports import free_port
+from infra.processes import ChildSpec, spawn
 from pipeline import widget_tokens
 
 MiB = 1024 * 1024
@@ -227,3 +229,30 @@ async def test_an_open_socket_may_not_send_once_its_origin_left_the_allowlist(ab
     frames, code = await closing(chat)
     assert [(f["type"], f.get("code")) for f in frames] == [("error", "origin_not_allowed")]
     assert code == 4403
+
+
+async def test_the_gateways_log_never_holds_a_session_token(abuse_stack: Stack) -> None:
+    agent = await make_agent(abuse_stack, "logged", credits="10")
+    port = free_port()
+    argv = (sys.executable, "-m", "pipeline.cli", "--log-level", "info", "gateway")
+    env = {**abuse_stack.env(), **GATEWAY_ENV, "REVOS_GATEWAY_PORT": str(port)}
+    gateway = spawn(ChildSpec("talkative-gateway", argv, env=env), abuse_stack.home / "logs")
+    try:
+        await abuse_stack.wait_ready(url=f"http://127.0.0.1:{port}")
+        token = await token_for(abuse_stack, agent.agent_id)
+        chat = await Chat.open(abuse_stack, token, port=port)
+        await chat.hello()
+        await chat.ws.close()
+        forged = await Chat.open(abuse_stack, token[:-3] + "AAA", port=port)
+        assert (await forged.refusal())[1] == 4401
+
+        async def logged() -> str | None:
+            text = gateway.log_tail(1000)
+            return text if text.count('"WebSocket /v1/chat?token=') >= 2 else None
+
+        log = await eventually(logged, what="both sockets in the gateway's log")
+        assert log.count('"WebSocket /v1/chat?token=[redacted]" [accepted]') == 2, log
+        signature = token.split(".")[1]
+        assert signature not in log and token.split(".")[0] not in log
+    finally:
+        gateway.stop(10)
