@@ -134,6 +134,8 @@ class ChatSocket:
     async def _close(self, writer: asyncio.Task[None]) -> None:
         """Deliver what is queued and the ending's error frame (within LAST_FRAME_SECONDS), then close."""
         ending = self._ending or NORMAL
+        if ending.code in (BACKLOG_CLOSE, FLOOD_CLOSE):
+            log.warning("closing a chat socket from %s: %s (%d)", self._address, ending.reason, ending.code)
         if ending.frame is not None and not writer.done() and not self._listener.overflowed.is_set():
             self._listener.close(ending.frame)
             await asyncio.wait({writer}, timeout=LAST_FRAME_SECONDS)

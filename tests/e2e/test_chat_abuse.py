@@ -13,9 +13,11 @@ import os
 import socket
 import struct
 import sys
+import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -254,5 +256,73 @@ async def test_the_gateways_log_never_holds_a_session_token(abuse_stack: Stack) 
         assert log.count('"WebSocket /v1/chat?token=[redacted]" [accepted]') == 2, log
         signature = token.split(".")[1]
         assert signature not in log and token.split(".")[0] not in log
+    finally:
+        gateway.stop(10)
+
+
+@pytest.fixture
+def big_tool() -> Iterator[str]:
+    """A tenant's tool on loopback answering 60,000 bytes: a turn calling it sends about 180 KB of frames."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", "60000")
+            self.end_headers()
+            self.wfile.write(b"x" * 60_000)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/big"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def test_a_client_that_never_reads_its_conversation_is_closed(
+    abuse_stack: Stack, big_tool: str
+) -> None:
+    tool = {"name": "big", "description": "Answers at length", "url": big_tool, "secret": "s" * 20}
+    agent = await make_agent(abuse_stack, "unread", credits="100000", tools=[tool])
+    port = free_port()
+    env = {**GATEWAY_ENV, "REVOS_GATEWAY_PORT": str(port), "REVOS_CHAT_IDLE_SECONDS": "60",
+           "REVOS_TOOLS_ALLOW_PRIVATE": "true", "REVOS_CHAT_SESSION_BURST": "100",
+           "REVOS_CHAT_SESSION_PER_MINUTE": "6000"}  # fmt: skip
+    gateway = abuse_stack.spawn_gateway("unread-gateway", env)
+    try:
+        await abuse_stack.wait_ready(url=f"http://127.0.0.1:{port}")
+
+        async def visitor_token() -> str:
+            answer = await session(abuse_stack, agent.agent_id, visitor_id="vis_two_tabs")
+            assert answer.status_code == 201, answer.text
+            return str(answer.json()["token"])
+
+        reading = await Chat.open(abuse_stack, await visitor_token(), port=port)
+        conversation = (await reading.hello())["conversation_id"]
+        # A second tab of the same visitor follows the conversation and reads nothing.
+        unread = RawSocket(port, await visitor_token())
+        unread.send(orjson.dumps({"type": "hello", "conversation_id": conversation}))
+        before = await settled_rss(gateway.pid)
+        for i in range(60):  # until the server gives up on the unread tab (kernel buffers take a few MB)
+            await reading.send(f"c{i}", "!tool big {}")
+            ack = await reading.frame()
+            assert ack["type"] == "message", ack
+            await reading.reply(ack["seq"])
+            if "(4413)" in gateway.log_tail(20):
+                break
+        after = await settled_rss(gateway.pid)
+        assert unread.close_code() == 4413
+        await reading.ws.close()
+        assert after - before < 16 * MiB, f"the gateway grew by {(after - before) / MiB:.0f} MiB"
     finally:
         gateway.stop(10)
