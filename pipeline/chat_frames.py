@@ -15,13 +15,20 @@ import orjson
 from pipeline.errors import ValidationError
 from pipeline.records import ChatMessageRecorded
 
-MAX_FRAME_BYTES = 16 * 1024
+MAX_FRAME_BYTES = 16 * 1024  # the server (uvicorn's ws_max_size) closes a socket sending more with 1009
 MAX_TEXT = 4000
 MAX_CLIENT_MESSAGE_ID = 100
+# Frames of every kind a socket may send: a burst, then so many a second; past that it is closed.
+FRAME_BURST = 30
+FRAMES_PER_SECOND = 10.0
+# What may wait to be sent to a socket (besides a resume's replay) before its client counts as not reading.
+MAX_BACKLOG_BYTES = 256 * 1024
 _CONVERSATION_ID = re.compile(r"cnv_[0-9a-f]{32}")
+_SHOWN_NAME = re.compile(r"[A-Za-z0-9_]{1,40}")
 
 INVALID_FRAME = "invalid_frame"
 TOO_LONG = "message_too_long"
+TOO_MANY_FRAMES = "too_many_frames"
 
 
 class FrameError(ValidationError):
@@ -64,6 +71,19 @@ _FIELDS = {
 
 def _invalid(message: str) -> FrameError:
     return FrameError(message, code=INVALID_FRAME)
+
+
+def _unknown_fields(kind: str, unknown: list[str]) -> FrameError:
+    """Names the first unknown field only when it is a short plain name: an error never echoes
+    whatever a client chose to send."""
+    first = unknown[0]
+    named = (
+        f"{kind} frames have no field {first!r}"
+        if _SHOWN_NAME.fullmatch(first)
+        else f"{kind} frames have no such field"
+    )
+    more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
+    return _invalid(named + more + f"; they hold: {', '.join(sorted(_FIELDS[kind]))}")
 
 
 def _hello(frame: dict[str, Any]) -> Hello:
@@ -109,7 +129,7 @@ def parse(raw: str | bytes) -> ClientFrame:
         raise _invalid(f"type must be one of: {', '.join(_FIELDS)}")
     unknown = sorted(set(frame) - _FIELDS[kind])
     if unknown:
-        raise _invalid(f"{kind} frames have no field(s): {', '.join(unknown)}")
+        raise _unknown_fields(kind, unknown)
     if kind == "hello":
         return _hello(frame)
     if kind == "send":
@@ -118,6 +138,12 @@ def parse(raw: str | bytes) -> ClientFrame:
 
 
 # Server frames: plain dicts, serialized by the socket.
+
+
+def shown(value: str | None, most: int = 100) -> str:
+    """A client's value as an error message may quote it: printable ASCII, at most `most` characters."""
+    text = "".join(c if " " <= c <= "~" else "?" for c in (value or "")[: most + 1])
+    return text if len(text) <= most else text[: most - 3] + "..."
 
 
 def message(record: ChatMessageRecorded) -> dict[str, Any]:

@@ -42,15 +42,23 @@ def _gateway(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from gateway.app import create_app
+    from gateway.log_redaction import redact_root_handlers, uvicorn_log_config
+    from gateway.ws_protocol import BoundedWebSocketProtocol
+    from pipeline.chat_frames import MAX_FRAME_BYTES
 
+    redact_root_handlers()  # no session token (`?token=`) or other secret in the log
     uvicorn.run(
         create_app(settings),
         host=settings.gateway_host,
         port=settings.gateway_port,
         log_level=args.log_level,
+        log_config=uvicorn_log_config(),
         access_log=False,
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
+        # A chat frame holds at most 16 KiB: a larger one is refused (1009) before it is buffered whole.
+        ws=BoundedWebSocketProtocol,
+        ws_max_size=MAX_FRAME_BYTES,
     )
     return 0
 

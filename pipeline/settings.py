@@ -41,6 +41,20 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigurationError(f"{name} must be true or false, got {raw!r}")
 
 
+MIN_WIDGET_SECRET_BYTES = 32  # an HMAC-SHA256 key: anything shorter can be guessed more easily than forged
+
+
+def check_widget_secret(secret: str | None) -> str | None:
+    """REVOS_WIDGET_SECRET as given, unless it is too short to sign session tokens with."""
+    if secret is not None and len(secret.encode()) < MIN_WIDGET_SECRET_BYTES:
+        raise ConfigurationError(
+            f"REVOS_WIDGET_SECRET must be at least {MIN_WIDGET_SECRET_BYTES} bytes, got {len(secret.encode())};"
+            " make one with: python3 -c 'import secrets; print(secrets.token_hex(32))'"
+            " (or unset it: a random one is then kept in REVOS_HOME)"
+        )
+    return secret
+
+
 def _optional_bool(env: Mapping[str, str], name: str) -> bool | None:
     """Like `_bool`, with "auto" or unset meaning None (decided from the other settings)."""
     if (env.get(name) or "").strip().lower() in ("", "auto"):
@@ -103,7 +117,7 @@ class Settings:
             model_base_url=env.get("REVOS_MODEL_BASE_URL") or "https://openrouter.ai/api/v1",
             model_api_key=env.get("REVOS_MODEL_API_KEY") or None,
             offline_delay_ms=_int(env, "REVOS_OFFLINE_DELAY_MS", 30),
-            widget_secret=env.get("REVOS_WIDGET_SECRET") or None,
+            widget_secret=check_widget_secret(env.get("REVOS_WIDGET_SECRET") or None),
             chat_ping_seconds=_float(env, "REVOS_CHAT_PING_SECONDS", 20.0),
             chat_idle_seconds=_float(env, "REVOS_CHAT_IDLE_SECONDS", 45.0),
             chat_session_per_minute=_int(env, "REVOS_CHAT_SESSION_PER_MINUTE", 10),

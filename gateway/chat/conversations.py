@@ -20,6 +20,7 @@ from typing import Any
 
 import asyncpg
 
+from gateway.responses import dumps
 from pipeline import chat_frames
 from pipeline.chat_leases import Key, Leases
 from pipeline.conversation import KEEP, Transcript
@@ -30,7 +31,6 @@ from projections import transcripts
 log = logging.getLogger(__name__)
 
 Frame = dict[str, Any]
-CLOSE: Frame = {"type": "close"}  # tells the socket's writer to close: the conversation went elsewhere
 
 
 class ConversationNotFound(RevosError):
@@ -45,23 +45,47 @@ class ConversationElsewhere(RevosError):
 
 @dataclass(eq=False)
 class Listener:
-    """One socket's outbox, and the newest message seq put in it (each message goes out once)."""
+    """One socket's outbox, and the newest message seq put in it (each message goes out once).
 
-    outbox: asyncio.Queue[Frame] = field(default_factory=asyncio.Queue)
+    Frames are serialized as they are queued, and at most `limit` bytes may wait (a resume's replay
+    aside: the conversation bounds it). Past that the client is not reading: the outbox takes nothing
+    more and `overflowed` is set, for the socket to close."""
+
+    limit: int = chat_frames.MAX_BACKLOG_BYTES
+    outbox: asyncio.Queue[tuple[str, int] | None] = field(default_factory=asyncio.Queue)
+    queued: int = 0  # bytes waiting, replays aside
+    overflowed: asyncio.Event = field(default_factory=asyncio.Event)
     sent_through: int = 0
 
-    def push(self, frame: Frame) -> None:
-        self.outbox.put_nowait(frame)
+    def push(self, frame: Frame, *, replay: bool = False) -> None:
+        if self.overflowed.is_set():
+            return
+        text = dumps(frame).decode()
+        size = 0 if replay else len(text)
+        if self.queued + size > self.limit:
+            self.overflowed.set()
+            return
+        self.queued += size
+        self.outbox.put_nowait((text, size))
 
-    def push_message(self, record: ChatMessageRecorded) -> None:
+    def push_message(self, record: ChatMessageRecorded, *, replay: bool = False) -> None:
         if record.seq > self.sent_through:
-            self.push(chat_frames.message(record))
+            self.push(chat_frames.message(record), replay=replay)
             self.sent_through = record.seq
 
     def close(self, frame: Frame) -> None:
         """Send `frame`, then close the socket."""
         self.push(frame)
-        self.push(CLOSE)
+        self.outbox.put_nowait(None)
+
+    async def next(self) -> str | None:
+        """The next frame to send, serialized; None when the socket is to close."""
+        item = await self.outbox.get()
+        if item is None:
+            return None
+        text, size = item
+        self.queued -= size
+        return text
 
 
 class Conversation:
@@ -311,13 +335,13 @@ class Hub:
         replay and the listening."""
         async with conversation.lock:
             t = conversation.transcript
-            listener.push(chat_frames.ready(t.conversation_id, t.last_seq, agent))
+            listener.push(chat_frames.ready(t.conversation_id, t.last_seq, agent), replay=True)
             listener.sent_through = last_seq
             replay = t.replay(last_seq)
             for record in await self._stored(t, replay.stored):
-                listener.push_message(record)
+                listener.push_message(record, replay=True)
             for record in replay.buffered:
-                listener.push_message(record)
+                listener.push_message(record, replay=True)
             listener.sent_through = max(listener.sent_through, t.last_seq)
             conversation.listeners.add(listener)
             conversation.used = time.monotonic()

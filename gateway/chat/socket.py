@@ -2,7 +2,8 @@
 
 A socket reads frames in one loop, writes from its outbox in another and pings in a third; a turn
 runs as its own task, so the reader notices a disconnect at once and the turn can store what was
-streamed as `interrupted`.
+streamed as `interrupted`. Whatever ends a socket (the peer, silence, a flood, a client that does not
+read, a token that expired, an origin no longer allowed) is an `Ending`: its close code and reason.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,11 +20,25 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from gateway.chat.conversations import (
-    CLOSE,
     Conversation,
     ConversationElsewhere,
     ConversationNotFound,
     Listener,
+)
+from gateway.chat.endings import (
+    BACKLOG_CLOSE,
+    DRAINING_CLOSE,
+    ELSEWHERE,
+    EXPIRED,
+    FLOOD_CLOSE,
+    FLOODED,
+    IDLE,
+    LAST_FRAME_SECONDS,
+    NORMAL,
+    NOT_READING,
+    ORIGIN_CLOSE,
+    SESSION_CLOSE,
+    Ending,
 )
 from gateway.chat.runtime import ChatRuntime
 from gateway.chat.sessions import may_embed, public_agent
@@ -30,17 +46,12 @@ from gateway.chat.turns import Turn
 from gateway.responses import dumps
 from gateway.services import Services
 from pipeline import chat_frames, widget_tokens
-from pipeline.chat_frames import FrameError, Hello, Ping, Send
+from pipeline.chat_frames import FRAME_BURST, FRAMES_PER_SECOND, FrameError, Hello, Ping, Send
 from pipeline.errors import is_retryable
+from pipeline.rate_limits import TokenBucket
 from projections import assistants
 
 log = logging.getLogger(__name__)
-
-SESSION_CLOSE = 4401  # the token is bad or expired: get a new one
-ORIGIN_CLOSE = 4403  # this page may not use this agent (or the agent is gone)
-IDLE_CLOSE = 4408  # nothing heard from the peer for too long
-ELSEWHERE_CLOSE = 4409  # another gateway process holds the conversation: reconnect (and land there)
-DRAINING_CLOSE = 1013  # "try again later": this gateway is stopping; the widget reconnects with backoff
 
 
 class ChatSocket:
@@ -60,35 +71,73 @@ class ChatSocket:
         self._turn: asyncio.Task[None] | None = None
         self._session_key = websocket.query_params.get("token", "")
         self._address = websocket.client.host if websocket.client else "unknown"
-        self._idle = False
+        self._frames = TokenBucket(FRAMES_PER_SECOND, FRAME_BURST, FRAME_BURST, time.monotonic())
+        self._ending: Ending | None = None
+        self._ended = asyncio.Event()
+        self._receiving = False  # the reader waits for the peer: cancelling it leaves nothing half done
+
+    def _end(self, ending: Ending) -> None:
+        """Close the socket, for the first reason given."""
+        if self._ending is None:
+            self._ending = ending
+            self._ended.set()
 
     async def run(self) -> None:
         writer = asyncio.create_task(self._write())
         pinger = asyncio.create_task(self._ping())
+        reader = asyncio.create_task(self._read())
+        ended = asyncio.create_task(self._ended.wait())
+        overflowed = asyncio.create_task(self._listener.overflowed.wait())
         try:
-            await self._read()
+            await asyncio.wait({reader, ended, overflowed}, return_when=asyncio.FIRST_COMPLETED)
+            if overflowed.done():
+                self._end(NOT_READING)
+            if not reader.done() and self._receiving:
+                reader.cancel()
+            await asyncio.wait({reader})  # a frame in hand is finished; then the reader sees the ending
         finally:
+            for task in (reader, ended, overflowed, pinger):
+                task.cancel()
+            await asyncio.wait({reader, ended, overflowed, pinger})
             self._gone.set()
             if self._turn is not None:
                 await asyncio.wait({self._turn})  # it stores what was streamed as interrupted
             if self._conversation is not None:
                 await self._chat.hub.detach(self._conversation, self._listener)
-            pinger.cancel()
-            writer.cancel()
-            await asyncio.wait({pinger, writer})
-            if WebSocketState.DISCONNECTED not in (self._ws.client_state, self._ws.application_state):
-                with contextlib.suppress(Exception):  # the peer may be gone already
-                    await self._ws.close(IDLE_CLOSE if self._idle else 1000)
+            await self._close(writer)
+        failed = None if reader.cancelled() else reader.exception()
+        if failed is not None:
+            raise failed
+
+    async def _close(self, writer: asyncio.Task[None]) -> None:
+        """Deliver what is queued and the ending's error frame (within LAST_FRAME_SECONDS), then close."""
+        ending = self._ending or NORMAL
+        if ending.code in (BACKLOG_CLOSE, FLOOD_CLOSE):
+            log.warning("closing a chat socket from %s: %s (%d)", self._address, ending.reason, ending.code)
+        if ending.frame is not None and not writer.done() and not self._listener.overflowed.is_set():
+            self._listener.close(ending.frame)
+            await asyncio.wait({writer}, timeout=LAST_FRAME_SECONDS)
+        writer.cancel()
+        await asyncio.wait({writer})
+        if WebSocketState.DISCONNECTED not in (self._ws.client_state, self._ws.application_state):
+            with contextlib.suppress(Exception):  # the peer may be gone already
+                await self._ws.close(ending.code, ending.reason)
 
     async def _read(self) -> None:
-        while True:
+        while self._ending is None:
+            self._receiving = True
             try:
                 async with asyncio.timeout(self._chat.idle_seconds):
                     message = await self._ws.receive()
             except TimeoutError:
-                self._idle = True
+                self._end(IDLE)
                 return
+            finally:
+                self._receiving = False
             if message["type"] == "websocket.disconnect":
+                return
+            if self._frames.take(time.monotonic()):
+                self._end(FLOODED)
                 return
             text = message.get("text")
             if text is None:
@@ -100,9 +149,11 @@ class ChatSocket:
                 self._listener.push(chat_frames.error(exc.code, exc.message))
                 continue
             if isinstance(frame, Hello):
-                await self._hello(frame)
+                if await self._authorized():
+                    await self._hello(frame)
             elif isinstance(frame, Send):
-                self._send(frame)
+                if await self._authorized():
+                    self._send(frame)
             elif isinstance(frame, Ping):
                 self._listener.push(chat_frames.PONG)
             # A pong needs no answer: hearing anything at all keeps the socket open.
@@ -110,18 +161,53 @@ class ChatSocket:
     async def _write(self) -> None:
         try:
             while True:
-                frame = await self._listener.outbox.get()
-                if frame is CLOSE:
-                    await self._ws.close(ELSEWHERE_CLOSE)
+                text = await self._listener.next()
+                if text is None:
+                    self._end(ELSEWHERE)  # unless the socket is ending already: then this was its last frame
                     return
-                await self._ws.send_text(dumps(frame).decode())
+                await self._ws.send_text(text)
         except (WebSocketDisconnect, RuntimeError, OSError):
             self._gone.set()  # the reader sees the disconnect too and winds the socket up
 
     async def _ping(self) -> None:
         while True:
             await asyncio.sleep(self._chat.ping_seconds)
+            if self._expired() and (self._turn is None or self._turn.done()):
+                self._end(EXPIRED)  # a reply still streaming is let finish first
+                return
             self._listener.push(chat_frames.PING)
+
+    def _expired(self) -> bool:
+        return time.time() >= self._claims.expires_at
+
+    async def _authorized(self) -> bool:
+        """Whether the token is still valid and the agent still lets the page's origin embed it, checked
+        before every hello and send; when not, the socket ends (4401, 4403) and the frame is dropped."""
+        if self._expired():
+            self._end(EXPIRED)
+            return False
+        c = self._claims
+        try:
+            assistant = await assistants.load(self._svc.pool, c.tenant_id, c.agent_id)
+        except Exception as exc:
+            if not is_retryable(exc):
+                raise
+            log.warning("loading agent %s failed: %r", c.agent_id, exc)
+            self._listener.push(
+                chat_frames.error("unavailable", "the chat is unavailable; try again shortly")
+            )
+            return False
+        if assistant is None:
+            error = chat_frames.error("agent_not_found", "this agent no longer exists")
+            self._end(Ending(ORIGIN_CLOSE, "the agent no longer exists", error))
+            return False
+        if not may_embed(c.origin, assistant, self._ws):
+            error = chat_frames.error(
+                "origin_not_allowed", "this page is no longer in the agent's allowed domains"
+            )
+            self._end(Ending(ORIGIN_CLOSE, "the origin is no longer allowed", error))
+            return False
+        return True
 
     async def _hello(self, hello: Hello) -> None:
         if self._conversation is not None:
@@ -204,7 +290,7 @@ async def chat_socket(websocket: WebSocket) -> None:
         await _refuse(
             websocket,
             "origin_not_allowed",
-            f"this session belongs to {claims.origin}, not {origin}",
+            f"this session belongs to {chat_frames.shown(claims.origin)}, not {chat_frames.shown(origin)}",
             ORIGIN_CLOSE,
         )
         return
@@ -216,7 +302,7 @@ async def chat_socket(websocket: WebSocket) -> None:
         await _refuse(
             websocket,
             "origin_not_allowed",
-            f"{origin} is no longer in this agent's allowed domains",
+            f"{chat_frames.shown(origin)} is no longer in this agent's allowed domains",
             ORIGIN_CLOSE,
         )
         return

@@ -8,7 +8,7 @@ import secrets
 from pathlib import Path
 
 from pipeline.errors import ConfigurationError
-from pipeline.settings import Settings
+from pipeline.settings import Settings, check_widget_secret
 
 FILE_NAME = "widget.secret"
 
@@ -26,8 +26,9 @@ def widget_secret(settings: Settings) -> bytes:
     Every gateway process on the machine must sign with the same key, and two may start at once: the
     secret is written whole to a private temporary file, then linked into place only if no file is
     there yet, so all of them end up reading the one that won."""
-    if settings.widget_secret:
-        return settings.widget_secret.encode()
+    configured = check_widget_secret(settings.widget_secret)
+    if configured:
+        return configured.encode()
     path = settings.home / FILE_NAME
     if path.exists():
         return _read(path)

@@ -7,6 +7,7 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import pytest
 
 from gateway.chat.conversations import Conversation, ConversationNotFound, Hub, Listener
@@ -26,7 +27,9 @@ def record(conversation: Conversation, role: str = "user", **fields: Any) -> Cha
 def drain(listener: Listener) -> list[tuple[str, Any]]:
     out = []
     while not listener.outbox.empty():
-        frame = listener.outbox.get_nowait()
+        item = listener.outbox.get_nowait()
+        assert item is not None
+        frame = orjson.loads(item[0])
         out.append((frame["type"], frame.get("seq", frame.get("last_seq"))))
     return out
 
@@ -73,3 +76,20 @@ async def test_a_conversation_is_found_only_by_its_own_visitor_and_agent() -> No
     for agent, visitor in (("agt_2", "vis_1"), ("agt_1", "vis_2")):
         with pytest.raises(ConversationNotFound):
             await hub.find("ten_1", cid, agent, visitor)
+
+
+async def test_a_listener_that_is_not_read_overflows_and_then_takes_nothing() -> None:
+    hub = Hub(None, MemoryLeases())  # type: ignore[arg-type]
+    conversation = await hub.start("ten_1", "agt_1", "vis_1")
+    for _ in range(5):
+        conversation.commit(record(conversation))
+    listener = Listener(limit=1000)
+    await hub.attach(conversation, listener, 0, AGENT)  # a replay, however long, does not count
+    assert listener.queued == 0 and not listener.overflowed.is_set()
+    while not listener.overflowed.is_set():
+        conversation.stream({"type": "delta", "reply_to": 5, "text": "word "})
+    assert listener.queued <= 1000
+    waiting = listener.outbox.qsize()
+    conversation.stream({"type": "delta", "reply_to": 5, "text": "more"})
+    assert listener.outbox.qsize() == waiting
+    assert drain(listener)[:6] == [("ready", 5)] + [("message", seq) for seq in range(1, 6)]

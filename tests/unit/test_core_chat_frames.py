@@ -140,3 +140,19 @@ def test_server_frames() -> None:
         "last_seq": 4,
         "agent": {"agent_id": "agt_1"},
     }
+
+
+def test_an_unknown_field_is_named_only_when_short_and_plain() -> None:
+    with pytest.raises(FrameError) as short:
+        parse('{"type": "ping", "extra": 1}')
+    assert short.value.message == "ping frames have no field 'extra'; they hold: type"
+    with pytest.raises(FrameError) as long:
+        parse(orjson.dumps({"type": "ping", "x" * 10_000: 1, "y<script>": 2}))
+    assert long.value.message == "ping frames have no such field (and 1 more); they hold: type"
+
+
+def test_a_quoted_value_is_printable_and_bounded() -> None:
+    assert chat_frames.shown("https://shop.example.com") == "https://shop.example.com"
+    assert chat_frames.shown("a\nb\x00c") == "a?b?c"
+    assert chat_frames.shown("x" * 10_000) == "x" * 97 + "..."
+    assert chat_frames.shown(None) == ""
