@@ -33,3 +33,22 @@ async def test_customer_answers_are_documented(fuzz_stack: Stack, fuzz_headers: 
         undocumented("GET", "/v1/customers/{customer}", got),
     ]
     assert [w for w in wrong if w] == []
+
+
+async def test_refusals_of_a_nul_are_documented_on_every_operation(
+    fuzz_stack: Stack, fuzz_headers: dict[str, str]
+) -> None:
+    """The gateway refuses a NUL in any path or query with 400 before routing: every operation says so,
+    the public ones (widget, chat page, probes) included."""
+    async with fuzz_stack.client(None) as api:
+        api.headers.update(fuzz_headers)
+        answers = [
+            ("GET", "/chat/{agent_id}", await api.get("/chat/a%00b")),
+            ("GET", "/widget.js", await api.get("/widget.js?v=%00")),
+            ("GET", "/healthz", await api.get("/healthz?x=%00")),
+            ("GET", "/readyz", await api.get("/readyz?x=%00")),
+            ("OPTIONS", "/v1/widget/sessions", await api.options("/v1/widget/sessions?x=%00")),
+        ]
+    assert all(answer.status_code == 400 for _, _, answer in answers)
+    wrong = [undocumented(method, template, answer) for method, template, answer in answers]
+    assert [w for w in wrong if w] == []
