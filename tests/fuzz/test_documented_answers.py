@@ -52,3 +52,28 @@ async def test_refusals_of_a_nul_are_documented_on_every_operation(
     assert all(answer.status_code == 400 for _, _, answer in answers)
     wrong = [undocumented(method, template, answer) for method, template, answer in answers]
     assert [w for w in wrong if w] == []
+
+
+async def test_every_operation_needing_a_key_refuses_requests_without_a_valid_one(fuzz_stack: Stack) -> None:
+    """No way in past authentication: each operation the document secures answers 401, with no key and
+    with a well-formed key nobody issued, before it reads anything (the body `{}` would be refused)."""
+    tried = 0
+    wrong = []
+    for template, methods in OPENAPI["paths"].items():
+        path = template.replace("{", "").replace("}", "")  # each parameter named by itself: c, agent_id, ...
+        for method, operation in methods.items():
+            if operation.get("security", OPENAPI["security"]) == []:
+                continue
+            for key, code in ((None, "missing_api_key"), ("rk_" + "A" * 43, "invalid_api_key")):
+                async with fuzz_stack.client(key) as api:
+                    answer = await api.request(method.upper(), path, json={})
+                tried += 1
+                body = answer.json() if answer.headers.get("content-type") == "application/json" else {}
+                if answer.status_code != 401 or body.get("error", {}).get("code") != code:
+                    wrong.append(
+                        f"{method.upper()} {path} with {key}: {answer.status_code} {answer.text[:100]}"
+                    )
+                elif problem := undocumented(method.upper(), template, answer):
+                    wrong.append(problem)
+    assert tried > 50
+    assert wrong == []
