@@ -64,7 +64,8 @@ def _body(raw: object) -> tuple[str, str | None]:
     if unknown:
         raise ApiError(400, "unknown_field", f"the body has unknown field(s): {', '.join(unknown)}")
     agent_id = raw.get("agent_id")
-    if not isinstance(agent_id, str) or not agent_id or len(agent_id) > 100:
+    # PostgreSQL text cannot hold NUL: an id with one names no agent, and must not reach the query.
+    if not isinstance(agent_id, str) or not agent_id or len(agent_id) > 100 or "\x00" in agent_id:
         raise ApiError(400, "invalid_agent_id", "agent_id must be an agent id (agt_...)")
     visitor_id = raw.get("visitor_id")
     if visitor_id is not None and (not isinstance(visitor_id, str) or not _VISITOR_ID.fullmatch(visitor_id)):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from gateway.openapi import (
@@ -17,6 +18,9 @@ from gateway.openapi import (
     usage,
     widget,
 )
+from gateway.openapi.fragments import _ERROR
+from gateway.scopes import ROUTE_SCOPES
+from pipeline.keys import ADMIN
 
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
@@ -59,3 +63,20 @@ OPENAPI: dict[str, Any] = {
         **health.PATHS,
     },
 }
+
+
+def _document_scopes(paths: dict[str, Any]) -> None:
+    """Every operation that needs an admin key may answer 403 `insufficient_scope` (to an ingest key,
+    or to a key in its rotation grace period managing keys); the route table in gateway/scopes.py says which."""
+    admin = {
+        (re.sub(r":\w+}", "}", path), method.lower())
+        for (path, method), s in ROUTE_SCOPES.items()
+        if s == ADMIN
+    }
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            if (path, method) in admin:
+                operation["responses"].setdefault("403", _ERROR)
+
+
+_document_scopes(OPENAPI["paths"])

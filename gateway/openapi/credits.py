@@ -25,7 +25,11 @@ PATHS: dict[str, Any] = {
     "/v1/customers/{customer}/grants": {
         "post": _op(
             "Grant credits",
-            {"201": _json({"type": "object"}), "200": _json({"type": "object"}, "already granted")},
+            {
+                "201": _json({"type": "object"}),
+                "200": _json({"type": "object"}, "already granted"),
+                "202": _json({"type": "object"}, "not yet applied"),
+            },
             body="GrantRequest",
             parameters=[_CUSTOMER],
         )

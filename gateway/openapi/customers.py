@@ -23,6 +23,19 @@ SCHEMAS: dict[str, Any] = {
             },
         },
     },
+    "Customer": {
+        "type": "object",
+        "description": "a customer's settings as answered",
+        "required": ["customer", "burn_table", "credit_limit", "metadata", "alert_thresholds"],
+        "properties": {
+            "customer": {"type": "string"},
+            "burn_table": {"type": "string"},
+            "credit_limit": _DECIMAL,
+            "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
+            "alert_thresholds": {"type": "array", "items": _DECIMAL, "description": "highest first"},
+            "status": {"enum": ["applied", "pending"], "description": "answers to PUT only"},
+        },
+    },
 }
 
 PATHS: dict[str, Any] = {
@@ -30,15 +43,15 @@ PATHS: dict[str, Any] = {
         "put": _op(
             "Set a customer's burn table, credit limit and metadata",
             {
-                "200": _json(_ref("CustomerSettings")),
-                "202": _json(_ref("CustomerSettings"), "not yet applied"),
+                "200": _json(_ref("Customer")),
+                "202": _json(_ref("Customer"), "not yet applied"),
             },
             body="CustomerSettings",
             parameters=[_CUSTOMER],
         ),
         "get": _op(
             "A customer's settings",
-            {"200": _json(_ref("CustomerSettings")), "404": _ERROR},
+            {"200": _json(_ref("Customer")), "404": _ERROR},
             parameters=[_CUSTOMER],
         ),
     },

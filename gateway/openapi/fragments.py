@@ -20,12 +20,27 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
+# Answers any operation may give: a bad request (a NUL in the path or query is refused before routing),
+# no key, and a database or broker that is busy or away (database_busy, unavailable, draining).
+_ALWAYS = {"400": _ERROR, "503": {**_ERROR, "description": "busy or unavailable; retry after Retry-After"}}
+# Answers any operation with a body may give: over 1 MiB, or a Content-Encoding other than gzip.
+_BODY = {"413": _ERROR, "415": _ERROR}
+
+
+def _errors(op: dict[str, Any], *, authenticated: bool = True) -> dict[str, Any]:
+    """`op` with the error answers every operation (and every one with a body) may give."""
+    errors = {**_ALWAYS, **({"401": _ERROR} if authenticated else {})}
+    if "requestBody" in op:
+        errors.update(_BODY)
+    return {**op, "responses": {**errors, **op["responses"]}}
+
+
 def _op(summary: str, responses: dict[str, Any], body: str | None = None, **extra: Any) -> dict[str, Any]:
-    op: dict[str, Any] = {"summary": summary, "responses": {**responses, "400": _ERROR, "401": _ERROR}}
+    op: dict[str, Any] = {"summary": summary, "responses": responses}
     if body:
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(body)}}}
     op.update(extra)
-    return op
+    return _errors(op)
 
 
 _CUSTOMER = {"name": "customer", "in": "path", "required": True, "schema": {"type": "string"}}

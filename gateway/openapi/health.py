@@ -8,13 +8,17 @@ from gateway.openapi.fragments import _ERROR
 
 PATHS: dict[str, Any] = {
     "/healthz": {
-        "get": {"summary": "Liveness", "security": [], "responses": {"200": {"description": "alive"}}}
+        "get": {
+            "summary": "Liveness",
+            "security": [],
+            "responses": {"200": {"description": "alive"}, "400": _ERROR},
+        }
     },
     "/readyz": {
         "get": {
             "summary": "Readiness (database and broker reachable)",
             "security": [],
-            "responses": {"200": {"description": "ready"}, "503": _ERROR},
+            "responses": {"200": {"description": "ready"}, "400": _ERROR, "503": _ERROR},
         }
     },
 }

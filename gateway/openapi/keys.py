@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.openapi.fragments import _ERROR, _TIME, _json, _ref
+from gateway.openapi.fragments import _ERROR, _TIME, _errors, _json, _ref
 
 _KEY_ID = {"name": "key_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _SCOPE = {
@@ -19,12 +19,7 @@ _GRACE = {
 
 
 def _op(summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    # 403 insufficient_scope: an ingest key, or (writes) a key in its rotation grace period.
-    return {
-        "summary": summary,
-        "responses": {**responses, "400": _ERROR, "401": _ERROR, "403": _ERROR},
-        **extra,
-    }
+    return _errors({"summary": summary, "responses": responses, **extra})
 
 
 SCHEMAS: dict[str, Any] = {
@@ -103,6 +98,7 @@ PATHS: dict[str, Any] = {
             "Revoke a key at once, or after `grace_seconds`; the earliest revocation of a key wins",
             {
                 "200": _json({"type": "object"}, "revoked (status applied or unchanged)"),
+                "202": _json({"type": "object"}, "recorded, not yet applied"),
                 "404": _ERROR,
                 "409": _ERROR,
             },
@@ -113,7 +109,12 @@ PATHS: dict[str, Any] = {
     "/v1/keys/{key_id}/rotate": {
         "post": _op(
             "Issue a new key of the same scope and revoke this one after `grace_seconds` (default one day)",
-            {"201": _json(_ref("IssuedApiKey")), "404": _ERROR, "409": _ERROR},
+            {
+                "201": _json(_ref("IssuedApiKey")),
+                "202": _json(_ref("IssuedApiKey"), "recorded, not yet usable"),
+                "404": _ERROR,
+                "409": _ERROR,
+            },
             parameters=[_KEY_ID],
             requestBody=_GRACE,
         )

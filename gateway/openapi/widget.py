@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.openapi.fragments import _ERROR, _TIME, _json
+from gateway.openapi.fragments import _ERROR, _TIME, _errors, _json
 
 PATHS: dict[str, Any] = {
     "/widget.js": {
@@ -14,74 +14,81 @@ PATHS: dict[str, Any] = {
             "responses": {
                 "200": {"description": "the script", "content": {"application/javascript": {}}},
                 "304": {"description": "not modified"},
+                "400": _ERROR,
             },
         }
     },
     "/chat/{agent_id}": {
-        "get": {
-            "summary": "The agent's chat as a full page, for iframes; "
-            "Content-Security-Policy frame-ancestors lists the agent's allowed domains",
-            "security": [],
-            "parameters": [
-                {"name": "agent_id", "in": "path", "required": True, "schema": {"type": "string"}}
-            ],
-            "responses": {
-                "200": {"description": "the chat page", "content": {"text/html": {}}},
-                "404": {"description": "no such agent", "content": {"text/html": {}}},
-            },
-        }
-    },
-    "/v1/widget/sessions": {
-        "post": {
-            "summary": "A chat session token for the widget on a page whose Origin the agent allows "
-            "(no API key; the websocket WS /v1/chat?token=... speaks the protocol of docs/chat.md)",
-            "security": [],
-            "parameters": [
-                {"name": "Origin", "in": "header", "required": True, "schema": {"type": "string"}}
-            ],
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["agent_id"],
-                            "properties": {
-                                "agent_id": {"type": "string"},
-                                "visitor_id": {"type": "string"},
-                            },
-                        }
-                    }
+        "get": _errors(
+            {
+                "summary": "The agent's chat as a full page, for iframes; "
+                "Content-Security-Policy frame-ancestors lists the agent's allowed domains",
+                "security": [],
+                "parameters": [
+                    {"name": "agent_id", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {
+                    "200": {"description": "the chat page", "content": {"text/html": {}}},
+                    "404": {"description": "no such agent", "content": {"text/html": {}}},
                 },
             },
-            "responses": {
-                "201": _json(
-                    {
-                        "type": "object",
-                        "properties": {
-                            "token": {"type": "string"},
-                            "expires_at": _TIME,
-                            "visitor_id": {"type": "string"},
-                            "agent": {
+            authenticated=False,
+        )
+    },
+    "/v1/widget/sessions": {
+        "post": _errors(
+            {
+                "summary": "A chat session token for the widget on a page whose Origin the agent allows "
+                "(no API key; the websocket WS /v1/chat?token=... speaks the protocol of docs/chat.md)",
+                "security": [],
+                "parameters": [
+                    {"name": "Origin", "in": "header", "required": True, "schema": {"type": "string"}}
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
                                 "type": "object",
+                                "required": ["agent_id"],
                                 "properties": {
                                     "agent_id": {"type": "string"},
-                                    "name": {"type": "string"},
-                                    "branding": {"type": "object"},
+                                    "visitor_id": {"type": "string"},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "201": _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "token": {"type": "string"},
+                                "expires_at": _TIME,
+                                "visitor_id": {"type": "string"},
+                                "agent": {
+                                    "type": "object",
+                                    "properties": {
+                                        "agent_id": {"type": "string"},
+                                        "name": {"type": "string"},
+                                        "branding": {"type": "object"},
+                                    },
                                 },
                             },
-                        },
-                    }
-                ),
-                "400": _ERROR,
-                "403": {**_ERROR, "description": "origin_required or origin_not_allowed"},
-                "404": _ERROR,
+                        }
+                    ),
+                    "400": _ERROR,
+                    "403": {**_ERROR, "description": "origin_required or origin_not_allowed"},
+                    "404": _ERROR,
+                },
             },
-        },
+            authenticated=False,
+        ),
         "options": {
             "summary": "CORS preflight for the widget",
             "security": [],
-            "responses": {"204": {"description": "allowed methods and headers"}},
+            "responses": {"204": {"description": "allowed methods and headers"}, "400": _ERROR},
         },
     },
 }

@@ -70,3 +70,41 @@ async def test_odd_query_values_path_parameters_and_bodies_get_400s(stack: Stack
             if answer.status_code != 400 or got != code or not body["error"]["message"]:
                 wrong.append(f"{method} {path!r}: {answer.status_code} {answer.text[:200]}")
     assert wrong == [], "\n".join(wrong)
+
+
+async def test_nul_in_body_strings_gets_400s(stack: Stack) -> None:
+    """PostgreSQL text and jsonb cannot hold NUL: a body string with one is refused before it is stored."""
+    tenant = await stack.create_tenant()
+    origin = {"Origin": "https://shop.example"}
+    probes: list[tuple[str, str, dict[str, Any], str]] = [
+        # Found by fuzzing: the widget's session issuance took the agent id to SQL as it came.
+        ("POST", "/v1/widget/sessions", {"json": {"agent_id": "agt_\x00"}, "headers": origin}, "invalid_agent_id"),
+        ("POST", "/v1/widget/sessions", {"json": {"agent_id": "\x00"}, "headers": origin}, "invalid_agent_id"),
+        ("POST", "/v1/customers/c1/grants", {"json": {"amount": "1", "id": "g\x00"}}, "invalid_id"),
+        ("POST", "/v1/customers/c1/grants", {"json": {"amount": "1", "reason": "\x00"}}, "invalid_reason"),
+        ("PUT", "/v1/customers/c1", {"json": {"burn_table": "t\x00"}}, "invalid_burn_table"),
+        ("PUT", "/v1/customers/c1", {"json": {"metadata": {"k": "\x00"}}}, "invalid_properties"),
+        ("PUT", "/v1/customers/c1", {"json": {"metadata": {"\x00": "v"}}}, "invalid_properties"),
+        ("PUT", "/v1/burn-tables/t",
+         {"json": {"rules": [{"type": "a\x00", "credits_per_unit": "1"}]}}, "invalid_type"),
+        ("PUT", "/v1/burn-tables/t",
+         {"json": {"rules": [{"type": "a", "match": {"k": "\x00"}, "credits_per_unit": "1"}]}}, "invalid_properties"),
+        ("POST", "/v1/check", {"json": {"customer": "c\x00", "feature": "f"}}, "invalid_customer"),
+        ("POST", "/v1/check", {"json": {"customer": "c1", "feature": "f\x00"}}, "invalid_feature"),
+        ("PUT", "/v1/customers/c1/entitlements/f",
+         {"json": {"kind": "metered", "event_type": "e\x00", "allowance": "1", "period": "day"}},
+         "invalid_event_type"),
+    ]  # fmt: skip
+    async with stack.client(tenant["api_key"]) as api:
+        wrong = []
+        for method, path, options, code in probes:
+            try:
+                answer = await api.request(method, path, **options)
+            except httpx.TransportError as exc:
+                wrong.append(f"{method} {path} {options}: {exc!r}")
+                continue
+            body = answer.json() if answer.headers.get("content-type") == "application/json" else None
+            got = body["error"]["code"] if body and "error" in body else None
+            if answer.status_code != 400 or got != code:
+                wrong.append(f"{method} {path} {options}: {answer.status_code} {answer.text[:200]}")
+    assert wrong == [], "\n".join(wrong)
