@@ -219,7 +219,7 @@ def create_app(
                 pool=pool,
                 publisher=pub,
                 codec=default_codec(),
-                authenticate=Authenticator(pool),
+                authenticate=Authenticator(pool, settings.auth_cache_seconds),
                 provider=provider,
                 http=http,
                 chat=chat_runtime(settings, pool),

@@ -20,16 +20,15 @@ from gateway.errors import ApiError
 from pipeline.keys import hash_key, well_formed
 from projections.admin import KEYS_CHANNEL, KeyIdentity, find_key
 
-CACHE_SECONDS = 5.0
-
 log = logging.getLogger(__name__)
 
 
 class Authenticator:
     """Resolves a request's key to its tenant; unknown keys are never cached, so new keys work at once."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, cache_seconds: float = 5.0) -> None:
         self._pool = pool
+        self._cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, KeyIdentity]] = {}
         self._listening = False  # only a gateway that hears revocations may cache
         self._generation = 0  # bumped by every revocation heard
@@ -55,7 +54,7 @@ class Authenticator:
             return identity
         if len(self._cache) > 10_000:
             self._cache.clear()
-        until = now + CACHE_SECONDS
+        until = now + self._cache_seconds
         if identity.revoked_at is not None:  # a rotated key: never cached past its end
             until = min(until, now + (identity.revoked_at - datetime.now(UTC)).total_seconds())
         self._cache[digest] = (until, identity)

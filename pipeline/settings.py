@@ -86,6 +86,7 @@ class Settings:
     widget_secret: str | None = field(default=None, repr=False)
     chat_ping_seconds: float = 20.0
     chat_idle_seconds: float = 45.0
+    auth_cache_seconds: float = 5.0
     chat_session_per_minute: int = 10
     chat_session_burst: int = 5
     chat_ip_per_minute: int = 60
@@ -120,6 +121,7 @@ class Settings:
             widget_secret=check_widget_secret(env.get("REVOS_WIDGET_SECRET") or None),
             chat_ping_seconds=_float(env, "REVOS_CHAT_PING_SECONDS", 20.0),
             chat_idle_seconds=_float(env, "REVOS_CHAT_IDLE_SECONDS", 45.0),
+            auth_cache_seconds=_float(env, "REVOS_AUTH_CACHE_SECONDS", 5.0),
             chat_session_per_minute=_int(env, "REVOS_CHAT_SESSION_PER_MINUTE", 10),
             chat_session_burst=_int(env, "REVOS_CHAT_SESSION_BURST", 5),
             chat_ip_per_minute=_int(env, "REVOS_CHAT_IP_PER_MINUTE", 60),
