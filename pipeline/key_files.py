@@ -12,8 +12,11 @@ import secrets
 from pathlib import Path
 
 from pipeline.errors import ConfigurationError
+from pipeline.settings import Settings
 
 KEY_BYTES = 32
+AUDIT_KEY_FILE = "audit.key"  # seals the audit chains
+SECRETS_KEY_FILE = "secrets.key"  # encrypts the secrets tenants give us (tool signing secrets)
 
 
 def read_key(path: Path) -> bytes:
@@ -47,9 +50,12 @@ def key_file(path: Path, size: int = KEY_BYTES) -> bytes:
     return read_key(path)
 
 
-def configured_key(value: str | None, path: Path, *, setting: str) -> bytes:
-    """`value` (hex, from the REVOS_* variable `setting`) when given, else the key file at `path`."""
+def configured_key(value: str | None, path: Path, *, setting: str, create: bool = True) -> bytes:
+    """`value` (hex, from the REVOS_* variable `setting`) when given, else the key file at `path`
+    (created on first use, unless `create` is False: then a missing file is an error)."""
     if not value:
+        if not create and not path.exists():
+            raise ConfigurationError(f"no key: set {setting} or restore {path} from its backup")
         return key_file(path)
     try:
         key = bytes.fromhex(value.strip())
@@ -58,3 +64,13 @@ def configured_key(value: str | None, path: Path, *, setting: str) -> bytes:
     if len(key) != KEY_BYTES:
         raise ConfigurationError(f"{setting} must be {KEY_BYTES} bytes in hex ({2 * KEY_BYTES} digits)")
     return key
+
+
+def audit_key(settings: Settings, *, create: bool = True) -> bytes:
+    return configured_key(
+        settings.audit_key, settings.home / AUDIT_KEY_FILE, setting="REVOS_AUDIT_KEY", create=create
+    )
+
+
+def secrets_key(settings: Settings) -> bytes:
+    return configured_key(settings.secrets_key, settings.home / SECRETS_KEY_FILE, setting="REVOS_SECRETS_KEY")
