@@ -238,7 +238,8 @@ class EmbeddedPostgres:
         except subprocess.TimeoutExpired as exc:
             raise StartupError("PostgreSQL in single-user mode did not set the password in time") from exc
         if result.returncode != 0 or "ERROR" in result.stderr:
-            raise StartupError(f"could not set PostgreSQL's password: {result.stderr.strip()[-2000:]}")
+            said = result.stderr.replace(self.password, "***").strip()[-2000:]  # it may quote the statement
+            raise StartupError(f"could not set PostgreSQL's password: {said}")
         hba.write_text(HBA)
         log.info("PostgreSQL now wants the password in %s", self.password_file)
 

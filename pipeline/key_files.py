@@ -1,7 +1,7 @@
 """Secrets kept outside the database: a configured value, or a random key in a REVOS_HOME file (0600).
 
 Losing such a file loses what it protects (the encrypted tool secrets, the audit chain's seal, the
-embedded database's password): back it up with the database, but never inside it.
+embedded database's password): back it up, apart from the database's backups.
 """
 
 from __future__ import annotations
@@ -55,7 +55,9 @@ def configured_key(value: str | None, path: Path, *, setting: str, create: bool 
     (created on first use, unless `create` is False: then a missing file is an error)."""
     if not value:
         if not create and not path.exists():
-            raise ConfigurationError(f"no key: set {setting} or restore {path} from its backup")
+            raise ConfigurationError(
+                f"no key: set {setting}, restore {path} from its backup, or start the stack once to make it"
+            )
         return key_file(path)
     try:
         key = bytes.fromhex(value.strip())
