@@ -143,6 +143,9 @@ async def _apply(
         produced = await projection.apply(conn, topic, partition, todo) if todo else []
         await rt.emit(conn, [_outgoing(rt.codec, d) if isinstance(d, DeadLetter) else d for d in produced])
         await tracking.advance(conn, projection.consumer, topic, partition, last + 1)
+    committed = getattr(projection, "committed", None)  # a projection with effects outside PostgreSQL
+    if committed is not None:
+        await committed()
 
 
 async def _unapplied(conn: asyncpg.Connection, own: str, messages: list[Message]) -> list[Message]:

@@ -45,7 +45,9 @@ from gateway.services import Services, services
 from pipeline.codec import default_codec
 from pipeline.errors import RevosError
 from pipeline.kafka import KafkaPublisher, Publisher
+from pipeline.key_files import secrets_key
 from pipeline.settings import Settings
+from pipeline.tool_secrets import SecretBox
 from pipeline.topics import BILLING
 from projections.db import create_pool
 from projections.outbox import OutboxPublisher
@@ -223,6 +225,7 @@ def create_app(
                 provider=provider,
                 http=http,
                 chat=chat_runtime(settings, pool),
+                secrets=SecretBox(secrets_key(settings)),
                 write_timeout=write_timeout,
             )
             services = app.state.services

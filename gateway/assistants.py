@@ -1,4 +1,5 @@
-"""POST/GET/PATCH/DELETE /v1/agents[/{agent_id}]: a tenant's AI assistants. Tool secrets never leave."""
+"""POST/GET/PATCH/DELETE /v1/agents[/{agent_id}]: a tenant's AI assistants. Tool secrets never leave,
+and are sealed (pipeline/tool_secrets.py) before the record that carries them is published."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from gateway.body import read_json
 from gateway.errors import not_found
 from gateway.responses import json_response
 from gateway.services import Services, caller
-from pipeline import assistants, audit
+from pipeline import assistants, audit, tool_secrets
 from pipeline.audit_topic import audit_outgoing
 from pipeline.kafka import Outgoing
 from pipeline.records import AssistantChanged
@@ -42,7 +43,9 @@ async def _found(svc: Services, who: KeyIdentity, request: Request) -> store.Sto
 async def _publish(
     request: Request, svc: Services, record: AssistantChanged, before: dict[str, Any] | None
 ) -> bool:
-    """Publish the record and its audit entry together; True once the projection shows the record."""
+    """Publish the record, its tool secrets sealed, and its audit entry together; True once the
+    projection shows the record."""
+    record = tool_secrets.sealed(svc.secrets, record)
     after = None if record.action == "deleted" else assistants.public(assistants.from_record(record))
     trail = audit.record(
         tenant_id=record.tenant_id,
@@ -100,9 +103,8 @@ async def patch_agent(request: Request) -> Response:
     svc, who = await caller(request)
     stored = await _found(svc, who, request)
     body = await read_json(request)
-    record = assistants.update(
-        body, current=stored.assistant, actor=f"key:{who.key_id}", now=datetime.now(UTC)
-    )
+    current = tool_secrets.opened(svc.secrets, stored.assistant)  # a tool named again keeps its secret
+    record = assistants.update(body, current=current, actor=f"key:{who.key_id}", now=datetime.now(UTC))
     applied = await _publish(request, svc, record, assistants.public(stored.assistant))
     return _written(record, stored.created_at, applied, created=False)
 

@@ -14,6 +14,7 @@ from gateway.auth import Authenticator
 from pipeline.codec import Codec
 from pipeline.kafka import Publisher
 from pipeline.settings import Settings
+from pipeline.tool_secrets import SecretBox
 from projections.admin import KeyIdentity
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ class Services:
     provider: Provider  # the chat models (or the offline demo)
     http: httpx.AsyncClient  # shared by tool calls
     chat: ChatRuntime  # widget token secret, conversations held here, rate limits
+    secrets: SecretBox  # seals tool secrets as they arrive, opens them to sign a call
     write_timeout: float = 10.0
 
 

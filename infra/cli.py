@@ -158,7 +158,7 @@ def _describe(settings: Settings) -> dict[str, Any]:
             "running": postgres_pid is not None if settings.embedded_database else None,
             "pid": postgres_pid,
             "port": settings.postgres_port if settings.embedded_database else None,
-            "dsn": settings.dsn,
+            "dsn": settings.shown_dsn,
         },
     }
 

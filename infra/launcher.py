@@ -189,6 +189,8 @@ class _Stack:
             postgres = EmbeddedPostgres(home.root, settings.postgres_port)
             postgres.start()
             self._parts.append(postgres)
+            # Made on the first start: every process is given the DSN that carries it.
+            settings = self._settings = replace(settings, postgres_password=postgres.password)
         if not await _unless_stopped(self._prepare(settings), stop):
             return False
         env = child_environment(settings)
@@ -279,7 +281,7 @@ class _Stack:
             f"Revos is running (launcher pid {os.getpid()})\n"
             f"  gateway   http://{settings.gateway_host}:{settings.gateway_port}\n"
             f"  broker    {settings.bootstrap_servers} ({broker})\n"
-            f"  database  {settings.dsn} ({database})\n"
+            f"  database  {settings.shown_dsn} ({database})\n"
             f"  processes {names}\n"
             f"  logs      {self._home.logs}\n"
             f"Stop with Ctrl-C or `kill -TERM {os.getpid()}`.",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -18,6 +19,8 @@ from infra import pginstall, ports
 from infra.errors import InfraError, StartupError
 from infra.home import Home
 from infra.processes import Child, ChildSpec, Deadline, alive, describe_exit, spawn, terminate
+from pipeline.key_files import key_file
+from pipeline.settings import POSTGRES_PASSWORD_FILE
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +30,17 @@ _STOP_TIMEOUT = 30.0
 _INITDB_TIMEOUT = 120.0
 _SOCKET_PATH_MAX = 100  # sun_path is 108 bytes on Linux; keep a margin
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+_TRUST = re.compile(r"^\s*(local|host\w*)\s.*\btrust\b", re.MULTILINE)
+# Every connection, over TCP or the socket, must give the password (stored as a SCRAM verifier).
+HBA = """\
+# Written by Revos: every connection gives the password kept in REVOS_HOME/postgres.password.
+local     all          all                    scram-sha-256
+host      all          all    127.0.0.1/32    scram-sha-256
+host      all          all    ::1/128         scram-sha-256
+local     replication  all                    scram-sha-256
+host      replication  all    127.0.0.1/32    scram-sha-256
+host      replication  all    ::1/128         scram-sha-256
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +60,8 @@ class Postmaster:
 
 
 class EmbeddedPostgres:
-    """PostgreSQL on 127.0.0.1:`port` with data in `<home>/postgres`, trust auth, database `database`."""
+    """PostgreSQL on 127.0.0.1:`port` with data in `<home>/postgres`, database `database`; the superuser's
+    password is in `<home>/postgres.password` (0600), and no connection is trusted without it."""
 
     name = "postgres"
 
@@ -73,8 +88,17 @@ class EmbeddedPostgres:
     def dsn(self) -> str:
         return self.dsn_for(self.database)
 
+    @property
+    def password_file(self) -> Path:
+        return self.home.root / POSTGRES_PASSWORD_FILE
+
+    @property
+    def password(self) -> str:
+        """The superuser's password, made on first use."""
+        return key_file(self.password_file).hex()
+
     def dsn_for(self, database: str) -> str:
-        return f"postgresql://{SUPERUSER}@{ports.HOST}:{self.port}/{database}"
+        return f"postgresql://{SUPERUSER}:{self.password}@{ports.HOST}:{self.port}/{database}"
 
     @property
     def pid(self) -> int | None:
@@ -112,6 +136,7 @@ class EmbeddedPostgres:
         user = pginstall.server_account()
         bin_dir = pginstall.install_dir(user) / "bin"
         self._ensure_cluster(bin_dir, user)
+        self._require_password(bin_dir, user)
         socket_dir = self.data_dir if _socket_fits(self.data_dir, self.port) else None
         spec = ChildSpec(
             name="postgres",
@@ -188,6 +213,36 @@ class EmbeddedPostgres:
             data.rmdir()
         staging.rename(data)
 
+    def _require_password(self, bin_dir: Path, user: str | None) -> None:
+        """Give the superuser the password in the home and stop trusting connections without it.
+
+        Clusters made by earlier versions trusted every local connection; so does a new one until here.
+        Done in single-user mode, before the server listens, so it is never reachable while it trusts.
+        A missing password file gets a new password the same way."""
+        hba = self.data_dir / "pg_hba.conf"
+        if self.password_file.exists() and not _TRUST.search(hba.read_text()):
+            return
+        self.password_file.unlink(missing_ok=True)  # a fresh one, since the old one is lost or unused
+        sql = f"ALTER ROLE {SUPERUSER} WITH PASSWORD '{self.password}';\n"  # hex: nothing to escape
+        argv = [str(bin_dir / "postgres"), "--single", "-D", str(self.data_dir), "-j", "postgres"]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+        account = None if user is None else pwd.getpwnam(user)
+        try:
+            result = subprocess.run(
+                argv, input=sql, capture_output=True, text=True, env=env, cwd=self.data_dir,
+                user=None if account is None else account.pw_uid,
+                group=None if account is None else account.pw_gid,
+                extra_groups=None if account is None else [],
+                timeout=_INITDB_TIMEOUT, check=False,
+            )  # fmt: skip
+        except subprocess.TimeoutExpired as exc:
+            raise StartupError("PostgreSQL in single-user mode did not set the password in time") from exc
+        if result.returncode != 0 or "ERROR" in result.stderr:
+            said = result.stderr.replace(self.password, "***").strip()[-2000:]  # it may quote the statement
+            raise StartupError(f"could not set PostgreSQL's password: {said}")
+        hba.write_text(HBA)
+        log.info("PostgreSQL now wants the password in %s", self.password_file)
+
     def _wait_ready(self, child: Child) -> None:
         deadline = Deadline(self.start_timeout)
         while True:
@@ -211,6 +266,7 @@ class EmbeddedPostgres:
         conninfo = f"host={ports.HOST} port={self.port} user={SUPERUSER} dbname=postgres connect_timeout=10"
         # PG* variables would redirect or alter psql's connection; ours must reach this server only.
         env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+        env["PGPASSWORD"] = self.password
         argv = [str(bin_dir / "psql"), "-X", "-q", "-tA", "-v", "ON_ERROR_STOP=1", "-d", conninfo, "-c", sql]
         try:
             result = subprocess.run(

@@ -19,9 +19,11 @@ from agents.relay import OutboxRelay
 from agents.runner import Message, Projection, Runtime, process
 from agents.scheduler import Scheduler
 from pipeline import transport
+from pipeline.audit import Seal
 from pipeline.bootstrap import check_log
 from pipeline.codec import default_codec
 from pipeline.kafka import KafkaPublisher
+from pipeline.key_files import audit_key
 from pipeline.settings import Settings
 from pipeline.topics import ADMIN, AUDIT, BILLING, CHAT, DEAD_LETTER_TOPICS
 from projections import outbox
@@ -147,7 +149,8 @@ def build_app(settings: Settings, *, worker_id: int = 0) -> faust.App:
 
     attach("billing", _raw_topic(app, BILLING), BillingProjection(codec))
     attach("admin", _raw_topic(app, ADMIN), AdminProjection(codec))
-    attach("audit", _raw_topic(app, AUDIT), AuditProjection(codec))
+    seal = Seal(audit_key(settings))
+    attach("audit", _raw_topic(app, AUDIT), AuditProjection(codec, seal, settings.audit_heads))
     attach("chat", _raw_topic(app, CHAT), ChatProjection(codec))
     attach("dead_letters", _raw_topic(app, *DEAD_LETTER_TOPICS), DeadLetterProjection(codec))
 

@@ -1,4 +1,5 @@
-"""`revos audit verify`: recompute every tenant's hash chain and name the first broken entry."""
+"""`revos audit verify`: check every tenant's chain against the audit key and its published head, and
+list every break."""
 
 from __future__ import annotations
 
@@ -6,30 +7,44 @@ import argparse
 import asyncio
 from typing import Any
 
+from pipeline import audit_heads
+from pipeline.audit import Seal, Verdict
+from pipeline.key_files import audit_key
 from pipeline.settings import Settings
 from projections import audit
 from projections.db import create_pool
 
 
+def report(verdicts: list[Verdict]) -> tuple[list[str], int]:
+    """The lines `verify` prints, and its exit code: 1 when any chain has a break."""
+    lines = []
+    for v in verdicts:
+        legacy = f", {v.legacy} of them legacy (unkeyed, written by an earlier version)" if v.legacy else ""
+        if not v.breaks:
+            lines.append(f"{v.tenant_id}: ok ({v.entries} entries{legacy})")
+            continue
+        lines.append(f"{v.tenant_id}: BROKEN, {len(v.breaks)} break(s) in {v.entries} entries{legacy}")
+        for b in v.breaks:
+            entry = f" (audit id {b.audit_id}, {b.what})" if b.audit_id else ""
+            lines.append(f"  seq {b.seq}{entry}: {b.reason}")
+    return lines, 1 if any(v.breaks for v in verdicts) else 0
+
+
 async def _verify(args: argparse.Namespace, settings: Settings) -> int:
+    seal = Seal(audit_key(settings, create=False))
+    published = audit_heads.published(settings.audit_heads)
     pool = await create_pool(settings.dsn, max_size=1)
     try:
-        results = await audit.verify(pool, args.tenant)
+        verdicts = await audit.verify(pool, args.tenant, seal, published)
     finally:
         await pool.close()
-    broken = 0
-    for tenant_id, first_bad, count in results:
-        if first_bad is None:
-            print(f"{tenant_id}: ok ({count} entries)")
-        else:
-            broken += 1
-            print(
-                f"{tenant_id}: BROKEN at seq {first_bad['seq']} (audit id {first_bad['audit_id']}, "
-                f"{first_bad['action']} on {first_bad['target']}); entries from there on cannot be trusted"
-            )
-    if not results:
-        print("no audit entries" + (f" for tenant {args.tenant}" if args.tenant else ""))
-    return 1 if broken else 0
+    lines, code = report(verdicts)
+    print(
+        "\n".join(lines)
+        if lines
+        else "no audit entries" + (f" for tenant {args.tenant}" if args.tenant else "")
+    )
+    return code
 
 
 def add_commands(sub: Any) -> None:
@@ -37,7 +52,8 @@ def add_commands(sub: Any) -> None:
         dest="audit_command", required=True
     )
     verify = group.add_parser(
-        "verify", help="recompute the hash chains; exit 1 naming the first broken entry"
+        "verify",
+        help="check the chains against the audit key and published heads; exit 1 listing every break",
     )
     verify.add_argument("--tenant", help="only this tenant")
     verify.set_defaults(handler=lambda a, s: asyncio.run(_verify(a, s)))

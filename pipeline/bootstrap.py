@@ -7,9 +7,11 @@ import logging
 import asyncpg
 
 from pipeline.kafka import ensure_topics, list_topics, recreate_misshapen
+from pipeline.key_files import secrets_key
 from pipeline.settings import Settings
+from pipeline.tool_secrets import SecretBox
 from pipeline.topics import ALL_TOPICS, LOG_MARK
-from projections import outbox
+from projections import assistants, outbox
 from projections.db import create_pool, migrate
 from projections.tracking import reset_tracking
 
@@ -38,6 +40,9 @@ async def prepare(settings: Settings) -> None:
         applied = await migrate(pool)
         if applied:
             log.info("applied migrations %s", applied)
+        resealed = await assistants.seal_plain_secrets(pool, SecretBox(secrets_key(settings)))
+        if resealed:
+            log.info("sealed the plain-text tool secrets of %d assistants", resealed)
         await _new_log(settings, pool, await _renewed(pool, created))
     finally:
         await pool.close()

@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from pipeline.errors import ConfigurationError
 
@@ -55,6 +56,17 @@ def check_widget_secret(secret: str | None) -> str | None:
     return secret
 
 
+POSTGRES_PASSWORD_FILE = "postgres.password"
+
+
+def _password(path: Path) -> str | None:
+    """The embedded PostgreSQL's password (hex), once its first start has made it."""
+    try:
+        return path.read_text().strip() or None
+    except FileNotFoundError:
+        return None
+
+
 def _optional_bool(env: Mapping[str, str], name: str) -> bool | None:
     """Like `_bool`, with "auto" or unset meaning None (decided from the other settings)."""
     if (env.get(name) or "").strip().lower() in ("", "auto"):
@@ -100,12 +112,22 @@ class Settings:
     outbox: bool | None = None
     # How long a clean stop waits for the workers to apply everything acknowledged.
     drain_seconds: float = 60.0
+    # The embedded PostgreSQL's password (None: none yet; it is made on its first start, in
+    # REVOS_HOME/postgres.password). Keys kept outside the database (None: a random one in REVOS_HOME):
+    # the audit chain's seal (audit.key) and the key tool secrets are encrypted with (secrets.key).
+    postgres_password: str | None = field(default=None, repr=False)
+    audit_key: str | None = field(default=None, repr=False)
+    secrets_key: str | None = field(default=None, repr=False)
+    # Where the audit chains' heads are written, outside the database (None: REVOS_HOME/audit-heads).
+    audit_heads_dir: Path | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
+        home = Path(env.get("REVOS_HOME") or "./.revos").resolve()
+        heads = env.get("REVOS_AUDIT_HEADS_DIR")
         return cls(
-            home=Path(env.get("REVOS_HOME") or "./.revos").resolve(),
+            home=home,
             gateway_host=env.get("REVOS_GATEWAY_HOST") or "127.0.0.1",
             gateway_port=_int(env, "REVOS_GATEWAY_PORT", 8080),
             broker_port=_int(env, "REVOS_BROKER_PORT", 9092),
@@ -129,6 +151,10 @@ class Settings:
             forwarded_allow_ips=env.get("REVOS_FORWARDED_ALLOW_IPS") or "127.0.0.1",
             outbox=_optional_bool(env, "REVOS_OUTBOX"),
             drain_seconds=_float(env, "REVOS_DRAIN_SECONDS", 60.0),
+            postgres_password=_password(home / POSTGRES_PASSWORD_FILE),
+            audit_key=env.get("REVOS_AUDIT_KEY") or None,
+            secrets_key=env.get("REVOS_SECRETS_KEY") or None,
+            audit_heads_dir=Path(heads).resolve() if heads else None,
         )
 
     @property
@@ -150,4 +176,20 @@ class Settings:
 
     @property
     def dsn(self) -> str:
-        return self.database_url or f"postgresql://postgres@127.0.0.1:{self.postgres_port}/revos"
+        if self.database_url:
+            return self.database_url
+        login = "postgres" if self.postgres_password is None else f"postgres:{self.postgres_password}"
+        return f"postgresql://{login}@127.0.0.1:{self.postgres_port}/revos"
+
+    @property
+    def shown_dsn(self) -> str:
+        """The DSN with its password masked, for banners and status output."""
+        parts = urlsplit(self.dsn)
+        if parts.password is None:
+            return self.dsn
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        return urlunsplit(parts._replace(netloc=netloc))
+
+    @property
+    def audit_heads(self) -> Path:
+        return self.audit_heads_dir or self.home / "audit-heads"

@@ -9,6 +9,7 @@ import asyncpg
 
 from pipeline.assistants import Assistant
 from pipeline.records import AssistantBranding, AssistantChanged, AssistantTool
+from pipeline.tool_secrets import SecretBox, context
 
 # Records of one tenant share a partition, so the log's order is the order of the writes (gateway clocks
 # may disagree; the log does not). A delete hides the row for good, keeping its last configuration for
@@ -113,3 +114,26 @@ async def load_public(pool: asyncpg.Pool | asyncpg.Connection, agent_id: str) ->
 async def listing(pool: asyncpg.Pool | asyncpg.Connection, tenant_id: str) -> list[Stored]:
     """The tenant's assistants that are not deleted, oldest first."""
     return [_stored(r) for r in await pool.fetch(LIST, tenant_id)]
+
+
+# Tool secrets stored in plain text by earlier versions (a secret sealed by the gateway starts "enc:v1:").
+PLAIN_SECRETS = """
+SELECT tenant_id, agent_id, event_id, tools FROM assistants
+WHERE EXISTS (SELECT 1 FROM jsonb_array_elements(tools) t WHERE t->>'secret' NOT LIKE 'enc:v1:%')
+"""
+# Only if the row has not changed since it was read: a newer write is already sealed.
+RESEAL = "UPDATE assistants SET tools = $3 WHERE tenant_id = $1 AND agent_id = $2 AND event_id = $4"
+
+
+async def seal_plain_secrets(pool: asyncpg.Pool, box: SecretBox) -> int:
+    """Seal the tool secrets earlier versions stored in plain text; how many assistants were sealed.
+
+    The records on the log that carried them stay as they were (a projection rebuilt from them would
+    hold them in plain text until this runs again: every start does)."""
+    sealed = 0
+    for row in await pool.fetch(PLAIN_SECRETS):
+        where = context(row["tenant_id"], row["agent_id"])
+        tools = [{**t, "secret": box.seal(t["secret"], where)} for t in row["tools"]]
+        status = await pool.execute(RESEAL, row["tenant_id"], row["agent_id"], tools, row["event_id"])
+        sealed += status == "UPDATE 1"
+    return sealed

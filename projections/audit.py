@@ -10,18 +10,19 @@ import asyncpg
 from pipeline import audit
 from pipeline.records import AuditRecorded
 
-LAST = """
-SELECT * FROM audit_log WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1
-"""
+LAST = "SELECT seq, hash FROM audit_log WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1"
 EXISTS = "SELECT 1 FROM audit_log WHERE audit_id = $1"
 INSERT = """
-INSERT INTO audit_log (tenant_id, seq, audit_id, actor, action, target, before, after, request_id, occurred_at,
-                       prev_hash, hash)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+INSERT INTO audit_log (tenant_id, seq, audit_id, actor, action, target, before_text, after_text, request_id,
+                       occurred_at, prev_hash, hash, key_id, chain_version)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 2)
 """
 # An API-key actor is recorded as `key:<key id>`; the page shows the key's display prefix beside it.
+# Keyed entries keep before/after as the JSON text they were sealed over; legacy ones as jsonb.
 PAGE = """
-SELECT a.seq, a.audit_id, a.actor, k.prefix AS actor_key_prefix, a.action, a.target, a.before, a.after,
+SELECT a.seq, a.audit_id, a.actor, k.prefix AS actor_key_prefix, a.action, a.target,
+       CASE WHEN a.chain_version = 1 THEN a.before ELSE a.before_text::jsonb END AS before,
+       CASE WHEN a.chain_version = 1 THEN a.after ELSE a.after_text::jsonb END AS after,
        a.request_id, a.occurred_at, a.hash
 FROM audit_log a
 LEFT JOIN api_keys k ON k.tenant_id = a.tenant_id AND a.actor = 'key:' || k.key_id
@@ -33,20 +34,17 @@ CHAIN = "SELECT * FROM audit_log WHERE tenant_id = $1 ORDER BY seq"
 TENANTS = "SELECT DISTINCT tenant_id FROM audit_log ORDER BY tenant_id"
 
 
-def _entry(row: asyncpg.Record) -> audit.Entry:
-    return audit.Entry(**dict(row))
-
-
-async def append(conn: asyncpg.Connection, r: AuditRecorded) -> None:
-    """Append `r` to its tenant's chain once; a redelivered record is recognised by its id."""
+async def append(conn: asyncpg.Connection, r: AuditRecorded, seal: audit.Seal) -> audit.Head | None:
+    """Append `r` to its tenant's chain once; the new head, or None for a redelivered record."""
     if await conn.fetchval(EXISTS, r.audit_id):
-        return
+        return None
     last = await conn.fetchrow(LAST, r.tenant_id)
-    e = audit.append(None if last is None else _entry(last), r)
+    e = audit.append(None if last is None else audit.Head(last["seq"], last["hash"]), r, seal)
     await conn.execute(
-        INSERT, e.tenant_id, e.seq, e.audit_id, e.actor, e.action, e.target, e.before, e.after,
-        e.request_id, e.occurred_at, e.prev_hash, e.hash,
+        INSERT, e.tenant_id, e.seq, e.audit_id, e.actor, e.action, e.target, e.before_text, e.after_text,
+        e.request_id, e.occurred_at, e.prev_hash, e.hash, e.key_id,
     )  # fmt: skip
+    return audit.Head(e.seq, e.hash)
 
 
 async def page(
@@ -62,12 +60,17 @@ async def page(
     return [dict(r) for r in await pool.fetch(PAGE, tenant_id, target, action, since, after_seq, limit)]
 
 
-async def verify(pool: asyncpg.Pool, tenant_id: str | None) -> list[tuple[str, dict[str, Any] | None, int]]:
-    """For each tenant (or the one given): the first broken entry or None, and how many entries were read."""
-    tenants = [tenant_id] if tenant_id else [r["tenant_id"] for r in await pool.fetch(TENANTS)]
-    results = []
+async def verify(
+    pool: asyncpg.Pool, tenant_id: str | None, seal: audit.Seal, published: dict[str, audit.Head]
+) -> list[audit.Verdict]:
+    """Each tenant's chain (or the one given) checked against the key and its published head; tenants
+    with a published head but no entry left are checked too."""
+    if tenant_id:
+        tenants = [tenant_id]
+    else:
+        tenants = sorted({r["tenant_id"] for r in await pool.fetch(TENANTS)} | set(published))
+    verdicts = []
     for t in tenants:
         rows = [dict(r) for r in await pool.fetch(CHAIN, t)]
-        broken = audit.first_broken(rows)
-        results.append((t, None if broken is None else dict(broken), len(rows)))
-    return results
+        verdicts.append(audit.check(t, rows, seal, published.get(t)))
+    return verdicts

@@ -45,6 +45,7 @@ from pipeline.errors import TransientError, is_retryable
 from pipeline.kafka import Outgoing
 from pipeline.records import AssistantTool, ChatMessageRecorded
 from pipeline.stored_text import storable, storable_json
+from pipeline.tool_secrets import SecretUnreadable, opened_tool
 from pipeline.topics import CHAT, conversation_key
 from pipeline.widget_tokens import TokenClaims
 from projections import assistants
@@ -254,6 +255,11 @@ class Turn:
             self._t.conversation_id,
             visitor_id=self._claims.visitor_id,
         )
+        try:
+            tool = opened_tool(self._svc.secrets, self._claims.tenant_id, self._claims.agent_id, tool)
+        except SecretUnreadable as exc:
+            log.error("%s", exc)
+            return ToolResult(False, orjson.dumps({"error": "the tool's secret cannot be read"}).decode())
         return await call_tool(
             tool,
             str(function.get("arguments") or ""),

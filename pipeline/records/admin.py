@@ -58,7 +58,7 @@ class AssistantTool:
     description: str
     parameters: str  # JSON Schema of the arguments, as JSON text
     url: str
-    secret: str
+    secret: str = field(repr=False)  # sealed by the gateway (pipeline/tool_secrets.py); never logged
     timeout_seconds: float = 10.0
 
 

@@ -13,7 +13,9 @@ from e2e_stack import Stack, eventually
 from pipeline.assistant_templates import TEMPLATES
 from pipeline.codec import default_codec
 from pipeline.kafka import KafkaPublisher, Outgoing
+from pipeline.key_files import read_key
 from pipeline.records import ChatMessageRecorded
+from pipeline.tool_secrets import SecretBox
 from pipeline.topics import CHAT, conversation_key
 
 SECRET = "tool-secret-0123456789"
@@ -147,10 +149,15 @@ async def test_agents_crud_keeps_secrets_audits_each_write_and_isolates_tenants(
 
 
 async def stack_tools(stack: Stack, agent_id: str) -> dict[str, str]:
-    """The tool secrets the projection keeps (the API never shows them)."""
+    """The tool secrets the projection keeps (the API never shows them), sealed, opened with the key."""
     assert stack.pool is not None
-    raw = await stack.pool.fetchval("SELECT tools::text FROM assistants WHERE agent_id = $1", agent_id)
-    return {t["name"]: t["secret"] for t in orjson.loads(raw)}
+    row = await stack.pool.fetchrow(
+        "SELECT tenant_id, tools::text FROM assistants WHERE agent_id = $1", agent_id
+    )
+    box, where = SecretBox(read_key(stack.home / "secrets.key")), f"{row['tenant_id']}/{agent_id}"
+    tools = orjson.loads(row["tools"])
+    assert all(t["secret"].startswith("enc:v1:") for t in tools)
+    return {t["name"]: box.open(t["secret"], where) for t in tools}
 
 
 # --- conversations ------------------------------------------------------------------------------

@@ -70,11 +70,14 @@ async def test_every_write_leaves_one_audit_entry_and_tampering_is_found(stack: 
     async with stack.pool.acquire() as conn, conn.transaction():
         await conn.execute("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only")
         await conn.execute(
-            "UPDATE audit_log SET after = jsonb_set(after, '{amount}', '\"1000\"') WHERE tenant_id = $1 AND seq = 5",
+            "UPDATE audit_log SET after_text = replace(after_text, '\"10\"', '\"1000\"') "
+            "WHERE tenant_id = $1 AND seq = 5",
             tenant["tenant_id"],
         )
         await conn.execute("ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only")
     tampered = revos(stack, "audit", "verify", "--tenant", tenant["tenant_id"])
     assert tampered.returncode == 1
-    assert "BROKEN at seq 5" in tampered.stdout and "grant.create" in tampered.stdout
+    assert f"{tenant['tenant_id']}: BROKEN, 1 break(s)" in tampered.stdout
+    assert "seq 5 (audit id" in tampered.stdout and "grant.create" in tampered.stdout
+    assert "does not match its seal" in tampered.stdout
     assert revos(stack, "audit", "verify", "--tenant", other["tenant_id"]).returncode == 0

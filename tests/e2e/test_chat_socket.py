@@ -12,6 +12,7 @@ import os
 import random
 import signal
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -28,7 +29,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from infra.ports import free_port
-from pipeline import widget_tokens
+from pipeline import tool_signing, widget_tokens
 from pipeline.offline_chat import words
 
 ORIGIN = "https://shop.example.com"
@@ -670,3 +671,82 @@ async def test_a_draining_gateway_refuses_writes_and_new_sockets_and_still_answe
         assert chat.ws.close_code == 1013  # try again later: the widget reconnects with backoff
     finally:
         gateway.stop(10)
+
+
+TOOL_SECRET = "whsec_kept-encrypted-0123456789"
+
+
+@pytest.fixture
+def signed_tool() -> Iterator[str]:
+    """A tenant's tool on loopback that answers `verified` only to a request signed with TOOL_SECRET."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            ok = tool_signing.verify(
+                TOOL_SECRET, self.headers["X-Revos-Timestamp"], body, self.headers["X-Revos-Signature"],
+                now=time.time(),
+            )  # fmt: skip
+            answer = b"verified" if ok else b"bad signature"
+            self.send_response(200 if ok else 401)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/answer"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def test_a_tool_secret_is_stored_encrypted_and_still_signs_the_calls(
+    chat_stack: Stack, signed_tool: str
+) -> None:
+    tool = {
+        "name": "signed",
+        "description": "Checks its signature",
+        "url": signed_tool,
+        "secret": TOOL_SECRET,
+    }
+    agent = await make_agent(chat_stack, "sealed", credits="1000", tools=[tool])
+    assert chat_stack.pool is not None
+    for table, column in (("assistants", "tools"), ("audit_log", "after_text")):
+        found = await chat_stack.pool.fetchval(
+            f"SELECT count(*) FROM {table} WHERE position($1 in {column}::text) > 0", TOOL_SECRET
+        )
+        assert found == 0, f"the tool secret is readable in {table}.{column}"
+    async with chat_stack.client(agent.api_key) as api:
+        shown = (await api.get(f"/v1/agents/{agent.agent_id}")).text
+        # A PATCH naming the tool without its secret keeps it (decrypted, then sealed again).
+        kept = {k: v for k, v in tool.items() if k != "secret"}
+        patched = await api.patch(f"/v1/agents/{agent.agent_id}", json={"tools": [kept], "name": "Again"})
+        assert patched.status_code == 200, patched.text
+    assert TOOL_SECRET not in shown and TOOL_SECRET not in patched.text
+
+    port = free_port()
+    env = {**GATEWAY_ENV, "REVOS_GATEWAY_PORT": str(port), "REVOS_TOOLS_ALLOW_PRIVATE": "true"}
+    other = chat_stack.spawn_gateway("gateway-signed-tools", env)
+    try:
+        await chat_stack.wait_ready(url=f"http://127.0.0.1:{port}")
+        chat = await Chat.open(chat_stack, await token_for(chat_stack, agent.agent_id), port=port)
+        await chat.hello()
+        await chat.send("c1", "!tool signed {}")
+        assert (await chat.frame())["seq"] == 1
+        _, [_call, result, _answer] = await chat.reply(1)
+        await chat.ws.close()
+        assert (result["role"], result["text"], result["status"]) == ("tool", "verified", "complete")
+    finally:
+        other.stop(10)
+    logs = "".join(p.read_text(errors="replace") for p in (chat_stack.home / "logs").glob("*.log"))
+    assert TOOL_SECRET not in logs

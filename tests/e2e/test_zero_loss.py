@@ -30,6 +30,7 @@ from waiting import eventually
 from infra.broker import EmbeddedBroker
 from infra.ports import free_port
 from infra.postgres import EmbeddedPostgres
+from pipeline.settings import Settings
 
 pytestmark = pytest.mark.slow
 
@@ -67,7 +68,7 @@ class DefaultStack:
 
     @property
     def dsn(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.postgres_port}/revos"
+        return Settings.from_env(self.env).dsn  # the password is made on the stack's first start
 
     def start(self) -> None:
         with open(self.output, "ab") as out:

@@ -28,6 +28,7 @@ from infra.errors import HomeLockedError, PortInUseError, StartupError
 from infra.home import HomeLock
 from infra.ports import free_port
 from infra.postgres import EmbeddedPostgres
+from pipeline.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -325,7 +326,8 @@ async def test_infra_up_status_down(revos_home: Path) -> None:
         assert status["broker"]["running"] is True
         assert status["postgres"]["running"] is True
         pids = [status["broker"]["pid"], status["postgres"]["pid"]]
-        conn = await asyncpg.connect(status["postgres"]["dsn"])
+        assert ":***@" in status["postgres"]["dsn"]  # the password stays in REVOS_HOME/postgres.password
+        conn = await asyncpg.connect(Settings.from_env(env).dsn)
         try:
             assert await conn.fetchval("SELECT 1") == 1
         finally:
@@ -346,3 +348,61 @@ async def test_infra_up_status_down(revos_home: Path) -> None:
     assert status["detached"] is False
     assert (status["broker"]["running"], status["postgres"]["running"]) == (False, False)
     assert (await _cli(env, "infra", "down"))[0] == 0  # idempotent
+
+
+async def _refused_without_password(server: EmbeddedPostgres) -> None:
+    with pytest.raises(asyncpg.exceptions.InvalidAuthorizationSpecificationError):
+        conn = await asyncpg.connect(host="127.0.0.1", port=server.port, user="postgres", database="postgres")
+        await conn.close()
+
+
+async def test_postgres_wants_its_password_kept_private_in_the_home(revos_home: Path) -> None:
+    server = EmbeddedPostgres(revos_home, free_port())
+    server.start()
+    try:
+        password_file = revos_home / "postgres.password"
+        assert password_file.stat().st_mode & 0o777 == 0o600
+        assert password_file.read_text().strip() in server.dsn
+        await _refused_without_password(server)
+        conn = await asyncpg.connect(server.dsn)
+        try:
+            assert await conn.fetchval("SELECT 1") == 1
+        finally:
+            await conn.close()
+        hba = (server.data_dir / "pg_hba.conf").read_text()
+        assert not re.search(r"^\s*(local|host)\S*\s.*\btrust\b", hba, re.MULTILINE)
+        listening = {
+            c.laddr.ip
+            for c in psutil.net_connections("inet")
+            if c.status == "LISTEN" and c.laddr.port == server.port
+        }
+        assert listening == {"127.0.0.1"}
+    finally:
+        server.stop()
+
+
+async def test_a_data_directory_made_with_trust_is_upgraded_on_start(revos_home: Path) -> None:
+    server = EmbeddedPostgres(revos_home, free_port())
+    server.start()
+    server.stop()
+    hba = server.data_dir / "pg_hba.conf"
+    hba.write_text("local all all trust\nhost all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\n")
+    (revos_home / "postgres.password").unlink(missing_ok=True)  # as an earlier version left it
+    server.start()
+    try:
+        await _refused_without_password(server)
+        conn = await asyncpg.connect(server.dsn)
+        try:
+            assert await conn.fetchval("SELECT 1") == 1
+        finally:
+            await conn.close()
+    finally:
+        server.stop()
+
+
+def test_the_broker_listens_on_loopback_only(broker: _Broker) -> None:
+    port = int(broker.bootstrap_servers.rsplit(":", 1)[1])
+    listening = {
+        c.laddr.ip for c in psutil.net_connections("inet") if c.status == "LISTEN" and c.laddr.port == port
+    }
+    assert listening == {"127.0.0.1"}
