@@ -690,7 +690,7 @@ def signed_tool() -> Iterator[str]:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             ok = tool_signing.verify(
                 TOOL_SECRET, self.headers["X-Revos-Timestamp"], body, self.headers["X-Revos-Signature"],
-                now=time.time(),
+                delivery=self.headers["X-Revos-Delivery"], now=time.time(),
             )  # fmt: skip
             answer = b"verified" if ok else b"bad signature"
             self.send_response(200 if ok else 401)
