@@ -10,6 +10,7 @@ import httpx
 from starlette.requests import Request
 
 from gateway.auth import Authenticator
+from gateway.limits import GatewayLimits
 from pipeline.codec import Codec
 from pipeline.kafka import Publisher
 from pipeline.settings import Settings
@@ -29,7 +30,8 @@ class Services:
     authenticate: Authenticator
     provider: Provider  # the chat models (or the offline demo)
     http: httpx.AsyncClient  # shared by tool calls
-    chat: ChatRuntime  # widget token secret, conversations held here, rate limits
+    chat: ChatRuntime  # widget token secret, conversations held here
+    limits: GatewayLimits  # rate limits, shared with the other gateway processes
     write_timeout: float = 10.0
 
 
@@ -40,4 +42,6 @@ def services(request: Request) -> Services:
 
 async def caller(request: Request) -> tuple[Services, KeyIdentity]:
     svc = services(request)
-    return svc, await svc.authenticate(request)
+    identity = await svc.authenticate(request)
+    await svc.limits.api_key(identity.key_id)
+    return svc, identity

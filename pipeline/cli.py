@@ -49,8 +49,7 @@ def _gateway(args: argparse.Namespace, settings: Settings) -> int:
         port=settings.gateway_port,
         log_level=args.log_level,
         access_log=False,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
+        proxy_headers=False,  # the app reads them itself (gateway/proxy.py)
     )
     return 0
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,6 +31,7 @@ from gateway.services import Services
 from pipeline import chat_frames, widget_tokens
 from pipeline.chat_frames import FrameError, Hello, Ping, Send
 from pipeline.errors import is_retryable
+from pipeline.rate_limits import retry_seconds
 from projections import assistants
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,7 @@ ORIGIN_CLOSE = 4403  # this page may not use this agent (or the agent is gone)
 IDLE_CLOSE = 4408  # nothing heard from the peer for too long
 ELSEWHERE_CLOSE = 4409  # another gateway process holds the conversation: reconnect (and land there)
 DRAINING_CLOSE = 1013  # "try again later": this gateway is stopping; the widget reconnects with backoff
+RATE_CLOSE = 4429  # too many sockets opened from this address: reconnect after `retry_after` seconds
 
 
 class ChatSocket:
@@ -58,7 +59,6 @@ class ChatSocket:
         self._gone = asyncio.Event()
         self._conversation: Conversation | None = None
         self._turn: asyncio.Task[None] | None = None
-        self._session_key = websocket.query_params.get("token", "")
         self._address = websocket.client.host if websocket.client else "unknown"
         self._idle = False
 
@@ -102,7 +102,7 @@ class ChatSocket:
             if isinstance(frame, Hello):
                 await self._hello(frame)
             elif isinstance(frame, Send):
-                self._send(frame)
+                await self._send(frame)
             elif isinstance(frame, Ping):
                 self._listener.push(chat_frames.PONG)
             # A pong needs no answer: hearing anything at all keeps the socket open.
@@ -150,24 +150,28 @@ class ChatSocket:
             return
         self._conversation = conversation
 
-    def _send(self, send: Send) -> None:
-        """Decides at once, without awaiting, so two sends can never both start a turn."""
+    async def _send(self, send: Send) -> None:
+        """Counts the message against the shared rate limits, then decides without awaiting again, so
+        two sends can never both start a turn."""
+        if self._answered(send):
+            return
+        c = self._claims
+        try:
+            allowed = await self._svc.limits.message(c.tenant_id, c.agent_id, c.visitor_id, self._address)
+        except Exception as exc:
+            if not is_retryable(exc):
+                raise
+            log.warning("rate limit check failed: %r", exc)
+            self._listener.push(chat_frames.error("unavailable", "the chat is unavailable; send it again"))
+            return
+        if self._answered(send):  # answered meanwhile (another socket of the conversation)
+            return
         conversation = self._conversation
-        if conversation is None:
-            self._listener.push(chat_frames.error("invalid_frame", "say hello before sending"))
-            return
-        if conversation.transcript.seq_of(send.client_message_id) is not None:
-            # Processed already: only what this socket has not been sent yet (usually nothing).
-            for record in conversation.transcript.turn_after(
-                send.client_message_id, self._listener.sent_through
-            ):
-                self._listener.push_message(record)
-            return
-        wait = self._chat.session_limits.take(self._session_key) or self._chat.ip_limits.take(self._address)
-        if wait:
-            retry_after = math.ceil(wait)
+        assert conversation is not None
+        if not allowed.granted:
+            wait = retry_seconds(allowed)
             self._listener.push(
-                chat_frames.error("rate_limited", f"too many messages; retry in {retry_after} s", retry_after)
+                chat_frames.error("rate_limited", f"too many messages; retry in {wait} s", wait)
             )
             return
         if conversation.turn_running:
@@ -179,9 +183,25 @@ class ChatSocket:
         turn = Turn(self._svc, conversation, self._claims, self._listener, self._gone)
         self._turn = asyncio.create_task(turn.run(send))
 
+    def _answered(self, send: Send) -> bool:
+        """True when `send` was answered without a turn: there is no conversation yet, or the message
+        was processed already."""
+        conversation = self._conversation
+        if conversation is None:
+            self._listener.push(chat_frames.error("invalid_frame", "say hello before sending"))
+            return True
+        if conversation.transcript.seq_of(send.client_message_id) is None:
+            return False
+        # Processed already: only what this socket has not been sent yet (usually nothing).
+        for record in conversation.transcript.turn_after(send.client_message_id, self._listener.sent_through):
+            self._listener.push_message(record)
+        return True
 
-async def _refuse(websocket: WebSocket, code: str, message: str, close_code: int) -> None:
-    await websocket.send_text(dumps(chat_frames.error(code, message)).decode())
+
+async def _refuse(
+    websocket: WebSocket, code: str, message: str, close_code: int, retry_after: int | None = None
+) -> None:
+    await websocket.send_text(dumps(chat_frames.error(code, message, retry_after)).decode())
     await websocket.close(close_code)
 
 
@@ -191,6 +211,19 @@ async def chat_socket(websocket: WebSocket) -> None:
     await websocket.accept()
     if getattr(websocket.app.state, "draining", False):
         await _refuse(websocket, "draining", "the service is restarting; reconnect shortly", DRAINING_CLOSE)
+        return
+    try:
+        allowed = await svc.limits.connect(websocket.client.host if websocket.client else None)
+    except Exception as exc:
+        if not is_retryable(exc):
+            raise
+        log.warning("rate limit check failed: %r", exc)
+        await _refuse(websocket, "unavailable", "the chat is unavailable; reconnect shortly", DRAINING_CLOSE)
+        return
+    if not allowed.granted:
+        wait = retry_seconds(allowed)
+        message = f"too many connections from this address; retry in {wait} s"
+        await _refuse(websocket, "rate_limited", message, RATE_CLOSE, wait)
         return
     try:
         claims = widget_tokens.verify(

@@ -11,6 +11,12 @@ _ERROR = {
     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
 }
 
+_RATE_LIMITED = {
+    **_ERROR,
+    "description": "rate_limited: over a rate limit; retry after Retry-After seconds",
+    "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds to wait"}},
+}
+
 
 def _json(schema: dict[str, Any], description: str = "ok") -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
@@ -21,7 +27,10 @@ def _ref(name: str) -> dict[str, str]:
 
 
 def _op(summary: str, responses: dict[str, Any], body: str | None = None, **extra: Any) -> dict[str, Any]:
-    op: dict[str, Any] = {"summary": summary, "responses": {**responses, "400": _ERROR, "401": _ERROR}}
+    op: dict[str, Any] = {
+        "summary": summary,
+        "responses": {**responses, "400": _ERROR, "401": _ERROR, "429": _RATE_LIMITED},
+    }
     if body:
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(body)}}}
     op.update(extra)

@@ -2,7 +2,7 @@
 offline model, records on the broker, the chat projection and the billing fold.
 
 One stack serves the whole module (each test has its own tenant): the gateway runs with a fast
-offline model, short heartbeats and no per-address limit (every client here shares 127.0.0.1).
+offline model, short heartbeats and no per-address limits (every client here shares 127.0.0.1).
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ PRICE = Decimal("0.01")  # credits per token
 GATEWAY_ENV = {
     "REVOS_OFFLINE_DELAY_MS": "5",
     "REVOS_CHAT_IP_PER_MINUTE": "1000000",
+    "REVOS_CHAT_NEW_SESSIONS_PER_MINUTE": "1000000",
+    "REVOS_CHAT_CONNECTS_PER_MINUTE": "1000000",
     "REVOS_CHAT_PING_SECONDS": "1",
     "REVOS_CHAT_IDLE_SECONDS": "3",
 }
