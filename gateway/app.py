@@ -39,7 +39,9 @@ from gateway.chat.providers import provider_from_settings
 from gateway.chat.runtime import chat_runtime
 from gateway.chat.tool_client import tool_client
 from gateway.errors import error_response, handle_http_error, handle_revos_error, handle_unexpected
+from gateway.limits import GatewayLimits
 from gateway.openapi import OPENAPI
+from gateway.proxy import ForwardedHeaders
 from gateway.responses import json_response
 from gateway.services import Services, services
 from pipeline.codec import default_codec
@@ -51,6 +53,7 @@ from pipeline.tool_secrets import SecretBox
 from pipeline.topics import BILLING
 from projections.db import create_pool
 from projections.outbox import OutboxPublisher
+from projections.rate_limits import PostgresLimiter
 
 log = logging.getLogger(__name__)
 
@@ -213,6 +216,7 @@ def create_app(
         loop = asyncio.get_running_loop()
         # SIGUSR1: the launcher is stopping the stack; refuse new writes while the workers drain.
         loop.add_signal_handler(signal.SIGUSR1, _start_draining, app)
+        limiter = PostgresLimiter(pool)
         try:
             if own:
                 await broker.start()
@@ -226,12 +230,14 @@ def create_app(
                 http=http,
                 chat=chat_runtime(settings, pool),
                 secrets=SecretBox(secrets_key(settings)),
+                limits=GatewayLimits(limiter, settings),
                 write_timeout=write_timeout,
             )
             services = app.state.services
             background = {
                 asyncio.create_task(services.chat.hub.keep_leases()),
                 asyncio.create_task(services.authenticate.listen(settings.dsn)),
+                asyncio.create_task(limiter.keep_swept()),
             }
             log.info("gateway ready on http://%s:%d", settings.gateway_host, settings.gateway_port)
             try:
@@ -251,7 +257,11 @@ def create_app(
 
     return Starlette(
         routes=ROUTES,
-        middleware=[Middleware(RequestContext)],
+        # Outermost: everything below sees the client and scheme the trusted proxies reported.
+        middleware=[
+            Middleware(ForwardedHeaders, trusted=settings.trusted_proxies),
+            Middleware(RequestContext),
+        ],
         exception_handlers={
             RevosError: handle_revos_error,
             HTTPException: handle_http_error,

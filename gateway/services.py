@@ -11,6 +11,7 @@ from starlette.requests import Request
 
 from gateway import scopes
 from gateway.auth import Authenticator
+from gateway.limits import GatewayLimits
 from pipeline.codec import Codec
 from pipeline.kafka import Publisher
 from pipeline.settings import Settings
@@ -31,8 +32,9 @@ class Services:
     authenticate: Authenticator
     provider: Provider  # the chat models (or the offline demo)
     http: httpx.AsyncClient  # shared by tool calls
-    chat: ChatRuntime  # widget token secret, conversations held here, rate limits
+    chat: ChatRuntime  # widget token secret, conversations held here
     secrets: SecretBox  # seals tool secrets as they arrive, opens them to sign a call
+    limits: GatewayLimits  # rate limits, shared with the other gateway processes
     write_timeout: float = 10.0
 
 
@@ -46,4 +48,5 @@ async def caller(request: Request) -> tuple[Services, KeyIdentity]:
     svc = services(request)
     who = await svc.authenticate(request)
     scopes.check(request, who)
+    await svc.limits.api_key(who.key_id)
     return svc, who

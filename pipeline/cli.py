@@ -54,8 +54,7 @@ def _gateway(args: argparse.Namespace, settings: Settings) -> int:
         log_level=args.log_level,
         log_config=uvicorn_log_config(),
         access_log=False,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
+        proxy_headers=False,  # the app reads them itself (gateway/proxy.py)
         # A chat frame holds at most 16 KiB: a larger one is refused (1009) before it is buffered whole.
         ws=BoundedWebSocketProtocol,
         ws_max_size=MAX_FRAME_BYTES,

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from pipeline.client_address import TrustedProxies
 from pipeline.errors import ConfigurationError
 
 
@@ -74,6 +75,26 @@ def _optional_bool(env: Mapping[str, str], name: str) -> bool | None:
     return _bool(env, name, False)
 
 
+def _proxies(env: Mapping[str, str]) -> str:
+    raw = env.get("REVOS_FORWARDED_ALLOW_IPS") or "127.0.0.1"
+    try:
+        TrustedProxies.parse(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"REVOS_FORWARDED_ALLOW_IPS: {exc}") from exc
+    return raw
+
+
+_LIMITS = (
+    "chat_session_per_minute",
+    "chat_session_burst",
+    "chat_ip_per_minute",
+    "chat_new_sessions_per_minute",
+    "chat_connects_per_minute",
+    "api_key_per_second",
+    "api_key_burst",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything configurable about one Revos installation."""
@@ -94,7 +115,8 @@ class Settings:
     model_api_key: str | None = field(default=None, repr=False)
     offline_delay_ms: int = 30
     # Chat sessions: the token secret (None: a random one kept in REVOS_HOME/widget.secret), the
-    # socket's heartbeat and the rate limits of docs/chat.md.
+    # socket's heartbeat and the rate limits of docs/chat.md (0: no limit): messages per visitor and
+    # per client address, sessions issued and sockets opened per client address.
     widget_secret: str | None = field(default=None, repr=False)
     chat_ping_seconds: float = 20.0
     chat_idle_seconds: float = 45.0
@@ -102,6 +124,11 @@ class Settings:
     chat_session_per_minute: int = 10
     chat_session_burst: int = 5
     chat_ip_per_minute: int = 60
+    chat_new_sessions_per_minute: int = 30
+    chat_connects_per_minute: int = 60
+    # Requests per API key across every gateway (docs/api.md#rate-limits; 0: no limit).
+    api_key_per_second: float = 1000.0
+    api_key_burst: int = 2000
     # Tools may be called only on public addresses unless this is set (local development, tests).
     tools_allow_private: bool = False
     # Proxies whose X-Forwarded-Proto/-For the gateway believes (comma-separated IPs or networks, "*"
@@ -120,6 +147,11 @@ class Settings:
     secrets_key: str | None = field(default=None, repr=False)
     # Where the audit chains' heads are written, outside the database (None: REVOS_HOME/audit-heads).
     audit_heads_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        for name in _LIMITS:
+            if getattr(self, name) < 0:
+                raise ConfigurationError(f"REVOS_{name.upper()} must be 0 (no limit) or more")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -147,8 +179,12 @@ class Settings:
             chat_session_per_minute=_int(env, "REVOS_CHAT_SESSION_PER_MINUTE", 10),
             chat_session_burst=_int(env, "REVOS_CHAT_SESSION_BURST", 5),
             chat_ip_per_minute=_int(env, "REVOS_CHAT_IP_PER_MINUTE", 60),
+            chat_new_sessions_per_minute=_int(env, "REVOS_CHAT_NEW_SESSIONS_PER_MINUTE", 30),
+            chat_connects_per_minute=_int(env, "REVOS_CHAT_CONNECTS_PER_MINUTE", 60),
+            api_key_per_second=_float(env, "REVOS_API_KEY_PER_SECOND", 1000.0),
+            api_key_burst=_int(env, "REVOS_API_KEY_BURST", 2000),
             tools_allow_private=_bool(env, "REVOS_TOOLS_ALLOW_PRIVATE", False),
-            forwarded_allow_ips=env.get("REVOS_FORWARDED_ALLOW_IPS") or "127.0.0.1",
+            forwarded_allow_ips=_proxies(env),
             outbox=_optional_bool(env, "REVOS_OUTBOX"),
             drain_seconds=_float(env, "REVOS_DRAIN_SECONDS", 60.0),
             postgres_password=_password(home / POSTGRES_PASSWORD_FILE),
@@ -156,6 +192,10 @@ class Settings:
             secrets_key=env.get("REVOS_SECRETS_KEY") or None,
             audit_heads_dir=Path(heads).resolve() if heads else None,
         )
+
+    @property
+    def trusted_proxies(self) -> TrustedProxies:
+        return TrustedProxies.parse(self.forwarded_allow_ips)
 
     @property
     def embedded_broker(self) -> bool:

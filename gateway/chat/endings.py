@@ -14,6 +14,7 @@ IDLE_CLOSE = 4408  # nothing heard from the peer for too long
 ELSEWHERE_CLOSE = 4409  # another gateway process holds the conversation: reconnect (and land there)
 BACKLOG_CLOSE = 4413  # the client does not read: more than MAX_BACKLOG_BYTES waited to be sent to it
 FLOOD_CLOSE = 4429  # the client sent frames faster than FRAME_BURST / FRAMES_PER_SECOND
+RATE_CLOSE = 4429  # too many sockets opened from this address: reconnect after `retry_after` seconds
 DRAINING_CLOSE = 1013  # "try again later": this gateway is stopping; the widget reconnects with backoff
 LAST_FRAME_SECONDS = 2.0  # how long a closing socket tries to deliver what is queued and its last error
 

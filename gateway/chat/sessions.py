@@ -19,6 +19,7 @@ from starlette.responses import Response
 
 from gateway.body import read_json
 from gateway.errors import ApiError, error_response
+from gateway.limits import refusal
 from gateway.responses import json_response
 from gateway.services import services
 from pipeline import widget_tokens
@@ -75,6 +76,9 @@ def _body(raw: object) -> tuple[str, str | None]:
 
 async def _create(request: Request, origin: str) -> Response:
     svc = services(request)
+    allowed = await svc.limits.session(request.client.host if request.client else None)
+    if not allowed.granted:
+        raise refusal(allowed, "sessions from this address")
     agent_id, visitor_id = _body(await read_json(request, limit=MAX_BODY))
     assistant = await assistants.load_public(svc.pool, agent_id)
     if assistant is None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -37,6 +36,7 @@ from gateway.chat.endings import (
     NORMAL,
     NOT_READING,
     ORIGIN_CLOSE,
+    RATE_CLOSE,
     SESSION_CLOSE,
     Ending,
 )
@@ -48,7 +48,7 @@ from gateway.services import Services
 from pipeline import chat_frames, widget_tokens
 from pipeline.chat_frames import FRAME_BURST, FRAMES_PER_SECOND, FrameError, Hello, Ping, Send
 from pipeline.errors import is_retryable
-from pipeline.rate_limits import TokenBucket
+from pipeline.rate_limits import FrameBucket, retry_seconds
 from projections import assistants
 
 log = logging.getLogger(__name__)
@@ -69,9 +69,8 @@ class ChatSocket:
         self._gone = asyncio.Event()
         self._conversation: Conversation | None = None
         self._turn: asyncio.Task[None] | None = None
-        self._session_key = websocket.query_params.get("token", "")
         self._address = websocket.client.host if websocket.client else "unknown"
-        self._frames = TokenBucket(FRAMES_PER_SECOND, FRAME_BURST, FRAME_BURST, time.monotonic())
+        self._frames = FrameBucket(FRAMES_PER_SECOND, FRAME_BURST)
         self._ending: Ending | None = None
         self._ended = asyncio.Event()
         self._receiving = False  # the reader waits for the peer: cancelling it leaves nothing half done
@@ -136,7 +135,7 @@ class ChatSocket:
                 self._receiving = False
             if message["type"] == "websocket.disconnect":
                 return
-            if self._frames.take(time.monotonic()):
+            if self._frames.take():
                 self._end(FLOODED)
                 return
             text = message.get("text")
@@ -153,7 +152,7 @@ class ChatSocket:
                     await self._hello(frame)
             elif isinstance(frame, Send):
                 if await self._authorized():
-                    self._send(frame)
+                    await self._send(frame)
             elif isinstance(frame, Ping):
                 self._listener.push(chat_frames.PONG)
             # A pong needs no answer: hearing anything at all keeps the socket open.
@@ -236,24 +235,28 @@ class ChatSocket:
             return
         self._conversation = conversation
 
-    def _send(self, send: Send) -> None:
-        """Decides at once, without awaiting, so two sends can never both start a turn."""
+    async def _send(self, send: Send) -> None:
+        """Counts the message against the shared rate limits, then decides without awaiting again, so
+        two sends can never both start a turn."""
+        if self._answered(send):
+            return
+        c = self._claims
+        try:
+            allowed = await self._svc.limits.message(c.tenant_id, c.agent_id, c.visitor_id, self._address)
+        except Exception as exc:
+            if not is_retryable(exc):
+                raise
+            log.warning("rate limit check failed: %r", exc)
+            self._listener.push(chat_frames.error("unavailable", "the chat is unavailable; send it again"))
+            return
+        if self._answered(send):  # answered meanwhile (another socket of the conversation)
+            return
         conversation = self._conversation
-        if conversation is None:
-            self._listener.push(chat_frames.error("invalid_frame", "say hello before sending"))
-            return
-        if conversation.transcript.seq_of(send.client_message_id) is not None:
-            # Processed already: only what this socket has not been sent yet (usually nothing).
-            for record in conversation.transcript.turn_after(
-                send.client_message_id, self._listener.sent_through
-            ):
-                self._listener.push_message(record)
-            return
-        wait = self._chat.session_limits.take(self._session_key) or self._chat.ip_limits.take(self._address)
-        if wait:
-            retry_after = math.ceil(wait)
+        assert conversation is not None
+        if not allowed.granted:
+            wait = retry_seconds(allowed)
             self._listener.push(
-                chat_frames.error("rate_limited", f"too many messages; retry in {retry_after} s", retry_after)
+                chat_frames.error("rate_limited", f"too many messages; retry in {wait} s", wait)
             )
             return
         if conversation.turn_running:
@@ -265,9 +268,25 @@ class ChatSocket:
         turn = Turn(self._svc, conversation, self._claims, self._listener, self._gone)
         self._turn = asyncio.create_task(turn.run(send))
 
+    def _answered(self, send: Send) -> bool:
+        """True when `send` was answered without a turn: there is no conversation yet, or the message
+        was processed already."""
+        conversation = self._conversation
+        if conversation is None:
+            self._listener.push(chat_frames.error("invalid_frame", "say hello before sending"))
+            return True
+        if conversation.transcript.seq_of(send.client_message_id) is None:
+            return False
+        # Processed already: only what this socket has not been sent yet (usually nothing).
+        for record in conversation.transcript.turn_after(send.client_message_id, self._listener.sent_through):
+            self._listener.push_message(record)
+        return True
 
-async def _refuse(websocket: WebSocket, code: str, message: str, close_code: int) -> None:
-    await websocket.send_text(dumps(chat_frames.error(code, message)).decode())
+
+async def _refuse(
+    websocket: WebSocket, code: str, message: str, close_code: int, retry_after: int | None = None
+) -> None:
+    await websocket.send_text(dumps(chat_frames.error(code, message, retry_after)).decode())
     await websocket.close(close_code)
 
 
@@ -277,6 +296,19 @@ async def chat_socket(websocket: WebSocket) -> None:
     await websocket.accept()
     if getattr(websocket.app.state, "draining", False):
         await _refuse(websocket, "draining", "the service is restarting; reconnect shortly", DRAINING_CLOSE)
+        return
+    try:
+        allowed = await svc.limits.connect(websocket.client.host if websocket.client else None)
+    except Exception as exc:
+        if not is_retryable(exc):
+            raise
+        log.warning("rate limit check failed: %r", exc)
+        await _refuse(websocket, "unavailable", "the chat is unavailable; reconnect shortly", DRAINING_CLOSE)
+        return
+    if not allowed.granted:
+        wait = retry_seconds(allowed)
+        message = f"too many connections from this address; retry in {wait} s"
+        await _refuse(websocket, "rate_limited", message, RATE_CLOSE, wait)
         return
     try:
         claims = widget_tokens.verify(

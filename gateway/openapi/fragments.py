@@ -11,6 +11,12 @@ _ERROR = {
     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
 }
 
+_RATE_LIMITED = {
+    **_ERROR,
+    "description": "rate_limited: over a rate limit; retry after Retry-After seconds",
+    "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds to wait"}},
+}
+
 
 def _json(schema: dict[str, Any], description: str = "ok") -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
@@ -21,7 +27,7 @@ def _ref(name: str) -> dict[str, str]:
 
 
 # Answers any operation may give: a bad request (a NUL in the path or query is refused before routing),
-# no key, and a database or broker that is busy or away (database_busy, unavailable, draining).
+# and a database or broker that is busy or away (database_busy, unavailable, draining).
 _ALWAYS = {"400": _ERROR, "503": {**_ERROR, "description": "busy or unavailable; retry after Retry-After"}}
 # Answers any operation with a body may give: over 1 MiB, or a Content-Encoding other than gzip.
 _BODY = {"413": _ERROR, "415": _ERROR}
@@ -29,7 +35,10 @@ _BODY = {"413": _ERROR, "415": _ERROR}
 
 def _errors(op: dict[str, Any], *, authenticated: bool = True) -> dict[str, Any]:
     """`op` with the error answers every operation (and every one with a body) may give."""
-    errors = {**_ALWAYS, **({"401": _ERROR} if authenticated else {})}
+    errors = {
+        **_ALWAYS,
+        **({"401": _ERROR, "429": _RATE_LIMITED} if authenticated else {}),
+    }  # 429: the key's rate
     if "requestBody" in op:
         errors.update(_BODY)
     return {**op, "responses": {**errors, **op["responses"]}}

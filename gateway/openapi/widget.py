@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.openapi.fragments import _ERROR, _TIME, _errors, _json
+from gateway.openapi.fragments import _ERROR, _RATE_LIMITED, _TIME, _errors, _json
 
 PATHS: dict[str, Any] = {
     "/widget.js": {
@@ -81,6 +81,7 @@ PATHS: dict[str, Any] = {
                     "400": _ERROR,
                     "403": {**_ERROR, "description": "origin_required or origin_not_allowed"},
                     "404": _ERROR,
+                    "429": _RATE_LIMITED,
                 },
             },
             authenticated=False,
