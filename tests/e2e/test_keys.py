@@ -142,7 +142,8 @@ async def test_a_revocation_reaches_every_gateway_at_once(stack: Stack) -> None:
 
         async def both_listening() -> bool:
             n = await stack.pool.fetchval(  # type: ignore[union-attr]
-                "SELECT count(*) FROM pg_stat_activity WHERE query = 'LISTEN \"revos_api_keys\"'"
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND query = 'LISTEN \"revos_api_keys\"'"
             )
             return bool(n == 2)
 
