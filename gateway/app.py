@@ -44,6 +44,7 @@ from gateway.openapi import OPENAPI
 from gateway.proxy import ForwardedHeaders
 from gateway.responses import json_response
 from gateway.services import Services, services
+from pipeline.audit_topic import AuditFirst
 from pipeline.codec import default_codec
 from pipeline.errors import RevosError
 from pipeline.kafka import KafkaPublisher, Publisher
@@ -206,7 +207,7 @@ def create_app(
         pool = await create_pool(settings.dsn, min_size=2, max_size=20, acquire_timeout=acquire_timeout)
         own = publisher is None
         broker = KafkaPublisher(settings.bootstrap_servers)
-        pub = publisher or (OutboxPublisher(pool, broker) if settings.uses_outbox else broker)
+        pub = publisher or (OutboxPublisher(pool, broker) if settings.uses_outbox else AuditFirst(broker))
         # The model provider and the tools never share a client: a tool must not see the provider's
         # connections or cookies, and the tools' client refuses non-public addresses.
         model_http = httpx.AsyncClient()

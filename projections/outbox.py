@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from pipeline.audit_topic import AuditFirst
 from pipeline.kafka import Delivered, KafkaPublisher, Outgoing, Publisher
 from pipeline.settings import Settings
 from pipeline.topics import OUTBOX_ID
@@ -150,7 +151,7 @@ async def open_publisher(settings: Settings, pool: asyncpg.Pool) -> AsyncIterato
     broker = KafkaPublisher(settings.bootstrap_servers)
     await broker.start()
     try:
-        yield OutboxPublisher(pool, broker) if settings.uses_outbox else broker
+        yield OutboxPublisher(pool, broker) if settings.uses_outbox else AuditFirst(broker)
     finally:
         await broker.stop()
 

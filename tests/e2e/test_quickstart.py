@@ -251,3 +251,24 @@ async def test_broker_down_answers_503_with_retry_after_when_acks_rest_on_the_br
         assert response.json()["error"]["code"] == "broker_unavailable"
     finally:
         await stack.stop()
+
+
+async def test_without_the_outbox_a_write_and_its_audit_entry_both_land(
+    service_root: Path, database: str
+) -> None:
+    """The gateway sends the audit entry first (pipeline/audit_topic.AuditFirst), then the write."""
+    stack = await start_stack(service_root, database, outbox=False)
+    try:
+        tenant = await stack.create_tenant()
+        async with stack.client(tenant["api_key"]) as api:
+            granted = await api.post("/v1/customers/c1/grants", json={"amount": "10", "id": "g1"})
+            assert granted.status_code == 201, granted.text
+
+            async def grant_entry() -> list[dict[str, Any]] | None:
+                found = (await api.get("/v1/audit", params={"action": "grant.create"})).json()["entries"]
+                return found or None
+
+            entries = await eventually(grant_entry, what="the grant's audit entry")
+        assert [e["target"] for e in entries] == ["customer:c1/grant:g1"]
+    finally:
+        await stack.stop()

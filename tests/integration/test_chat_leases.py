@@ -8,11 +8,12 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import pytest
 from waiting import eventually
 
 from agents.runner import Runtime
-from gateway.chat.conversations import CLOSE, Conversation, ConversationElsewhere, Hub, Listener
+from gateway.chat.conversations import Conversation, ConversationElsewhere, Hub, Listener
 from pipeline.chat_leases import Leases, MemoryLeases
 from pipeline.records import ChatMessageRecorded
 from projections.chat_leases import PostgresLeases
@@ -83,8 +84,12 @@ async def number(hub: Hub, conversation: Conversation, count: int) -> list[ChatM
 def frames(listener: Listener) -> list[Any]:
     out = []
     while not listener.outbox.empty():
-        frame = listener.outbox.get_nowait()
-        out.append("close" if frame is CLOSE else (frame["type"], frame.get("code")))
+        item = listener.outbox.get_nowait()
+        if item is None:
+            out.append("close")
+            continue
+        frame = orjson.loads(item[0])
+        out.append((frame["type"], frame.get("code")))
     return out
 
 
