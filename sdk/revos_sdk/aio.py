@@ -233,14 +233,6 @@ class AsyncRevos(ClientCore):
         if self._spool is not None:
             self._spool.close()
 
-    def _after_fork_in_child(self) -> None:
-        if self._spool is not None:
-            self._spool.reset_after_fork()
-        self._stats.reset_after_fork()
-        closed = self._closed
-        self._init_process_state()
-        self._closed = closed
-
     # -- API helpers (they raise ApiError) ---------------------------------------------------------
 
     def _client(self) -> AsyncApi:

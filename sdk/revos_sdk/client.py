@@ -146,15 +146,6 @@ class Revos(ClientCore):
     def _atexit(self) -> None:
         self.close(self.config.exit_timeout)
 
-    def _after_fork_in_child(self) -> None:
-        # The parent keeps and delivers everything queued before the fork; the child starts empty.
-        if self._spool is not None:
-            self._spool.reset_after_fork()
-        self._stats.reset_after_fork()
-        closed = self._closed
-        self._init_process_state()
-        self._closed = closed
-
     # -- API helpers (synchronous, they raise ApiError) --------------------------------------------
 
     def _client(self) -> SyncApi:

@@ -46,7 +46,20 @@ class ClientCore(ABC):
         self._ledger = Ledger(self._stats, self._on_error, self._spool)
         self._last_complaint = 0.0
 
+    def _after_fork_in_child(self) -> None:
+        # The parent keeps and delivers everything queued before the fork; the child starts empty.
+        if self._spool is not None:
+            self._spool.reset_after_fork()
+        self._stats.reset_after_fork()
+        closed = self._closed
+        self._init_process_state()
+        self._closed = closed
+
     # -- what a concrete client provides -----------------------------------------------------------
+
+    @abstractmethod
+    def _init_process_state(self) -> None:
+        """Fresh per-process state: `_reset_core()`, an empty queue, no batcher yet, not closed."""
 
     @abstractmethod
     def _ensure_started(self) -> None:
