@@ -6,12 +6,12 @@ import logging
 import threading
 import time
 
-from revos_sdk.config import Config
-from revos_sdk.engine import Disk, Engine, Request, Send, Steps, Take, Wait
-from revos_sdk.intake import BoundedQueue, Close, Empty
-from revos_sdk.ledger import Ledger
-from revos_sdk.spool import Spool
-from revos_sdk.transport import Transport
+from revos_sdk._config import Config
+from revos_sdk._delivery.engine import Disk, Engine, Request, Send, Steps, Take, Wait
+from revos_sdk._delivery.intake import BoundedQueue, Close, Empty
+from revos_sdk._delivery.ledger import Ledger
+from revos_sdk._delivery.spool import Spool
+from revos_sdk._transports.base import Transport
 
 log = logging.getLogger("revos_sdk")
 

@@ -8,13 +8,13 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from revos_sdk.batch import Pending
-from revos_sdk.config import Config
-from revos_sdk.engine import Disk, Engine, Request, Send, Steps, Take, Wait
-from revos_sdk.intake import Close
-from revos_sdk.ledger import Ledger
-from revos_sdk.spool import Spool
-from revos_sdk.transport import AsyncTransport
+from revos_sdk._config import Config
+from revos_sdk._delivery.batch import Pending
+from revos_sdk._delivery.engine import Disk, Engine, Request, Send, Steps, Take, Wait
+from revos_sdk._delivery.intake import Close
+from revos_sdk._delivery.ledger import Ledger
+from revos_sdk._delivery.spool import Spool
+from revos_sdk._transports.base import AsyncTransport
 
 log = logging.getLogger("revos_sdk")
 

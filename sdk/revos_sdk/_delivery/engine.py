@@ -15,15 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from revos_sdk.backoff import Backoff
-from revos_sdk.batch import Batch, BatchBuilder, BatchPolicy, Pending
-from revos_sdk.config import Config
-from revos_sdk.delivery import Delivery, unexpected
-from revos_sdk.errors import DeliveryError
-from revos_sdk.intake import Close
-from revos_sdk.ledger import Ledger
-from revos_sdk.spool import Spool
-from revos_sdk.transport import EventResult
+from revos_sdk._config import Config
+from revos_sdk._delivery.backoff import Backoff
+from revos_sdk._delivery.batch import Batch, BatchBuilder, BatchPolicy, Pending
+from revos_sdk._delivery.delivery import Delivery, unexpected
+from revos_sdk._delivery.intake import Close
+from revos_sdk._delivery.ledger import Ledger
+from revos_sdk._delivery.spool import Spool
+from revos_sdk._errors import DeliveryError
+from revos_sdk._transports.base import EventResult
 
 log = logging.getLogger("revos_sdk")
 

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import orjson
 
-from revos_sdk.batch import Pending
-from revos_sdk.segment import Segment
+from revos_sdk._delivery.batch import Pending
+from revos_sdk._delivery.segment import Segment
 
 log = logging.getLogger("revos_sdk")
 

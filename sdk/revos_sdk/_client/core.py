@@ -8,14 +8,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from revos_sdk.batch import BatchPolicy, Pending
-from revos_sdk.config import Config
-from revos_sdk.errors import InvalidEvent
-from revos_sdk.event import IdFactory, PropertyValue, Quantity, Timestamp, encode_event
-from revos_sdk.ledger import ErrorCallback, Ledger
-from revos_sdk.meter import CustomerSpec, PropertiesSpec, QuantitySpec, meter
-from revos_sdk.spool import Spool
-from revos_sdk.stats import Stats
+from revos_sdk._client.meter import CustomerSpec, PropertiesSpec, QuantitySpec, meter
+from revos_sdk._config import Config
+from revos_sdk._delivery.batch import BatchPolicy, Pending
+from revos_sdk._delivery.ledger import ErrorCallback, Ledger
+from revos_sdk._delivery.spool import Spool
+from revos_sdk._delivery.stats import Stats
+from revos_sdk._errors import InvalidEvent
+from revos_sdk._event import IdFactory, PropertyValue, Quantity, Timestamp, encode_event
 
 log = logging.getLogger("revos_sdk")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from revos_sdk.segment import Segment
+from revos_sdk._delivery.segment import Segment
 
 _HEAD = b'{"events":['
 _TAIL = b"]}"
