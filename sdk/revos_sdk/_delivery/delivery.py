@@ -1,4 +1,4 @@
-"""The retry state of one batch, shared by the thread and asyncio batchers: what to send next and when."""
+"""The retry state of one batch, kept by the engine: what to send next and when."""
 
 from __future__ import annotations
 
