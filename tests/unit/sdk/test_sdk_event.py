@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 from revos_sdk import Event, InvalidEvent
-from revos_sdk.event import IdFactory, encode_event
+from revos_sdk._event import IdFactory, encode_event
 
 
 def wire(**kwargs: object) -> dict[str, object]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from revos_sdk.errors import InvalidEvent
+from revos_sdk._errors import InvalidEvent
 
 Quantity = int | Decimal | str
 PropertyValue = str | int | float | bool | Decimal
