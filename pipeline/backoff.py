@@ -1,7 +1,7 @@
 """Retry timing for calls to outside services: exponential backoff with full jitter, floored by Retry-After.
 
-The client SDK has its own copy (`revos_sdk.backoff`) because it ships as a separate distribution that
-must not depend on the server.
+The client SDK has its own copy (`revos_sdk._delivery.backoff`) because it ships as a separate
+distribution that must not depend on the server.
 """
 
 from __future__ import annotations

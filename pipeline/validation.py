@@ -53,6 +53,18 @@ def identifier(raw: object, field: str, *, required: bool = True) -> str:
         raise ValidationError(
             f"{field} must not contain NUL characters", code="invalid_" + field, field=field
         )
+    # Identifiers are compared byte for byte, so `c1` and `c1 ` would be two customers: refuse what
+    # only looks the same rather than trim it silently (a trimmed event id could merge two events).
+    if raw != raw.strip():
+        raise ValidationError(
+            f"{field} must not start or end with white space", code="invalid_" + field, field=field
+        )
+    if not raw.isprintable():
+        raise ValidationError(
+            f"{field} must not contain control or other non-printing characters",
+            code="invalid_" + field,
+            field=field,
+        )
     return raw
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from revos_sdk._version import __version__
-from revos_sdk.aio import AsyncRevos
-from revos_sdk.api import Balance, BurnRule, BurnTableVersion, Grant
-from revos_sdk.batch import Batch, Pending
-from revos_sdk.client import Revos
-from revos_sdk.config import Config
-from revos_sdk.errors import (
+from revos_sdk._client.api import Balance, BurnRule, BurnTableVersion, Grant
+from revos_sdk._client.async_revos import AsyncRevos
+from revos_sdk._client.revos import Revos
+from revos_sdk._config import Config
+from revos_sdk._delivery.batch import Batch, Pending
+from revos_sdk._errors import (
     ApiError,
     DeliveryError,
     EventDropped,
@@ -17,9 +16,16 @@ from revos_sdk.errors import (
     RevosError,
     is_retryable,
 )
-from revos_sdk.event import Event
-from revos_sdk.http import AsyncHttpTransport, HttpTransport
-from revos_sdk.transport import AsyncNullTransport, AsyncTransport, EventResult, NullTransport, Transport
+from revos_sdk._event import Event
+from revos_sdk._transports.base import (
+    AsyncNullTransport,
+    AsyncTransport,
+    EventResult,
+    NullTransport,
+    Transport,
+)
+from revos_sdk._transports.http import AsyncHttpTransport, HttpTransport
+from revos_sdk._version import __version__
 
 __all__ = [
     "ApiError",

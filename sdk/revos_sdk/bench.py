@@ -14,9 +14,9 @@ from typing import Any
 
 import httpx
 
-from revos_sdk.client import Revos
-from revos_sdk.http import EVENTS_PATH, client_headers
-from revos_sdk.transport import NullTransport
+from revos_sdk._client.revos import Revos
+from revos_sdk._transports.base import NullTransport
+from revos_sdk._transports.http import EVENTS_PATH, client_headers
 
 _PROPERTIES = {"model": "gpt-4o", "direction": "output"}
 

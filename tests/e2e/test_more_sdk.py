@@ -13,7 +13,7 @@ import httpx
 import orjson
 from e2e_stack import Stack
 from revos_sdk import AsyncRevos, Config, HttpTransport, Revos
-from revos_sdk.http import client_headers
+from revos_sdk._transports.http import client_headers
 from test_delivery import GRANT, price, setup_tenant, wait_for_charges, workload
 
 CUSTOMERS = [f"cust_{i}" for i in range(40)]

@@ -103,6 +103,23 @@ def test_id_customer_and_type_are_required_non_empty_short_strings(
     assert error.field == field
 
 
+@pytest.mark.parametrize(
+    ("field", "code"), [("id", "invalid_id"), ("customer", "invalid_customer"), ("type", "invalid_type")]
+)
+@pytest.mark.parametrize(
+    "value", [" cus_1", "cus_1 ", "cus_1\n", "\tcus_1", "cus\u200b1", "cus\x1b1", "cus\u00a01"]
+)
+def test_identifiers_that_only_look_like_others_are_refused_not_trimmed(
+    field: str, code: str, value: str
+) -> None:
+    error = refused(usage, event(**{field: value}), code)
+    assert error.field == field
+
+
+def test_identifiers_may_hold_inner_spaces_and_any_printable_letters() -> None:
+    assert usage(event(customer="Ünïcødé customer 7")).customer == "Ünïcødé customer 7"
+
+
 def test_ids_of_exactly_the_maximum_length_are_accepted() -> None:
     assert usage(event(id="x" * validation.MAX_ID)).event_id == "x" * validation.MAX_ID
 

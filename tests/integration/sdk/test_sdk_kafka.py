@@ -18,10 +18,10 @@ from typing import Any
 import orjson
 import pytest
 from revos_sdk import Config, EventRejected, Revos
-from revos_sdk.avro import usage_recorded_writer
-from revos_sdk.config import DEFAULT_KAFKA_TOPIC
-from revos_sdk.event import encode_event
-from revos_sdk.usage_record import record_key, usage_record
+from revos_sdk._config import DEFAULT_KAFKA_TOPIC
+from revos_sdk._event import encode_event
+from revos_sdk._transports.avro import usage_recorded_writer
+from revos_sdk._transports.usage_record import record_key, usage_record
 
 from pipeline import validation
 from pipeline.codec import default_codec, load_schema

@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from revos_sdk import Pending, Revos
-from revos_sdk.event import IdFactory, encode_event
-from revos_sdk.spool import Spool
+from revos_sdk._delivery.spool import Spool
+from revos_sdk._event import IdFactory, encode_event
 from sdk_fault_server import API_KEY, FAST, FaultServer, wait_until
 
 ids = IdFactory()

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
-from revos_sdk.backoff import Backoff, parse_retry_after
-from revos_sdk.batch import BODY_OVERHEAD, Batch, BatchBuilder, BatchPolicy, Pending
+from revos_sdk._delivery.backoff import Backoff, parse_retry_after
+from revos_sdk._delivery.batch import BODY_OVERHEAD, Batch, BatchBuilder, BatchPolicy, Pending
 
 
 def item(n: int, size: int = 20) -> Pending:
@@ -101,7 +101,7 @@ def test_parse_retry_after() -> None:
 
 
 def test_a_batch_grows_to_the_backlog_limit_only_while_events_are_waiting() -> None:
-    from revos_sdk.batch import BatchBuilder, BatchPolicy, Pending
+    from revos_sdk._delivery.batch import BatchBuilder, BatchPolicy, Pending
 
     item = Pending("id", b"{}")
     builder = BatchBuilder(BatchPolicy(max_events=3, max_bytes=10_000, max_wait=1.0, backlog_events=5))

@@ -20,10 +20,10 @@ from revos_sdk import (
     Revos,
     RevosError,
 )
-from revos_sdk.backoff import Backoff
-from revos_sdk.delivery import Delivery
-from revos_sdk.ledger import Ledger
-from revos_sdk.stats import Stats
+from revos_sdk._delivery.backoff import Backoff
+from revos_sdk._delivery.delivery import Delivery
+from revos_sdk._delivery.ledger import Ledger
+from revos_sdk._delivery.stats import Stats
 
 
 class FakeTransport:
@@ -195,7 +195,7 @@ def ledger() -> Ledger:
 
 
 def batch(n: int) -> Batch:
-    from revos_sdk.batch import Pending
+    from revos_sdk._delivery.batch import Pending
 
     return Batch(tuple(Pending(f"e{i}", b'{"id":"e%d","customer":"c","type":"t"}' % i) for i in range(n)))
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from revos_sdk import Config
-from revos_sdk.config import DEFAULT_BASE_URL, OPTION_NAMES, Options
+from revos_sdk._config import DEFAULT_BASE_URL, OPTION_NAMES, Options
 
 
 def test_arguments_win_over_the_environment() -> None:

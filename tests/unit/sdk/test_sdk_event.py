@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 from revos_sdk import Event, InvalidEvent
-from revos_sdk.event import IdFactory, encode_event
+from revos_sdk._event import IdFactory, encode_event
 
 
 def wire(**kwargs: object) -> dict[str, object]:
@@ -62,6 +62,9 @@ def test_invalid_event_is_a_value_error() -> None:
         ("properties", {"k" * 101: 1}, "1 to 100"),
         ("properties", {"k": "v" * 1001}, "longer than 1000"),
         ("customer", "c" * 201, "1 to 200"),
+        ("customer", "cus_1 ", "white space"),
+        ("type", "\tllm.tokens", "white space"),
+        ("customer", "cus\u200b1", "non-printing"),
         ("properties", {"x": "\ud800"}, "JSON"),
         ("properties", ["a"], "mapping"),
         ("timestamp", datetime(2026, 1, 1), "timezone-aware"),

@@ -8,8 +8,8 @@ import json
 import orjson
 import pytest
 from revos_sdk import DeliveryError, is_retryable
-from revos_sdk.batch import Batch, Pending
-from revos_sdk.http import encode_body, error_from_response, results_from_response
+from revos_sdk._delivery.batch import Batch, Pending
+from revos_sdk._transports.http import encode_body, error_from_response, results_from_response
 
 BATCH = Batch(tuple(Pending(f"e{n}", orjson.dumps({"id": f"e{n}"})) for n in range(3)))
 

@@ -1,4 +1,4 @@
-"""The retry state of one batch, shared by the thread and asyncio batchers: what to send next and when."""
+"""The retry state of one batch, kept by the engine: what to send next and when."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import time
 from collections import deque
 from collections.abc import Sequence
 
-from revos_sdk.backoff import Backoff
-from revos_sdk.batch import Batch, Pending
-from revos_sdk.errors import DeliveryError, is_retryable
-from revos_sdk.ledger import Ledger
-from revos_sdk.transport import EventResult
+from revos_sdk._delivery.backoff import Backoff
+from revos_sdk._delivery.batch import Batch, Pending
+from revos_sdk._delivery.ledger import Ledger
+from revos_sdk._errors import DeliveryError, is_retryable
+from revos_sdk._transports.base import EventResult
 
 log = logging.getLogger("revos_sdk")
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from revos_sdk.config import Config
-from revos_sdk.http import AsyncHttpTransport, HttpTransport
-from revos_sdk.transport import AsyncTransport, Transport
+from revos_sdk._config import Config
+from revos_sdk._transports.base import AsyncTransport, Transport
+from revos_sdk._transports.http import AsyncHttpTransport, HttpTransport
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -18,8 +18,8 @@ KAFKA_EXTRA_HINT = "the Kafka transport needs the 'kafka' extra: pip install 're
 def _kafka_module() -> ModuleType:
     # Imported only when configured: the core SDK neither needs nor loads aiokafka and fastavro.
     try:
-        from revos_sdk import kafka
-        from revos_sdk.avro import usage_recorded_writer
+        from revos_sdk._transports import kafka
+        from revos_sdk._transports.avro import usage_recorded_writer
     except ImportError as exc:
         raise ImportError(f"{KAFKA_EXTRA_HINT} ({exc})") from exc
     usage_recorded_writer()  # parse the packaged schema now, not inside the first track()

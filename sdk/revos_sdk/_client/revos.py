@@ -9,8 +9,8 @@ from datetime import datetime
 from types import TracebackType
 from typing import Self, Unpack
 
-from revos_sdk import lifecycle
-from revos_sdk.api import (
+from revos_sdk._client import lifecycle
+from revos_sdk._client.api import (
     Balance,
     BurnRule,
     BurnTableVersion,
@@ -22,14 +22,14 @@ from revos_sdk.api import (
     grant_call,
     require_api_key,
 )
-from revos_sdk.backend import sync_factory
-from revos_sdk.batch import Pending
-from revos_sdk.batcher import Batcher
-from revos_sdk.config import Config, Options
-from revos_sdk.core import ClientCore
-from revos_sdk.intake import BoundedQueue, Flush
-from revos_sdk.ledger import ErrorCallback
-from revos_sdk.transport import Transport
+from revos_sdk._client.core import ClientCore
+from revos_sdk._config import Config, Options
+from revos_sdk._delivery.batch import Pending
+from revos_sdk._delivery.intake import BoundedQueue, Flush
+from revos_sdk._delivery.ledger import ErrorCallback
+from revos_sdk._delivery.thread import Batcher
+from revos_sdk._transports.base import Transport
+from revos_sdk._transports.factory import sync_factory
 
 log = logging.getLogger("revos_sdk")
 
@@ -145,15 +145,6 @@ class Revos(ClientCore):
 
     def _atexit(self) -> None:
         self.close(self.config.exit_timeout)
-
-    def _after_fork_in_child(self) -> None:
-        # The parent keeps and delivers everything queued before the fork; the child starts empty.
-        if self._spool is not None:
-            self._spool.reset_after_fork()
-        self._stats.reset_after_fork()
-        closed = self._closed
-        self._init_process_state()
-        self._closed = closed
 
     # -- API helpers (synchronous, they raise ApiError) --------------------------------------------
 

@@ -14,10 +14,10 @@ from urllib.parse import quote
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
-from revos_sdk.backoff import Backoff
-from revos_sdk.config import Config
-from revos_sdk.errors import ApiError, is_retryable
-from revos_sdk.http import client_headers, error_from_response, transport_error
+from revos_sdk._config import Config
+from revos_sdk._delivery.backoff import Backoff
+from revos_sdk._errors import ApiError, is_retryable
+from revos_sdk._transports.http import client_headers, error_from_response, transport_error
 
 Money = Decimal | int | str
 MAX_ATTEMPTS = 4

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from revos_sdk.errors import InvalidEvent
+from revos_sdk._errors import InvalidEvent
 
 Quantity = int | Decimal | str
 PropertyValue = str | int | float | bool | Decimal
@@ -144,10 +144,15 @@ def encode_event(
 ) -> bytes:
     """Validate one event and return its JSON object bytes; raises InvalidEvent, never anything else."""
     for name, value in (("id", event_id), ("customer", customer), ("type", type)):
-        # Blank counts as empty: the gateway strips before checking.
+        # The gateway's rules: 1 to 200 characters, none at either end white space, none non-printing.
         if not isinstance(value, str) or not value.strip() or len(value) > MAX_IDENTIFIER:
             raise InvalidEvent(
                 f"{name} must be a non-blank string of 1 to {MAX_IDENTIFIER} characters, got {value!r:.60}"
+            )
+        if value != value.strip() or not value.isprintable():
+            raise InvalidEvent(
+                f"{name} must not start or end with white space or hold non-printing characters, "
+                f"got {value!r:.60}"
             )
     wire: dict[str, Any] = {
         "id": event_id,

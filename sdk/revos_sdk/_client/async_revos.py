@@ -12,8 +12,8 @@ from datetime import datetime
 from types import TracebackType
 from typing import Self, Unpack
 
-from revos_sdk import lifecycle
-from revos_sdk.api import (
+from revos_sdk._client import lifecycle
+from revos_sdk._client.api import (
     AsyncApi,
     Balance,
     BurnRule,
@@ -25,15 +25,15 @@ from revos_sdk.api import (
     grant_call,
     require_api_key,
 )
-from revos_sdk.async_batcher import AsyncBatcher, AsyncFlush, Item
-from revos_sdk.backend import async_factory, sync_factory
-from revos_sdk.batch import Pending
-from revos_sdk.batcher import Batcher
-from revos_sdk.config import Config, Options
-from revos_sdk.core import ClientCore
-from revos_sdk.intake import BoundedQueue, Close
-from revos_sdk.ledger import ErrorCallback
-from revos_sdk.transport import AsyncTransport, Transport
+from revos_sdk._client.core import ClientCore
+from revos_sdk._config import Config, Options
+from revos_sdk._delivery.aio import AsyncBatcher, AsyncFlush, Item
+from revos_sdk._delivery.batch import Pending
+from revos_sdk._delivery.intake import BoundedQueue, Close
+from revos_sdk._delivery.ledger import ErrorCallback
+from revos_sdk._delivery.thread import Batcher
+from revos_sdk._transports.base import AsyncTransport, Transport
+from revos_sdk._transports.factory import async_factory, sync_factory
 
 log = logging.getLogger("revos_sdk")
 
@@ -232,14 +232,6 @@ class AsyncRevos(ClientCore):
         batcher.run()
         if self._spool is not None:
             self._spool.close()
-
-    def _after_fork_in_child(self) -> None:
-        if self._spool is not None:
-            self._spool.reset_after_fork()
-        self._stats.reset_after_fork()
-        closed = self._closed
-        self._init_process_state()
-        self._closed = closed
 
     # -- API helpers (they raise ApiError) ---------------------------------------------------------
 

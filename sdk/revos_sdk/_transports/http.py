@@ -11,12 +11,12 @@ from collections.abc import Mapping, Sequence
 import httpx
 import orjson
 
+from revos_sdk._config import Config
+from revos_sdk._delivery.backoff import parse_retry_after
+from revos_sdk._delivery.batch import Batch
+from revos_sdk._errors import DeliveryError
+from revos_sdk._transports.base import EventResult
 from revos_sdk._version import __version__
-from revos_sdk.backoff import parse_retry_after
-from revos_sdk.batch import Batch
-from revos_sdk.config import Config
-from revos_sdk.errors import DeliveryError
-from revos_sdk.transport import EventResult
 
 EVENTS_PATH = "/v1/events"
 # Rejection codes that mean "this id was already accepted earlier": the event is delivered.

@@ -19,32 +19,18 @@ import os
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
 
-from revos_sdk.batch import Pending
+from revos_sdk._delivery.batch import Pending
+from revos_sdk._delivery.segment import Segment
 
 log = logging.getLogger("revos_sdk")
 
 WAL = "wal"
 SPILL = "spill"
 _SEGMENT_KINDS = (WAL, SPILL)
-
-
-@dataclass(eq=False, slots=True)
-class Segment:
-    """One open or closed segment file and how many of its events are resolved."""
-
-    path: Path
-    memory_backed: bool
-    fd: int | None
-    written: int = 0
-    acked: int = 0
-    closed: bool = False
-    removed: bool = False
-    last_write: float = field(default_factory=time.monotonic)
 
 
 def _unlink(path: Path) -> None:

@@ -8,14 +8,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from revos_sdk.batch import BatchPolicy, Pending
-from revos_sdk.config import Config
-from revos_sdk.errors import InvalidEvent
-from revos_sdk.event import IdFactory, PropertyValue, Quantity, Timestamp, encode_event
-from revos_sdk.ledger import ErrorCallback, Ledger
-from revos_sdk.meter import CustomerSpec, PropertiesSpec, QuantitySpec, meter
-from revos_sdk.spool import Spool
-from revos_sdk.stats import Stats
+from revos_sdk._client.meter import CustomerSpec, PropertiesSpec, QuantitySpec, meter
+from revos_sdk._config import Config
+from revos_sdk._delivery.batch import BatchPolicy, Pending
+from revos_sdk._delivery.ledger import ErrorCallback, Ledger
+from revos_sdk._delivery.spool import Spool
+from revos_sdk._delivery.stats import Stats
+from revos_sdk._errors import InvalidEvent
+from revos_sdk._event import IdFactory, PropertyValue, Quantity, Timestamp, encode_event
 
 log = logging.getLogger("revos_sdk")
 
@@ -46,7 +46,20 @@ class ClientCore(ABC):
         self._ledger = Ledger(self._stats, self._on_error, self._spool)
         self._last_complaint = 0.0
 
+    def _after_fork_in_child(self) -> None:
+        # The parent keeps and delivers everything queued before the fork; the child starts empty.
+        if self._spool is not None:
+            self._spool.reset_after_fork()
+        self._stats.reset_after_fork()
+        closed = self._closed
+        self._init_process_state()
+        self._closed = closed
+
     # -- what a concrete client provides -----------------------------------------------------------
+
+    @abstractmethod
+    def _init_process_state(self) -> None:
+        """Fresh per-process state: `_reset_core()`, an empty queue, no batcher yet, not closed."""
 
     @abstractmethod
     def _ensure_started(self) -> None:

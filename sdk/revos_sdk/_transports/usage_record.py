@@ -15,8 +15,8 @@ from typing import Any
 
 import orjson
 
-from revos_sdk.errors import EventRejected
-from revos_sdk.event import (
+from revos_sdk._errors import EventRejected
+from revos_sdk._event import (
     MAX_IDENTIFIER,
     MAX_PROPERTIES,
     MAX_PROPERTY_KEY,

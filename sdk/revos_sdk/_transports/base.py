@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from revos_sdk.batch import Batch
+from revos_sdk._delivery.batch import Batch
 
 
 @dataclass(frozen=True, slots=True)

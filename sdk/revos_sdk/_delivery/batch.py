@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
-if TYPE_CHECKING:
-    from revos_sdk.spool import Segment
+from revos_sdk._delivery.segment import Segment
 
 _HEAD = b'{"events":['
 _TAIL = b"]}"

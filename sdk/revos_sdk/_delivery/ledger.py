@@ -6,12 +6,12 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 
-from revos_sdk.batch import Batch, Pending
-from revos_sdk.errors import EventDropped, EventRejected, RevosError
-from revos_sdk.event import Event
-from revos_sdk.spool import Spool
-from revos_sdk.stats import Stats
-from revos_sdk.transport import EventResult
+from revos_sdk._delivery.batch import Batch, Pending
+from revos_sdk._delivery.spool import Spool
+from revos_sdk._delivery.stats import Stats
+from revos_sdk._errors import EventDropped, EventRejected, RevosError
+from revos_sdk._event import Event
+from revos_sdk._transports.base import EventResult
 
 log = logging.getLogger("revos_sdk")
 

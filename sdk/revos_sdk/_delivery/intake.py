@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from queue import Empty, SimpleQueue
 
-from revos_sdk.batch import Pending
+from revos_sdk._delivery.batch import Pending
 
 __all__ = ["BoundedQueue", "Close", "Empty", "Flush"]
 
