@@ -13,17 +13,16 @@ import os
 import socket
 import struct
 import sys
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 from e2e_stack import Stack, eventually, stack_on_new_database
+from loopback_tool import loopback_tool
 from test_chat_socket import GATEWAY_ENV, ORIGIN, Chat, make_agent, session, token_for
 from websockets.exceptions import ConnectionClosed
 
@@ -263,30 +262,8 @@ async def test_the_gateways_log_never_holds_a_session_token(abuse_stack: Stack) 
 @pytest.fixture
 def big_tool() -> Iterator[str]:
     """A tenant's tool on loopback answering 60,000 bytes: a turn calling it sends about 180 KB of frames."""
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers["Content-Length"]))
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain")
-            self.send_header("Content-Length", "60000")
-            self.end_headers()
-            self.wfile.write(b"x" * 60_000)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/big"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with loopback_tool(lambda headers, body: (200, b"x" * 60_000), path="/big") as url:
+        yield url
 
 
 async def test_a_client_that_never_reads_its_conversation_is_closed(

@@ -11,13 +11,12 @@ import asyncio
 import os
 import random
 import signal
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from email.message import Message
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ import httpx
 import orjson
 import pytest
 from e2e_stack import Stack, eventually, stack_on_new_database
+from loopback_tool import loopback_tool
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -580,30 +580,8 @@ async def test_another_tenant_can_neither_read_nor_resume_a_conversation(chat_st
 @pytest.fixture
 def nul_tool() -> Iterator[str]:
     """A tenant's tool on loopback whose every answer holds a NUL character: `ok\\x00ok`."""
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers["Content-Length"]))
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain")
-            self.send_header("Content-Length", "5")
-            self.end_headers()
-            self.wfile.write(b"ok\x00ok")
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/answer"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with loopback_tool(lambda headers, body: (200, b"ok\x00ok")) as url:
+        yield url
 
 
 async def test_a_nul_from_a_tool_or_a_model_is_dropped_and_the_turn_stored_and_billed(
@@ -686,34 +664,15 @@ TOOL_SECRET = "whsec_kept-encrypted-0123456789"
 def signed_tool() -> Iterator[str]:
     """A tenant's tool on loopback that answers `verified` only to a request signed with TOOL_SECRET."""
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    def answer(headers: Message, body: bytes) -> tuple[int, bytes]:
+        ok = tool_signing.verify(
+            TOOL_SECRET, headers["X-Revos-Timestamp"], body, headers["X-Revos-Signature"],
+            delivery=headers["X-Revos-Delivery"], now=time.time(),
+        )  # fmt: skip
+        return (200, b"verified") if ok else (401, b"bad signature")
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            ok = tool_signing.verify(
-                TOOL_SECRET, self.headers["X-Revos-Timestamp"], body, self.headers["X-Revos-Signature"],
-                delivery=self.headers["X-Revos-Delivery"], now=time.time(),
-            )  # fmt: skip
-            answer = b"verified" if ok else b"bad signature"
-            self.send_response(200 if ok else 401)
-            self.send_header("Content-Type", "text/plain")
-            self.send_header("Content-Length", str(len(answer)))
-            self.end_headers()
-            self.wfile.write(answer)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/answer"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with loopback_tool(answer) as url:
+        yield url
 
 
 async def test_a_tool_secret_is_stored_encrypted_and_still_signs_the_calls(
