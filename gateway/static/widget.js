@@ -120,7 +120,7 @@ textarea{flex:1;min-height:40px;max-height:120px;padding:9px 10px;border:1px sol
   let session = null; // {token, expires}
   let ws = null, ready = false, started = false, connecting = false;
   let dead = false; // refused for good: an error state, no input
-  let attempt = 0, retryTimer = 0, lastFrame = 0;
+  let attempt = 0, retryTimer = 0, lastFrame = 0, holdUntil = 0;
   const pending = new Map(); // client_message_id -> {cid, text, node, sent, failed, timer}
   const streams = new Map(); // reply_to -> the bubble being streamed
 
@@ -229,7 +229,8 @@ textarea{flex:1;min-height:40px;max-height:120px;padding:9px 10px;border:1px sol
     const answer = await response.json().catch(() => null);
     if (!response.ok) {
       const error = (answer && answer.error) || {};
-      throw { refused: [400, 403, 404].includes(response.status), code: error.code || "http_" + response.status, message: error.message };
+      const wait = response.status === 429 ? Number(response.headers.get("Retry-After")) || 0 : 0;
+      throw { refused: [400, 403, 404].includes(response.status), code: error.code || "http_" + response.status, message: error.message, retryAfter: wait };
     }
     session = { token: answer.token, expires: Date.parse(answer.expires_at) || Date.now() + 600000 };
     if (answer.visitor_id) store.set(VISITOR, answer.visitor_id);
@@ -245,7 +246,7 @@ textarea{flex:1;min-height:40px;max-height:120px;padding:9px 10px;border:1px sol
     try {
       if (!session || session.expires - 30000 < Date.now()) await newSession();
     } catch (e) {
-      return e && e.refused ? showError(e.code, e.message) : reconnectLater();
+      return e && e.refused ? showError(e.code, e.message) : reconnectLater(e && e.retryAfter);
     } finally {
       connecting = false;
     }
@@ -279,12 +280,15 @@ textarea{flex:1;min-height:40px;max-height:120px;padding:9px 10px;border:1px sol
     };
   }
 
-  function reconnectLater() {
+  // `wait` (seconds): the server said when to come back (a rate limit); never sooner than that.
+  function reconnectLater(wait) {
     if (dead) return;
     clearTimeout(retryTimer);
-    const delay = Math.min(30000, 500 * Math.pow(2, attempt++)) * (0.5 + Math.random() / 2);
-    if (attempt > 1) showNotice("Connection lost. Reconnecting\u2026");
-    retryTimer = setTimeout(connect, delay);
+    const backoff = Math.min(30000, 500 * Math.pow(2, attempt++)) * (0.5 + Math.random() / 2);
+    const held = Math.max((wait || 0) * 1000, holdUntil - Date.now());
+    if (held > 0) showNotice("Too many connections from your network. Reconnecting in " + Math.ceil(held / 1000) + " s\u2026");
+    else if (attempt > 1) showNotice("Connection lost. Reconnecting\u2026");
+    retryTimer = setTimeout(connect, Math.max(backoff, held));
   }
 
   // The server pings every 20 s: a silent minute means the connection is gone.
@@ -350,7 +354,11 @@ textarea{flex:1;min-height:40px;max-height:120px;padding:9px 10px;border:1px sol
 
   function onError(f) {
     const code = f.code;
-    if (code === "session_expired" || code === "invalid_token") {
+    if (code === "rate_limited" && !ready) {
+      // The socket itself was refused (too many opened from this address): it closes next, and the
+      // reconnect waits as long as the server said.
+      holdUntil = Date.now() + (f.retry_after || 1) * 1000;
+    } else if (code === "session_expired" || code === "invalid_token") {
       session = null; // the server closes the socket next; the reconnect asks for a new token
     } else if (code === "origin_not_allowed") {
       showError(code, f.message);

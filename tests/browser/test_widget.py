@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import time
 from typing import Any
 
 import httpx
@@ -119,6 +120,34 @@ async def test_a_send_cut_off_by_a_lost_connection_is_retried_with_the_same_id(
     await expect(page.locator(".b[data-seq]")).to_have_text(["are you there", REPLY.format("are you there")])
     await expect(page.locator("[data-pending]")).to_have_count(0)
     assert len(sends) == 2 and sends[0] == sends[1], sends
+
+
+async def test_a_refused_socket_waits_as_long_as_the_server_said_before_reconnecting(
+    context: Any, site: Site, agent: Agent
+) -> None:
+    page = await context.new_page()
+    opened: list[float] = []
+
+    async def refuse_the_first(socket: Any) -> None:
+        opened.append(time.monotonic())
+        if len(opened) == 1:  # as a gateway does when one address opened too many sockets
+            refusal = {"type": "error", "code": "rate_limited", "message": "too many", "retry_after": 3}
+            socket.send(json.dumps(refusal))
+            await socket.close(code=4429, reason="too many sockets")
+            return
+        socket.connect_to_server()
+
+    await page.route_web_socket(re.compile(r"/v1/chat"), refuse_the_first)
+    await page.goto(site.url("allowed.test", host_page(site, "/limited", agent.script_tag())))
+    await open_widget(page, 201)
+    notice = page.get_by_text(re.compile("Too many connections from your network. Reconnecting in 3 s"))
+    await expect(notice).to_be_visible()
+    await page.locator("textarea").fill("still there")
+    await page.keyboard.press("Enter")
+    await expect(page.locator(".b[data-seq]")).to_have_text(
+        ["still there", REPLY.format("still there")], timeout=20_000
+    )
+    assert len(opened) == 2 and opened[1] - opened[0] >= 2.9, opened  # not the usual half-second backoff
 
 
 async def test_a_site_outside_the_allowlist_gets_no_session_and_is_told_why(
