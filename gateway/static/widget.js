@@ -118,7 +118,7 @@ textarea{flex:1;min-height:40px;max-height:120px;padding:9px 10px;border:1px sol
   let history = Array.isArray(saved.m) ? saved.m : [];
   let agent = saved.a || null;
   let session = null; // {token, expires}
-  let ws = null, ready = false, started = false, connecting = false;
+  let ws = null, ready = false, started = false, connecting = false, renewing = false, renewTimer = 0;
   let dead = false; // refused for good: an error state, no input
   let attempt = 0, retryTimer = 0, lastFrame = 0, holdUntil = 0;
   const pending = new Map(); // client_message_id -> {cid, text, node, sent, failed, timer}
@@ -276,11 +276,38 @@ textarea{flex:1;min-height:40px;max-height:120px;padding:9px 10px;border:1px sol
         for (const s of streams.values()) s.remove();
         streams.clear();
       });
+      if (renewing) {
+        renewing = false;
+        return connect(); // closed by us, with a new token in hand: straight back
+      }
       reconnectLater();
     };
   }
 
   // `wait` (seconds): the server said when to come back (a rate limit); never sooner than that.
+  // A token lives 15 minutes: a minute before it ends, between turns, the widget gets a new one and
+  // reopens the socket with it, so the server never closes an open chat for an expired token.
+  function scheduleRenewal() {
+    clearTimeout(renewTimer);
+    if (session) renewTimer = setTimeout(renew, Math.max(0, session.expires - 60000 - Date.now()));
+  }
+
+  async function renew() {
+    if (!ws || !ready) return; // not connected: the next connect asks for a token anyway
+    if (streams.size || [...pending.values()].some((p) => p.sent && !p.failed)) {
+      renewTimer = setTimeout(renew, 2000); // mid-turn: try again after it
+      return;
+    }
+    try {
+      await newSession();
+    } catch (e) {
+      return; // the server closes the socket at expiry, and the reconnect asks again
+    }
+    if (!ws) return;
+    renewing = true;
+    ws.close(1000, "new session");
+  }
+
   function reconnectLater(wait) {
     if (dead) return;
     clearTimeout(retryTimer);
@@ -307,6 +334,7 @@ textarea{flex:1;min-height:40px;max-height:120px;padding:9px 10px;border:1px sol
     conversation = f.conversation_id;
     ready = true;
     attempt = 0;
+    scheduleRenewal();
     showNotice("");
     if (f.agent) applyAgent(f.agent);
     save();

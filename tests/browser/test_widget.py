@@ -7,7 +7,9 @@ import itertools
 import json
 import re
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 import pytest
@@ -148,6 +150,41 @@ async def test_a_refused_socket_waits_as_long_as_the_server_said_before_reconnec
         ["still there", REPLY.format("still there")], timeout=20_000
     )
     assert len(opened) == 2 and opened[1] - opened[0] >= 2.9, opened  # not the usual half-second backoff
+
+
+async def test_the_widget_renews_its_session_before_the_token_expires(
+    context: Any, site: Site, agent: Agent
+) -> None:
+    page = await context.new_page()
+    sessions: list[str] = []
+    sockets: list[str] = []
+
+    async def first_one_short_lived(route: Any) -> None:
+        response = await route.fetch()
+        answer = await response.json()
+        sessions.append(answer["token"])
+        if len(sessions) == 1:  # as if issued 14 minutes ago: a minute and two seconds left
+            answer["expires_at"] = (datetime.now(UTC) + timedelta(seconds=62)).isoformat()
+        await route.fulfill(response=response, json=answer)
+
+    await page.route("**/v1/widget/sessions", first_one_short_lived)
+    page.on("websocket", lambda socket: sockets.append(socket.url))
+    await page.goto(site.url("allowed.test", host_page(site, "/renew", agent.script_tag())))
+    await open_widget(page, 201)
+    await page.locator("textarea").fill("before")
+    await page.keyboard.press("Enter")
+    await expect(page.locator(".b[data-seq]")).to_have_text(["before", REPLY.format("before")])
+    deadline = time.monotonic() + 20
+    while len(sockets) < 2 and time.monotonic() < deadline:
+        await page.wait_for_timeout(100)
+    assert len(sessions) == 2 and len(sockets) == 2, (sessions, sockets)
+    assert sessions[1] in unquote(sockets[1]) and sessions[0] in unquote(sockets[0])
+    await page.locator("textarea").fill("after")
+    await page.keyboard.press("Enter")
+    await expect(page.locator(".b[data-seq]")).to_have_text(
+        ["before", REPLY.format("before"), "after", REPLY.format("after")]
+    )
+    await expect(page.locator("[data-pending]")).to_have_count(0)
 
 
 async def test_a_site_outside_the_allowlist_gets_no_session_and_is_told_why(
