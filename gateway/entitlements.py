@@ -16,9 +16,9 @@ from gateway.body import read_json
 from gateway.errors import not_found
 from gateway.responses import json_response
 from gateway.services import Services, caller, services
-from pipeline import audit, entitlement_validation
+from pipeline import audit
 from pipeline.audit_topic import audit_outgoing
-from pipeline.entitlements import (
+from pipeline.billing.entitlements import (
     BOOLEAN,
     HOLD_TIMEOUT,
     INSUFFICIENT,
@@ -30,8 +30,9 @@ from pipeline.entitlements import (
     Verdict,
     decide,
 )
+from pipeline.billing.metering import period_start
+from pipeline.billing.validation import entitlements as entitlement_validation
 from pipeline.kafka import CachedPartitioner, Outgoing
-from pipeline.metering import period_start
 from pipeline.money import format_decimal
 from pipeline.records import HoldReleased, HoldRequested
 from pipeline.topics import BILLING, customer_key

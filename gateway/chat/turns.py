@@ -25,6 +25,7 @@ from gateway.entitlements import evaluate
 from gateway.services import Services
 from pipeline import chat_frames
 from pipeline.assistants import Assistant
+from pipeline.billing.entitlements import CheckRequest
 from pipeline.chat_frames import Send
 from pipeline.completions import estimate_input_tokens, estimate_tokens
 from pipeline.conversation import (
@@ -40,7 +41,6 @@ from pipeline.conversation import (
     model_messages,
     tool_specs,
 )
-from pipeline.entitlements import CheckRequest
 from pipeline.errors import TransientError, is_retryable
 from pipeline.kafka import Outgoing
 from pipeline.records import AssistantTool, ChatMessageRecorded

@@ -9,11 +9,11 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline import billing
-from pipeline.batch_needs import accounts_needed, usage_ids
-from pipeline.billing import fold
-from pipeline.ledger import DEFAULT_TABLE, Allocation
-from pipeline.partition_state import BatchResult, PartitionState, balances
+from pipeline.billing import fold as billing
+from pipeline.billing.fold import fold
+from pipeline.billing.ledger import DEFAULT_TABLE, Allocation
+from pipeline.billing.needs import accounts_needed, usage_ids
+from pipeline.billing.state import BatchResult, PartitionState, balances
 from pipeline.records import (
     BurnRule,
     BurnTablePublished,

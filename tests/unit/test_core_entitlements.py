@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from pipeline import entitlement_validation
-from pipeline.entitlements import CheckRequest, Entitlement, Standing, Verdict, decide
+from pipeline.billing.entitlements import CheckRequest, Entitlement, Standing, Verdict, decide
+from pipeline.billing.validation import entitlements as entitlement_validation
 from pipeline.errors import ValidationError
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -9,7 +9,7 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.ledger import Account, Allocation, Grant, charge, grant
+from pipeline.billing.ledger import Account, Allocation, Grant, charge, grant
 from pipeline.money import ZERO
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)

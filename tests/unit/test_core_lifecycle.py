@@ -10,10 +10,11 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline import ledger, metering, partition_state
-from pipeline.billing import fold
-from pipeline.ledger import Account, Entry
-from pipeline.partition_state import PartitionState
+from pipeline.billing import ledger, metering
+from pipeline.billing import state as partition_state
+from pipeline.billing.fold import fold
+from pipeline.billing.ledger import Account, Entry
+from pipeline.billing.state import PartitionState
 from pipeline.records import (
     BurnRule,
     BurnTablePublished,

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pipeline.billing.pricing import MAX_RULES, matching_rule, price, validate_rules, version_in_force
 from pipeline.errors import UnpricedError, ValidationError
-from pipeline.pricing import MAX_RULES, matching_rule, price, validate_rules, version_in_force
 from pipeline.records import BurnRule, BurnTablePublished, PropertyValue, UsageRecorded
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

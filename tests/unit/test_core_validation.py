@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
-from pipeline import burn_table_validation, grant_validation, validation
+from pipeline import validation
+from pipeline.billing.validation import burn_tables as burn_table_validation
+from pipeline.billing.validation import grants as grant_validation
 from pipeline.errors import ValidationError
 from pipeline.records import BurnRule
 

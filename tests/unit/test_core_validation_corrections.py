@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from pipeline import corrections_validation, customer_validation
+from pipeline.billing.validation import corrections as corrections_validation
+from pipeline.billing.validation import customers as customer_validation
 from pipeline.errors import ValidationError
 from pipeline.records import CustomerUpdated
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from pipeline import entitlements
+from pipeline.billing import entitlements
 from pipeline.errors import ValidationError
 from pipeline.money import parse_decimal
 from pipeline.records import EntitlementSet, Properties

@@ -11,9 +11,11 @@ from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 
-from pipeline import ledger, metering, partition_state, pricing, usage_corrections
+from pipeline.billing import corrections as usage_corrections
+from pipeline.billing import ledger, metering, pricing
+from pipeline.billing import state as partition_state
+from pipeline.billing.state import BatchResult, Charge, HoldChange, PartitionState, Rejection
 from pipeline.errors import UnpricedError
-from pipeline.partition_state import BatchResult, Charge, HoldChange, PartitionState, Rejection
 from pipeline.records import (
     BurnTablePublished,
     CreditsExpired,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from pipeline.billing.ledger import REFUND_PREFIX
 from pipeline.errors import ValidationError
-from pipeline.ledger import REFUND_PREFIX
 from pipeline.money import parse_decimal
 from pipeline.records import CreditsGranted
 from pipeline.validation import identifier, json_object, new_event_id, no_unknown, optional_reason, timestamp

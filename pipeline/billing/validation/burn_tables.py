@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pipeline import pricing
+from pipeline.billing import pricing
 from pipeline.errors import ValidationError
 from pipeline.money import parse_decimal
 from pipeline.records import BurnRule, BurnTablePublished

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from pipeline import pricing
+from pipeline.billing import pricing
+from pipeline.billing.state import BatchResult, Charge, PartitionState
 from pipeline.money import CONTEXT, ZERO
-from pipeline.partition_state import BatchResult, Charge, PartitionState
 from pipeline.records import EntitlementSet
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from pipeline.partition_state import AccountKey, EventKey
+from pipeline.billing.state import AccountKey, EventKey
 from pipeline.records import (
     CreditsExpired,
     CreditsGranted,

@@ -7,11 +7,12 @@ from collections.abc import Iterable
 from dataclasses import replace
 from decimal import Decimal
 
-from pipeline import ledger, metering, partition_state, pricing
+from pipeline.billing import ledger, metering, pricing
+from pipeline.billing import state as partition_state
+from pipeline.billing.ledger import Allocation
+from pipeline.billing.state import AMENDED, VOIDED, BatchResult, Correction, PartitionState
 from pipeline.errors import UnpricedError
-from pipeline.ledger import Allocation
 from pipeline.money import CONTEXT, ZERO
-from pipeline.partition_state import AMENDED, VOIDED, BatchResult, Correction, PartitionState
 from pipeline.records import UsageCorrected, UsageRecorded
 
 

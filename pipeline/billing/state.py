@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from pipeline import ledger
-from pipeline.ledger import Account, Allocation, Entry
+from pipeline.billing import ledger
+from pipeline.billing.ledger import Account, Allocation, Entry
 from pipeline.records import (
     BalanceThresholdCrossed,
     BurnTablePublished,
