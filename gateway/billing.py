@@ -15,8 +15,8 @@ from gateway.body import read_json
 from gateway.errors import ApiError, not_found
 from gateway.responses import json_response
 from gateway.services import caller
-from pipeline import audit
-from pipeline.audit_topic import audit_outgoing
+from pipeline.admin import audit
+from pipeline.admin.audit_topic import audit_outgoing
 from pipeline.billing.validation import burn_tables as burn_table_validation
 from pipeline.billing.validation import grants as grant_validation
 from pipeline.kafka import Outgoing

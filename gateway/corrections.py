@@ -12,8 +12,8 @@ from gateway.body import read_json
 from gateway.errors import ApiError
 from gateway.responses import json_response
 from gateway.services import caller
-from pipeline import audit
-from pipeline.audit_topic import audit_outgoing
+from pipeline.admin import audit
+from pipeline.admin.audit_topic import audit_outgoing
 from pipeline.billing.state import AMENDED, VOIDED
 from pipeline.billing.validation import corrections as corrections_validation
 from pipeline.kafka import Outgoing

@@ -13,8 +13,8 @@ from gateway.body import read_json
 from gateway.errors import not_found
 from gateway.responses import json_response
 from gateway.services import caller
-from pipeline import audit
-from pipeline.audit_topic import audit_outgoing
+from pipeline.admin import audit
+from pipeline.admin.audit_topic import audit_outgoing
 from pipeline.billing.validation import customers as customer_validation
 from pipeline.kafka import Outgoing
 from pipeline.money import format_decimal

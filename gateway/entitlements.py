@@ -16,8 +16,8 @@ from gateway.body import read_json
 from gateway.errors import not_found
 from gateway.responses import json_response
 from gateway.services import Services, caller, services
-from pipeline import audit
-from pipeline.audit_topic import audit_outgoing
+from pipeline.admin import audit
+from pipeline.admin.audit_topic import audit_outgoing
 from pipeline.billing.entitlements import (
     BOOLEAN,
     HOLD_TIMEOUT,

@@ -17,8 +17,8 @@ from gateway.body import read_json
 from gateway.errors import ApiError, not_found
 from gateway.responses import json_response
 from gateway.services import Services, caller
-from pipeline import audit
-from pipeline.audit_topic import audit_outgoing
+from pipeline.admin import audit
+from pipeline.admin.audit_topic import audit_outgoing
 from pipeline.billing.ledger import ACTIVE, EXPIRED, VOIDED
 from pipeline.billing.validation import corrections as corrections_validation
 from pipeline.errors import ValidationError

@@ -11,13 +11,13 @@ from typing import Any
 
 import orjson
 
-from pipeline import audit
-from pipeline.admin import create_tenant, issue_key, issued_trail
-from pipeline.audit_topic import audit_outgoing
+from pipeline.admin import audit
+from pipeline.admin.actions import create_tenant, issue_key, issued_trail
+from pipeline.admin.audit_topic import audit_outgoing
+from pipeline.admin.keys import ADMIN as ADMIN_SCOPE
+from pipeline.admin.keys import SCOPES
 from pipeline.codec import default_codec
 from pipeline.kafka import Outgoing
-from pipeline.keys import ADMIN as ADMIN_SCOPE
-from pipeline.keys import SCOPES
 from pipeline.settings import Settings
 from pipeline.topics import ADMIN, tenant_key
 from projections.db import create_pool

@@ -19,7 +19,7 @@ from agents.relay import OutboxRelay
 from agents.runner import Message, Projection, Runtime, process
 from agents.scheduler import Scheduler
 from pipeline import transport
-from pipeline.audit import Seal
+from pipeline.admin.audit import Seal
 from pipeline.bootstrap import check_log
 from pipeline.codec import default_codec
 from pipeline.kafka import KafkaPublisher

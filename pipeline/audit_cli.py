@@ -7,8 +7,8 @@ import argparse
 import asyncio
 from typing import Any
 
-from pipeline import audit_heads
-from pipeline.audit import Seal, Verdict
+from pipeline.admin import audit_heads
+from pipeline.admin.audit import Seal, Verdict
 from pipeline.key_files import audit_key
 from pipeline.settings import Settings
 from projections import audit

@@ -6,10 +6,10 @@ import logging
 
 import asyncpg
 
+from pipeline.assistants.tool_secrets import SecretBox
 from pipeline.kafka import ensure_topics, list_topics, recreate_misshapen
 from pipeline.key_files import secrets_key
 from pipeline.settings import Settings
-from pipeline.tool_secrets import SecretBox
 from pipeline.topics import ALL_TOPICS, LOG_MARK
 from projections import assistants, outbox
 from projections.db import create_pool, migrate

@@ -44,7 +44,7 @@ def _gateway(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.app import create_app
     from gateway.log_redaction import redact_root_handlers, uvicorn_log_config
     from gateway.ws_protocol import BoundedWebSocketProtocol
-    from pipeline.chat_frames import MAX_FRAME_BYTES
+    from pipeline.chat.frames import MAX_FRAME_BYTES
 
     redact_root_handlers()  # no session token (`?token=`) or other secret in the log
     uvicorn.run(

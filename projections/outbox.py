@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from pipeline.audit_topic import AuditFirst
+from pipeline.admin.audit_topic import AuditFirst
 from pipeline.kafka import Delivered, KafkaPublisher, Outgoing, Publisher
 from pipeline.settings import Settings
 from pipeline.topics import OUTBOX_ID

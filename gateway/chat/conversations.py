@@ -1,7 +1,7 @@
 """Conversations held by this gateway process: their transcripts, locks and the sockets listening.
 
 Seqs are handed out by the holder of a conversation's lock, and across processes by the holder of its
-lease (pipeline/chat_leases.py): a process numbers a conversation only while it holds the lease, records
+lease (pipeline/chat/leases.py): a process numbers a conversation only while it holds the lease, records
 each seq in it before publishing, and lets it lapse when no socket is left. Another process then goes
 on after the lease's last seq even if the projection has not stored those messages yet. A conversation
 this process does not hold (after a restart, say) is loaded from the projection.
@@ -21,9 +21,9 @@ from typing import Any
 import asyncpg
 
 from gateway.responses import dumps
-from pipeline import chat_frames
-from pipeline.chat_leases import Key, Leases
-from pipeline.conversation import KEEP, Transcript
+from pipeline.chat import frames as chat_frames
+from pipeline.chat.conversation import KEEP, Transcript
+from pipeline.chat.leases import Key, Leases
 from pipeline.errors import RevosError, is_retryable
 from pipeline.records import ChatMessageRecorded
 from projections import transcripts

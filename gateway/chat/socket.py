@@ -45,10 +45,11 @@ from gateway.chat.sessions import may_embed, public_agent
 from gateway.chat.turns import Turn
 from gateway.responses import dumps
 from gateway.services import Services
-from pipeline import chat_frames, widget_tokens
-from pipeline.chat_frames import FRAME_BURST, FRAMES_PER_SECOND, FrameError, Hello, Ping, Send
+from pipeline.chat import frames as chat_frames
+from pipeline.chat import widget_tokens
+from pipeline.chat.frames import FRAME_BURST, FRAMES_PER_SECOND, FrameError, Hello, Ping, Send
+from pipeline.chat.rate_limits import FrameBucket, retry_seconds
 from pipeline.errors import is_retryable
-from pipeline.rate_limits import FrameBucket, retry_seconds
 from projections import assistants
 
 log = logging.getLogger(__name__)

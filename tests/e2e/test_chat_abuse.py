@@ -29,7 +29,7 @@ from websockets.exceptions import ConnectionClosed
 
 from infra.ports import free_port
 from infra.processes import ChildSpec, spawn
-from pipeline import widget_tokens
+from pipeline.chat import widget_tokens
 
 MiB = 1024 * 1024
 

@@ -8,11 +8,11 @@ from typing import Any
 import orjson
 import pytest
 
-from pipeline import assistants
-from pipeline.allowlist import frame_ancestors, origin_allowed
-from pipeline.assistant_branding import MAX_SUGGESTIONS
-from pipeline.assistant_templates import TEMPLATES
-from pipeline.assistants import Assistant, create, delete, from_record, update
+from pipeline.assistants import model as assistants
+from pipeline.assistants.allowlist import frame_ancestors, origin_allowed
+from pipeline.assistants.branding import MAX_SUGGESTIONS
+from pipeline.assistants.model import Assistant, create, delete, from_record, update
+from pipeline.assistants.templates import TEMPLATES
 from pipeline.codec import default_codec
 from pipeline.errors import ValidationError
 from pipeline.records import AssistantBranding, AssistantChanged, AssistantTool

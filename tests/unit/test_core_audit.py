@@ -8,7 +8,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from pipeline import audit
+from pipeline.admin import audit
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 SEAL = audit.Seal(b"k" * 32)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
-from pipeline.backoff import Backoff, parse_retry_after
+from pipeline.chat.backoff import Backoff, parse_retry_after
 
 
 def test_full_jitter_under_an_exponential_ceiling() -> None:

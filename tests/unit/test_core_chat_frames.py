@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from pipeline import chat_frames
-from pipeline.chat_frames import FrameError, Hello, Ping, Pong, Send, parse
+from pipeline.chat import frames as chat_frames
+from pipeline.chat.frames import FrameError, Hello, Ping, Pong, Send, parse
 from pipeline.records import ChatMessageRecorded
 
 CONVERSATION = "cnv_" + "a" * 32

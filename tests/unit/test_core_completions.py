@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.completions import (
+from pipeline.chat.completions import (
     StreamFailure,
     StreamState,
     ToolCallDraft,

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
-from pipeline.conversation import Transcript, model_messages, tool_specs, usage_events
+from pipeline.chat.conversation import Transcript, model_messages, tool_specs, usage_events
 from pipeline.records import AssistantTool, ChatMessageRecorded
 
 AT = datetime(2026, 3, 1, tzinfo=UTC)

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from pipeline import admin
+from pipeline.admin import actions as admin
+from pipeline.admin.keys import DISPLAY_CHARS, KEY_PREFIX, hash_key, new_key, new_tenant_id, well_formed
 from pipeline.errors import ValidationError
-from pipeline.keys import DISPLAY_CHARS, KEY_PREFIX, hash_key, new_key, new_tenant_id, well_formed
 
 
 def test_keys_are_random() -> None:

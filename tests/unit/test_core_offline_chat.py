@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.offline_chat import OfflineReply, count_words, offline_reply, words
+from pipeline.chat.offline import OfflineReply, count_words, offline_reply, words
 
 
 def test_words_join_back_into_the_text() -> None:

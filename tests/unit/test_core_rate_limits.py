@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.rate_limits import (
+from pipeline.chat.rate_limits import (
     Allowances,
     FrameBucket,
     Grant,

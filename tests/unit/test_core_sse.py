@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.sse import ServerSentEvent, SSEDecoder
+from pipeline.chat.sse import ServerSentEvent, SSEDecoder
 
 
 def decode(text: str) -> list[ServerSentEvent]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.stored_text import storable, storable_json
+from pipeline.chat.stored_text import storable, storable_json
 
 
 def test_nul_characters_are_dropped() -> None:

@@ -6,7 +6,7 @@ import ipaddress
 
 import pytest
 
-from pipeline.tool_addresses import canonical_host, canonical_url, is_public
+from pipeline.assistants.tool_addresses import canonical_host, canonical_url, is_public
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from pipeline import assistants, tool_secrets
-from pipeline.tool_secrets import SecretBox, SecretUnreadable
+from pipeline.assistants import model as assistants
+from pipeline.assistants import tool_secrets
+from pipeline.assistants.tool_secrets import SecretBox, SecretUnreadable
 
 SECRET = "whsec_0123456789abcdef"
 BOX = SecretBox(b"s" * 32)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.tool_signing import new_delivery_id, sign, verify
+from pipeline.chat.tool_signing import new_delivery_id, sign, verify
 
 SECRET = "whsec_abc"
 BODY = b'{"tool":"lookup_order","arguments":{"order_id":"A-1"},"context":{}}'

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from pipeline import widget_tokens
-from pipeline.widget_tokens import TokenClaims, TokenError, issue, verify
+from pipeline.chat import widget_tokens
+from pipeline.chat.widget_tokens import TokenClaims, TokenError, issue, verify
 
 SECRET = b"s" * 32
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from publicsuffixlist import PublicSuffixList
 
-from pipeline import assistant_fields as fields
+from pipeline.assistants import fields
 
 MAX_DOMAINS = 50
 HTTP = "http://"

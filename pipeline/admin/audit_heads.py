@@ -14,7 +14,7 @@ from pathlib import Path
 
 import orjson
 
-from pipeline.audit import Head
+from pipeline.admin.audit import Head
 
 
 def _path(folder: Path, tenant_id: str) -> Path:

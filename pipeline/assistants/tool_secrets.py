@@ -17,7 +17,7 @@ from dataclasses import replace
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from pipeline.assistants import Assistant
+from pipeline.assistants.model import Assistant
 from pipeline.errors import RevosError
 from pipeline.records import AssistantChanged, AssistantTool
 

@@ -9,9 +9,9 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from pipeline import assistant_fields as fields
+from pipeline.assistants import fields
+from pipeline.assistants.tool_addresses import canonical_url
 from pipeline.records import AssistantTool
-from pipeline.tool_addresses import canonical_url
 
 MAX_TOOLS = 20
 MAX_TOOL_DESCRIPTION = 1_000
@@ -39,7 +39,7 @@ def _parameters(raw: object, at: str) -> str:
 
 
 def _url(raw: object, at: str) -> str:
-    """An https URL whose host has a wire form (it is called as that, see pipeline/tool_addresses.py);
+    """An https URL whose host has a wire form (it is called as that, see pipeline/assistants/tool_addresses.py);
     plain http only to this machine, which a tool reaches only in development (private addresses)."""
     url = fields.http_url(raw, "tools", at=at)
     try:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pipeline import audit, keys
+from pipeline.admin import audit, keys
 from pipeline.errors import ValidationError
 from pipeline.records import ApiKeyIssued, ApiKeyRevoked, AuditRecorded, TenantCreated
 from pipeline.validation import new_event_id, no_unknown

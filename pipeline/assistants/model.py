@@ -15,9 +15,12 @@ from typing import Any
 
 import orjson
 
-from pipeline import allowlist, assistant_branding, assistant_templates, assistant_tools, validation
-from pipeline import assistant_fields as fields
-from pipeline.assistant_templates import DEFAULT_MODEL, TEMPLATES
+from pipeline import validation
+from pipeline.assistants import allowlist, fields
+from pipeline.assistants import branding as assistant_branding
+from pipeline.assistants import templates as assistant_templates
+from pipeline.assistants import tools as assistant_tools
+from pipeline.assistants.templates import DEFAULT_MODEL, TEMPLATES
 from pipeline.errors import ValidationError
 from pipeline.records import AssistantBranding, AssistantChanged, AssistantTool
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from pipeline import assistant_fields as fields
+from pipeline.assistants import fields
 from pipeline.records import AssistantBranding
 
 MAX_TITLE = 100

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from pipeline import assistant_fields as fields
+from pipeline.assistants import fields
 
 DEFAULT_MODEL = "openrouter/auto"
 
