@@ -12,7 +12,7 @@ from pipeline.billing import fold as billing
 from pipeline.billing import needs as batch_needs
 from pipeline.billing.state import PartitionState
 from pipeline.codec import Codec
-from pipeline.kafka import Outgoing
+from pipeline.publishing import Outgoing
 from pipeline.records import DeadLetter, Record
 from pipeline.topics import ALERTS, customer_key
 from projections import billing as store

@@ -18,12 +18,13 @@ import asyncpg
 
 from pipeline import deadletter
 from pipeline.codec import Codec
-from pipeline.errors import DecodeError, is_retryable
-from pipeline.kafka import Outgoing, Publisher
+from pipeline.errors import DecodeError
+from pipeline.publishing import Outgoing, Publisher
 from pipeline.records import DeadLetter
 from pipeline.topics import dead_letter_topic
 from projections import outbox, tracking
 from projections.db import retry_forever
+from projections.retryable import is_retryable
 
 log = logging.getLogger(__name__)
 

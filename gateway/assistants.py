@@ -17,7 +17,7 @@ from pipeline.admin import audit
 from pipeline.admin.audit_topic import audit_outgoing
 from pipeline.assistants import model as assistants
 from pipeline.assistants import tool_secrets
-from pipeline.kafka import Outgoing
+from pipeline.publishing import Outgoing
 from pipeline.records import AssistantChanged
 from pipeline.topics import ADMIN, tenant_key
 from projections import assistants as store

@@ -19,7 +19,7 @@ from pipeline.admin import audit
 from pipeline.admin.audit_topic import audit_outgoing
 from pipeline.billing.validation import burn_tables as burn_table_validation
 from pipeline.billing.validation import grants as grant_validation
-from pipeline.kafka import Outgoing
+from pipeline.publishing import Outgoing
 from pipeline.topics import BILLING, customer_key
 from projections import named_leases, queries
 from projections.burn_rules import rules_to_json

@@ -16,8 +16,8 @@ from pipeline.admin import audit
 from pipeline.admin.audit_topic import audit_outgoing
 from pipeline.billing.state import AMENDED, VOIDED
 from pipeline.billing.validation import corrections as corrections_validation
-from pipeline.kafka import Outgoing
 from pipeline.money import format_decimal
+from pipeline.publishing import Outgoing
 from pipeline.records import UsageCorrected
 from pipeline.topics import BILLING, customer_key
 from projections import queries

@@ -16,8 +16,8 @@ from gateway.services import caller
 from pipeline.admin import audit
 from pipeline.admin.audit_topic import audit_outgoing
 from pipeline.billing.validation import customers as customer_validation
-from pipeline.kafka import Outgoing
 from pipeline.money import format_decimal
+from pipeline.publishing import Outgoing
 from pipeline.records import CustomerUpdated
 from pipeline.topics import BILLING, customer_key
 from projections.waiting import wait_for

@@ -16,6 +16,7 @@ from gateway.body import read_json
 from gateway.errors import not_found
 from gateway.responses import json_response
 from gateway.services import Services, caller, services
+from infra.kafka import CachedPartitioner
 from pipeline.admin import audit
 from pipeline.admin.audit_topic import audit_outgoing
 from pipeline.billing.entitlements import (
@@ -32,8 +33,8 @@ from pipeline.billing.entitlements import (
 )
 from pipeline.billing.metering import period_start
 from pipeline.billing.validation import entitlements as entitlement_validation
-from pipeline.kafka import CachedPartitioner, Outgoing
 from pipeline.money import format_decimal
+from pipeline.publishing import Outgoing
 from pipeline.records import HoldReleased, HoldRequested
 from pipeline.topics import BILLING, customer_key
 from projections import queries

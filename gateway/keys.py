@@ -22,7 +22,7 @@ from gateway.services import Services, caller
 from pipeline.admin import actions as admin
 from pipeline.admin.audit_topic import audit_outgoing
 from pipeline.admin.keys import ADMIN as ADMIN_SCOPE
-from pipeline.kafka import Outgoing
+from pipeline.publishing import Outgoing
 from pipeline.records import ApiKeyIssued, ApiKeyRevoked, AuditRecorded
 from pipeline.topics import ADMIN, tenant_key
 from projections import admin as store

@@ -22,8 +22,8 @@ from pipeline.admin.audit_topic import audit_outgoing
 from pipeline.billing.ledger import ACTIVE, EXPIRED, VOIDED
 from pipeline.billing.validation import corrections as corrections_validation
 from pipeline.errors import ValidationError
-from pipeline.kafka import Outgoing
 from pipeline.money import format_decimal, parse_decimal
+from pipeline.publishing import Outgoing
 from pipeline.topics import BILLING, customer_key
 from projections import queries
 from projections.waiting import wait_for

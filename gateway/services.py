@@ -14,7 +14,7 @@ from gateway.auth import Authenticator
 from gateway.limits import GatewayLimits
 from pipeline.assistants.tool_secrets import SecretBox
 from pipeline.codec import Codec
-from pipeline.kafka import Publisher
+from pipeline.publishing import Publisher
 from pipeline.settings import Settings
 from projections.admin import KeyIdentity
 

@@ -13,7 +13,7 @@ import logging
 import asyncpg
 
 from pipeline.chat.rate_limits import Grant, Limit, grant
-from pipeline.errors import is_retryable
+from projections.retryable import is_retryable
 
 log = logging.getLogger(__name__)
 

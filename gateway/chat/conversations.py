@@ -24,9 +24,10 @@ from gateway.responses import dumps
 from pipeline.chat import frames as chat_frames
 from pipeline.chat.conversation import KEEP, Transcript
 from pipeline.chat.leases import Key, Leases
-from pipeline.errors import RevosError, is_retryable
+from pipeline.errors import RevosError
 from pipeline.records import ChatMessageRecorded
 from projections import transcripts
+from projections.retryable import is_retryable
 
 log = logging.getLogger(__name__)
 

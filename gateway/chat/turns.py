@@ -44,11 +44,12 @@ from pipeline.chat.conversation import (
 from pipeline.chat.frames import Send
 from pipeline.chat.stored_text import storable, storable_json
 from pipeline.chat.widget_tokens import TokenClaims
-from pipeline.errors import TransientError, is_retryable
-from pipeline.kafka import Outgoing
+from pipeline.errors import TransientError
+from pipeline.publishing import Outgoing
 from pipeline.records import AssistantTool, ChatMessageRecorded
 from pipeline.topics import CHAT, conversation_key
 from projections import assistants
+from projections.retryable import is_retryable
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pipeline.codec import Codec
-from pipeline.kafka import Delivered, Outgoing, Publisher
+from pipeline.publishing import Delivered, Outgoing, Publisher
 from pipeline.records import AuditRecorded
 from pipeline.topics import AUDIT, tenant_key
 

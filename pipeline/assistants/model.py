@@ -2,7 +2,7 @@
 
 Pure: no I/O. The gateway turns requests into `AssistantChanged` records with `create`, `update` and
 `delete`; the projection stores them. The rules for tools, branding, templates and allowed domains
-live in `assistant_tools`, `assistant_branding`, `assistant_templates` and `allowlist`.
+live in `tools`, `branding`, `templates` and `allowlist` beside this module.
 """
 
 from __future__ import annotations
@@ -16,9 +16,8 @@ from typing import Any
 import orjson
 
 from pipeline import validation
-from pipeline.assistants import allowlist, fields
+from pipeline.assistants import allowlist, fields, templates
 from pipeline.assistants import branding as assistant_branding
-from pipeline.assistants import templates as assistant_templates
 from pipeline.assistants import tools as assistant_tools
 from pipeline.assistants.templates import DEFAULT_MODEL, TEMPLATES
 from pipeline.errors import ValidationError
@@ -146,7 +145,7 @@ def _merge(current: Assistant, body: Mapping[str, Any], *, creating: bool) -> As
     if "branding" in body:
         a = replace(a, branding=assistant_branding.branding(body["branding"]))
     if "template" in body:
-        a = replace(a, template=assistant_templates.template(body["template"]))
+        a = replace(a, template=templates.template(body["template"]))
     return _apply_template(a, body, creating=creating)
 
 

@@ -11,8 +11,7 @@ from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 
-from pipeline.billing import corrections as usage_corrections
-from pipeline.billing import ledger, metering, pricing
+from pipeline.billing import corrections, ledger, metering, pricing
 from pipeline.billing import state as partition_state
 from pipeline.billing.state import BatchResult, Charge, HoldChange, PartitionState, Rejection
 from pipeline.errors import UnpricedError
@@ -58,7 +57,7 @@ def fold(state: PartitionState, records: Iterable[tuple[int, Record]]) -> tuple[
         elif isinstance(record, GrantVoided):
             _close(state, out, offset, record, ledger.VOIDED, record.occurred_at)
         elif isinstance(record, UsageCorrected):
-            usage_corrections.correct(state, out, offset, record)
+            corrections.correct(state, out, offset, record)
         elif isinstance(record, EntitlementSet):
             metering.entitlement(state, out, record)
         elif isinstance(record, HoldRequested):

@@ -12,7 +12,7 @@ import pytest
 
 from agents.audit import AuditProjection
 from agents.runner import Message, Runtime, process
-from pipeline import audit_cli
+from infra.cli import audit as audit_cli
 from pipeline.admin import audit, audit_heads
 from pipeline.codec import default_codec
 from pipeline.settings import Settings

@@ -8,7 +8,7 @@ import pytest
 
 from pipeline.admin.audit_topic import AuditFirst
 from pipeline.errors import TransientError
-from pipeline.kafka import Delivered, Outgoing
+from pipeline.publishing import Delivered, Outgoing
 from pipeline.topics import AUDIT, BILLING
 
 

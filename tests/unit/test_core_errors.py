@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from pipeline.errors import TransientError, ValidationError, is_retryable
+from pipeline.errors import TransientError, ValidationError
+from projections.retryable import is_retryable
 
 
 def raised_while_handling(first: BaseException, then: BaseException) -> BaseException:

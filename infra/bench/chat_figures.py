@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from infra.bench_check_figures import percentiles
+from infra.bench.check_figures import percentiles
 from pipeline.money import format_decimal
 
 COMPLETE = "complete"

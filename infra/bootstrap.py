@@ -6,8 +6,8 @@ import logging
 
 import asyncpg
 
+from infra.kafka import ensure_topics, list_topics, recreate_misshapen
 from pipeline.assistants.tool_secrets import SecretBox
-from pipeline.kafka import ensure_topics, list_topics, recreate_misshapen
 from pipeline.key_files import secrets_key
 from pipeline.settings import Settings
 from pipeline.topics import ALL_TOPICS, LOG_MARK

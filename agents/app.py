@@ -10,6 +10,7 @@ from typing import Any
 
 import faust
 
+from agents import transport
 from agents.admin import AdminProjection
 from agents.audit import AuditProjection
 from agents.billing import BillingProjection
@@ -18,11 +19,10 @@ from agents.deadletters import DeadLetterProjection
 from agents.relay import OutboxRelay
 from agents.runner import Message, Projection, Runtime, process
 from agents.scheduler import Scheduler
-from pipeline import transport
+from infra.bootstrap import check_log
+from infra.kafka import KafkaPublisher
 from pipeline.admin.audit import Seal
-from pipeline.bootstrap import check_log
 from pipeline.codec import default_codec
-from pipeline.kafka import KafkaPublisher
 from pipeline.key_files import audit_key
 from pipeline.settings import Settings
 from pipeline.topics import ADMIN, AUDIT, BILLING, CHAT, DEAD_LETTER_TOPICS

@@ -18,7 +18,7 @@ import asyncpg
 import httpx
 import psutil
 
-from infra import bench_load
+from infra.bench import load as bench_load
 from infra.broker import EmbeddedBroker
 from infra.errors import InfraError, StartupError
 from infra.ports import free_port
@@ -68,7 +68,7 @@ class BenchStack:
 
     async def start(self) -> None:
         """Start every part and wait until the gateway is ready; on failure the caller still calls stop()."""
-        from pipeline.bootstrap import prepare
+        from infra.bootstrap import prepare
 
         self.broker = EmbeddedBroker(self.home, free_port())
         self.broker.start()
@@ -108,7 +108,7 @@ class BenchStack:
             "REVOS_OUTBOX": "on" if self.outbox else "off",
             "PYTHONUNBUFFERED": "1",
         }
-        argv = (sys.executable, "-m", "pipeline.cli", "--log-level", "warning", *command)
+        argv = (sys.executable, "-m", "infra.cli.main", "--log-level", "warning", *command)
         # SIGKILL if the bench dies: a worker's graceful stop needs the broker, which dies with it.
         spec = ChildSpec(name, argv, env={**base, **(env or {})}, death_signal=signal.SIGKILL)
         self.children.append(spawn(spec, self.home / "logs"))
@@ -156,7 +156,7 @@ class BenchStack:
 
     async def create_tenant(self) -> dict[str, Any]:
         """A tenant whose burn table is published; a worker has applied both when this returns."""
-        from pipeline.admin_cli import create_tenant_and_wait
+        from infra.cli.admin import create_tenant_and_wait
 
         assert self.settings is not None
         made: dict[str, Any] = await create_tenant_and_wait("bench", self.settings, _READY_TIMEOUT)

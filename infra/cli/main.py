@@ -17,8 +17,8 @@ Handler = Callable[[argparse.Namespace, Settings], int]
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     import faust
 
-    from pipeline.app import build_app
-    from pipeline.bootstrap import prepare
+    from agents.app import build_app
+    from infra.bootstrap import prepare
 
     asyncio.run(prepare(settings))
     (settings.home / "worker" / str(args.worker_id)).mkdir(parents=True, exist_ok=True)
@@ -31,7 +31,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
 def _relay(args: argparse.Namespace, settings: Settings) -> int:
     from agents.relay import run_relay
-    from pipeline.bootstrap import prepare
+    from infra.bootstrap import prepare
 
     asyncio.run(prepare(settings))
     asyncio.run(run_relay(settings))
@@ -63,7 +63,7 @@ def _gateway(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from pipeline import admin_cli, audit_cli, dlq_cli
+    from infra.cli import admin, audit, dead_letters
 
     parser = argparse.ArgumentParser(prog="revos", description=__doc__)
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
@@ -78,15 +78,15 @@ def build_parser() -> argparse.ArgumentParser:
         "relay", help="publish acknowledged records from the outbox to the broker (workers do it otherwise)"
     ).set_defaults(handler=_relay)
 
-    admin_cli.add_commands(sub)
-    dlq_cli.add_commands(sub)
-    audit_cli.add_commands(sub)
+    admin.add_commands(sub)
+    dead_letters.add_commands(sub)
+    audit.add_commands(sub)
     try:
-        from infra import cli as infra_cli
+        from infra.cli import stack
     except ImportError:  # pragma: no cover - infra is part of the same distribution
         pass
     else:
-        infra_cli.add_commands(sub)
+        stack.add_commands(sub)
     return parser
 
 

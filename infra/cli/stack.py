@@ -1,7 +1,7 @@
 """The `run` and `infra up|down|status` commands; `add_commands` plugs them into the `revos` CLI.
 
 Each command sets `handler(args, settings) -> int` on its parser (`args.handler`), the exit code.
-`python -m infra.cli ...` runs these commands on their own.
+`python -m infra.cli.stack ...` runs these commands on their own.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import logging
 import sys
 from typing import Any
 
-from infra.bench_options import add_arguments as add_bench_arguments
+from infra.bench.options import add_arguments as add_bench_arguments
 from infra.broker import EmbeddedBroker
 from infra.errors import HomeLockedError
 from infra.home import Home, HomeLock, lock_holder
@@ -45,7 +45,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _bench(args: argparse.Namespace, settings: Settings) -> int:
-    from infra.bench import command  # local: the benchmark pulls in the pipeline and the SDK
+    from infra.bench.run import command  # local: the benchmark pulls in the pipeline and the SDK
 
     return command(args, settings)
 
@@ -164,8 +164,8 @@ def _describe(settings: Settings) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one of these commands on its own, e.g. `python -m infra.cli infra status`."""
-    parser = argparse.ArgumentParser(prog="python -m infra.cli", description="Revos stack and services")
+    """Run one of these commands on its own, e.g. `python -m infra.cli.stack infra status`."""
+    parser = argparse.ArgumentParser(prog="python -m infra.cli.stack", description="Revos stack and services")
     add_commands(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

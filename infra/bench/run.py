@@ -22,11 +22,12 @@ from typing import Any
 
 import orjson
 
-from infra import bench_baseline, bench_chat, bench_checks, bench_load
-from infra.bench_options import BenchOptions
-from infra.bench_profile import Profiler
-from infra.bench_report import render
-from infra.bench_stack import BenchStack, CpuMeter
+from infra.bench import baseline, chat, checks
+from infra.bench import load as bench_load
+from infra.bench.options import BenchOptions
+from infra.bench.profile import Profiler
+from infra.bench.report import render
+from infra.bench.stack import BenchStack, CpuMeter
 from pipeline.errors import RevosError
 from pipeline.settings import Settings
 
@@ -84,7 +85,7 @@ async def run(options: BenchOptions) -> dict[str, Any]:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
     }
     # The chat settings (offline model, rate limits raised) change nothing the other sections measure.
-    stack = BenchStack(options.workers, options.partitions, gateway_env=bench_chat.GATEWAY_ENV)
+    stack = BenchStack(options.workers, options.partitions, gateway_env=chat.GATEWAY_ENV)
     try:
         progress(f"starting a private stack in {stack.home} ({options.workers} worker(s))")
         await stack.start()
@@ -100,13 +101,13 @@ async def run(options: BenchOptions) -> dict[str, Any]:
             report["end_to_end"] = await _end_to_end(stack, tenant, customers, options)
             report["paced"] = await _paced(stack, tenant, customers, options)
         if options.runs_checks:
-            report["checks"] = await bench_checks.run(stack, tenant, customers, options, progress)
+            report["checks"] = await checks.run(stack, tenant, customers, options, progress)
         if options.runs_chat:
-            report["chat"] = await bench_chat.run(stack, tenant, options, progress)
+            report["chat"] = await chat.run(stack, tenant, options, progress)
         if options.runs_pipeline:
             progress(f"raw baseline: producing and consuming {options.events:,} records with plain aiokafka")
             assert stack.settings is not None
-            report["baseline"] = await bench_baseline.run(
+            report["baseline"] = await baseline.run(
                 stack.settings.bootstrap_servers, options.events, options.customers, options.partitions
             )
             report["sdk"] = await _sdk(stack, tenant, options, report["end_to_end"]["ingest_events_per_s"])

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from pipeline.codec import default_codec
-from pipeline.kafka import Outgoing, Publisher
+from pipeline.publishing import Outgoing, Publisher
 from pipeline.records import DeadLetterReplayed
 from pipeline.settings import Settings
 from pipeline.topics import OUTBOX_ID, REPLAY_COUNT, REPLAY_OF, dead_letter_topic

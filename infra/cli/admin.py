@@ -17,7 +17,7 @@ from pipeline.admin.audit_topic import audit_outgoing
 from pipeline.admin.keys import ADMIN as ADMIN_SCOPE
 from pipeline.admin.keys import SCOPES
 from pipeline.codec import default_codec
-from pipeline.kafka import Outgoing
+from pipeline.publishing import Outgoing
 from pipeline.settings import Settings
 from pipeline.topics import ADMIN, tenant_key
 from projections.db import create_pool

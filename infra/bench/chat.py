@@ -23,10 +23,10 @@ import httpx
 import orjson
 
 from gateway.chat.providers import ChatRequest, Completed, Delta, OfflineProvider
-from infra import bench_chat_figures as figures
-from infra.bench_chat_figures import TurnSample
-from infra.bench_options import BenchOptions
-from infra.bench_stack import BenchStack, CpuMeter
+from infra.bench import chat_figures as figures
+from infra.bench.chat_figures import TurnSample
+from infra.bench.options import BenchOptions
+from infra.bench.stack import BenchStack, CpuMeter
 from infra.errors import InfraError
 
 DELAY_MS = 2  # the offline model's delay per streamed word

@@ -1,4 +1,4 @@
-"""The event publisher port and its aiokafka implementation; topic creation."""
+"""The event publisher on aiokafka (`KafkaPublisher`, its partitioner) and topic creation."""
 
 from __future__ import annotations
 
@@ -7,47 +7,17 @@ import contextlib
 import logging
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Protocol
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.partitioner import murmur2
 
-from pipeline.errors import TransientError
+from pipeline.publishing import BrokerUnavailable, Delivered, Outgoing
 
 _SPREAD = random.Random()  # our own: never the process's global `random` state
 
 log = logging.getLogger(__name__)
-
-
-class BrokerUnavailable(TransientError):
-    code = "broker_unavailable"
-
-
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    topic: str
-    value: bytes
-    key: bytes | None = None
-    partition: int | None = None
-    headers: tuple[tuple[str, bytes], ...] = field(default=())
-
-
-@dataclass(frozen=True, slots=True)
-class Delivered:
-    topic: str
-    partition: int
-    offset: int
-
-
-class Publisher(Protocol):
-    async def publish(self, records: Sequence[Outgoing]) -> list[Delivered]:
-        """Send all records and return once the broker acknowledged every one, or raise BrokerUnavailable."""
-        ...
-
-    async def partitions(self, topic: str) -> list[int]: ...
 
 
 class CachedPartitioner:

@@ -12,8 +12,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from infra.errors import InfraError
+from infra.kafka import ensure_topics
 from pipeline.codec import default_codec
-from pipeline.kafka import ensure_topics
 from pipeline.records import Properties, UsageRecorded
 from pipeline.topics import customer_key
 

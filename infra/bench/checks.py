@@ -21,10 +21,10 @@ import aiohttp
 import httpx
 import orjson
 
-from infra import bench_check_figures as figures
-from infra import bench_load
-from infra.bench_options import BenchOptions
-from infra.bench_stack import BenchStack, CpuMeter
+from infra.bench import check_figures as figures
+from infra.bench import load as bench_load
+from infra.bench.options import BenchOptions
+from infra.bench.stack import BenchStack, CpuMeter
 from infra.errors import InfraError
 from pipeline.money import CONTEXT, parse_decimal
 
