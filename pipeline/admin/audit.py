@@ -151,7 +151,7 @@ def legacy_hash(prev_hash: str, fields: Mapping[str, Any]) -> str:
 
 def append(prev: Head | None, r: AuditRecorded, seal: Seal) -> Entry:
     """The next entry of `r`'s tenant chain after `prev` (None: the chain is empty)."""
-    fields = {
+    fields: dict[str, Any] = {
         "seq": 1 if prev is None else prev.seq + 1,
         "audit_id": r.audit_id,
         "tenant_id": r.tenant_id,
