@@ -15,7 +15,7 @@ from agents.admin import AdminProjection
 from agents.audit import AuditProjection
 from agents.billing import BillingProjection
 from agents.chat import ChatProjection
-from agents.deadletters import DeadLetterProjection
+from agents.dead_letters import DeadLetterProjection
 from agents.relay import OutboxRelay
 from agents.runner import Message, Projection, Runtime, process
 from agents.scheduler import Scheduler

@@ -18,12 +18,6 @@ from typing import Any
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from gateway.chat.conversations import (
-    Conversation,
-    ConversationElsewhere,
-    ConversationNotFound,
-    Listener,
-)
 from gateway.chat.endings import (
     BACKLOG_CLOSE,
     DRAINING_CLOSE,
@@ -40,6 +34,7 @@ from gateway.chat.endings import (
     SESSION_CLOSE,
     Ending,
 )
+from gateway.chat.hub import Conversation, ConversationElsewhere, ConversationNotFound, Listener
 from gateway.chat.runtime import ChatRuntime
 from gateway.chat.sessions import may_embed, public_agent
 from gateway.chat.turns import Turn

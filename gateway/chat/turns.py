@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from gateway.chat.conversations import Conversation, ConversationElsewhere, Listener
+from gateway.chat.hub import Conversation, ConversationElsewhere, Listener
 from gateway.chat.providers import ChatRequest, Completed, Delta, ProviderError, Usage
 from gateway.chat.tools import ToolResult, call_tool, tool_context
 from gateway.entitlements import evaluate

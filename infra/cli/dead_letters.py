@@ -15,7 +15,7 @@ from pipeline.publishing import Outgoing, Publisher
 from pipeline.records import DeadLetterReplayed
 from pipeline.settings import Settings
 from pipeline.topics import OUTBOX_ID, REPLAY_COUNT, REPLAY_OF, dead_letter_topic
-from projections import deadletters
+from projections import dead_letters
 from projections.db import create_pool
 from projections.outbox import open_publisher
 
@@ -41,7 +41,7 @@ def _since(raw: str | None) -> datetime | None:
 async def _list(args: argparse.Namespace, settings: Settings) -> int:
     pool = await create_pool(settings.dsn, max_size=1)
     try:
-        rows = await deadletters.list_dead_letters(
+        rows = await dead_letters.list_dead_letters(
             pool, since=_since(args.since), code=args.code, limit=args.limit
         )
     finally:
@@ -65,7 +65,7 @@ async def _list(args: argparse.Namespace, settings: Settings) -> int:
 async def _show(args: argparse.Namespace, settings: Settings) -> int:
     pool = await create_pool(settings.dsn, max_size=1)
     try:
-        row = await deadletters.get(pool, args.id)
+        row = await dead_letters.get(pool, args.id)
     finally:
         await pool.close()
     if row is None:
@@ -91,10 +91,10 @@ async def _replay(args: argparse.Namespace, settings: Settings) -> int:
         if args.all:
             ids = [
                 i
-                for i in await deadletters.all_ids(pool, args.code)
-                if (row := await deadletters.get(pool, i)) is not None and row["replays"] == 0
+                for i in await dead_letters.all_ids(pool, args.code)
+                if (row := await dead_letters.get(pool, i)) is not None and row["replays"] == 0
             ]
-        rows = [(i, await deadletters.get(pool, i)) for i in ids]
+        rows = [(i, await dead_letters.get(pool, i)) for i in ids]
         if args.dry_run:
             return await _replay_rows(rows, None, all_requested=args.all)
         async with open_publisher(settings, pool) as publisher:
@@ -121,7 +121,7 @@ async def _replay_rows(
         print(f"{dead_letter_id}: {'replaying' if publisher else 'would replay'} to {row['source_topic']}")
         if publisher is None:
             continue
-        original = [deadletters.header_bytes(h) for h in row["headers"]]
+        original = [dead_letters.header_bytes(h) for h in row["headers"]]
         # The outbox id of the original is spent: its row went when the original was dead-lettered.
         headers = [(k, v) for k, v in original if k not in (REPLAY_OF, REPLAY_COUNT, OUTBOX_ID)]
         headers += [

@@ -13,7 +13,7 @@ import pytest
 from waiting import eventually
 
 from agents.runner import Runtime
-from gateway.chat.conversations import Conversation, ConversationElsewhere, Hub, Listener
+from gateway.chat.hub import Conversation, ConversationElsewhere, Hub, Listener
 from pipeline.chat.leases import Leases, MemoryLeases
 from pipeline.records import ChatMessageRecorded
 from projections.chat_leases import PostgresLeases

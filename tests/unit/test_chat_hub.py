@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
-from gateway.chat.conversations import Conversation, ConversationNotFound, Hub, Listener
+from gateway.chat.hub import Conversation, ConversationNotFound, Hub, Listener
 from pipeline.chat.leases import MemoryLeases
 from pipeline.records import ChatMessageRecorded
 

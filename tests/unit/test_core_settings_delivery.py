@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.deadletter import dead_letter_id
+from pipeline.dead_letters import dead_letter_id
 from pipeline.errors import ConfigurationError
 from pipeline.settings import Settings
 

@@ -12,7 +12,7 @@ from agents.runner import Message
 from pipeline.codec import Codec
 from pipeline.errors import DecodeError
 from pipeline.records import DeadLetter, DeadLetterReplayed
-from projections import deadletters as store
+from projections import dead_letters as store
 
 log = logging.getLogger(__name__)
 
