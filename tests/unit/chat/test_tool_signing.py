@@ -75,7 +75,7 @@ def test_the_delivery_id_is_covered_by_the_signature(delivery: str) -> None:
 
 
 def test_the_verification_recipe_in_the_docs_agrees() -> None:
-    text = (Path(__file__).parents[2] / "docs" / "chat.md").read_text()
+    text = (Path(__file__).parents[3] / "docs" / "chat.md").read_text()
     recipe = text.split("## Tools", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
     namespace: dict[str, Any] = {}
     exec(recipe, namespace)
