@@ -15,8 +15,8 @@ from infra.processes import Child, ChildSpec, spawn
 
 _FRAME = re.compile(r"^(?P<func>.*) \((?P<path>.*?)(?::\d+)?\)$")
 _LIBRARY = re.compile(r"^.*/lib/python3\.\d+/(?:site-packages/)?")
-_ROOT = str(Path(__file__).resolve().parent.parent) + "/"
-_OURS = ("agents/", "pipeline/", "projections/", "gateway/")
+_ROOT = str(Path(__file__).resolve().parents[2]) + "/"
+_OURS = ("agents/", "pipeline/", "projections/", "gateway/", "infra/")  # infra/: the Kafka adapter, the CLI
 
 
 def py_spy() -> str:
