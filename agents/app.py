@@ -21,9 +21,9 @@ from agents.runner import Message, Projection, Runtime, process
 from agents.scheduler import Scheduler
 from infra.bootstrap import check_log
 from infra.kafka import KafkaPublisher
+from infra.key_files import audit_key
 from pipeline.admin.audit import Seal
 from pipeline.codec import default_codec
-from pipeline.key_files import audit_key
 from pipeline.settings import Settings
 from pipeline.topics import ADMIN, AUDIT, BILLING, CHAT, DEAD_LETTER_TOPICS
 from projections import outbox

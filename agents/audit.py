@@ -11,7 +11,7 @@ from pathlib import Path
 import asyncpg
 
 from agents.runner import Message, decode_all, unexpected
-from pipeline.admin import audit_heads
+from infra import audit_heads
 from pipeline.admin.audit import Head, Seal
 from pipeline.codec import Codec
 from pipeline.records import AuditRecorded, DeadLetter

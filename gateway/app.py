@@ -45,11 +45,11 @@ from gateway.proxy import ForwardedHeaders
 from gateway.responses import json_response
 from gateway.services import Services, services
 from infra.kafka import KafkaPublisher
+from infra.key_files import secrets_key
 from pipeline.admin.audit_topic import AuditFirst
 from pipeline.assistants.tool_secrets import SecretBox
 from pipeline.codec import default_codec
 from pipeline.errors import RevosError
-from pipeline.key_files import secrets_key
 from pipeline.publishing import Publisher
 from pipeline.settings import Settings
 from pipeline.topics import BILLING

@@ -7,8 +7,8 @@ import logging
 import asyncpg
 
 from infra.kafka import ensure_topics, list_topics, recreate_misshapen
+from infra.key_files import secrets_key
 from pipeline.assistants.tool_secrets import SecretBox
-from pipeline.key_files import secrets_key
 from pipeline.settings import Settings
 from pipeline.topics import ALL_TOPICS, LOG_MARK
 from projections import assistants, outbox

@@ -7,9 +7,9 @@ import argparse
 import asyncio
 from typing import Any
 
-from pipeline.admin import audit_heads
+from infra import audit_heads
+from infra.key_files import audit_key
 from pipeline.admin.audit import Seal, Verdict
-from pipeline.key_files import audit_key
 from pipeline.settings import Settings
 from projections import audit
 from projections.db import create_pool

@@ -11,10 +11,10 @@ import orjson
 from e2e_stack import Stack, eventually
 
 from infra.kafka import KafkaPublisher
+from infra.key_files import read_key
 from pipeline.assistants.templates import TEMPLATES
 from pipeline.assistants.tool_secrets import SecretBox
 from pipeline.codec import default_codec
-from pipeline.key_files import read_key
 from pipeline.publishing import Outgoing
 from pipeline.records import ChatMessageRecorded
 from pipeline.topics import CHAT, conversation_key
