@@ -11,8 +11,8 @@ from pathlib import Path
 import asyncpg
 
 from agents.runner import Message, decode_all, unexpected
-from pipeline import audit_heads
-from pipeline.audit import Head, Seal
+from infra import audit_heads
+from pipeline.admin.audit import Head, Seal
 from pipeline.codec import Codec
 from pipeline.records import AuditRecorded, DeadLetter
 from projections import audit as store

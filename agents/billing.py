@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from agents.runner import Message, dead_letter_for, decode_all
-from pipeline import batch_needs, billing
+from pipeline.billing import fold as billing
+from pipeline.billing import needs as batch_needs
+from pipeline.billing.state import PartitionState
 from pipeline.codec import Codec
-from pipeline.kafka import Outgoing
-from pipeline.partition_state import PartitionState
+from pipeline.publishing import Outgoing
 from pipeline.records import DeadLetter, Record
 from pipeline.topics import ALERTS, customer_key
 from projections import billing as store

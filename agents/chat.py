@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import asyncpg
 
 from agents.runner import Message, dead_letter_for, decode_all, unexpected
+from pipeline.chat.conversation import usage_events
 from pipeline.codec import Codec
-from pipeline.conversation import usage_events
-from pipeline.kafka import Outgoing
+from pipeline.publishing import Outgoing
 from pipeline.records import ChatMessageRecorded, DeadLetter
 from pipeline.topics import BILLING, customer_key
 from projections import conversations as store

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import asyncpg
 
 from agents.leader import lead
-from pipeline.kafka import KafkaPublisher, Publisher
+from infra.kafka import KafkaPublisher
+from pipeline.publishing import Publisher
 from pipeline.settings import Settings
 from projections import outbox
 from projections.db import create_pool

@@ -16,14 +16,15 @@ from typing import Any, Protocol
 
 import asyncpg
 
-from pipeline import deadletter
+from pipeline import dead_letters
 from pipeline.codec import Codec
-from pipeline.errors import DecodeError, is_retryable
-from pipeline.kafka import Outgoing, Publisher
+from pipeline.errors import DecodeError
+from pipeline.publishing import Outgoing, Publisher
 from pipeline.records import DeadLetter
 from pipeline.topics import dead_letter_topic
 from projections import outbox, tracking
 from projections.db import retry_forever
+from projections.retryable import is_retryable
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ async def _database_answers(pool: asyncpg.Pool) -> None:
 def dead_letter_for(
     stage: str, message: Message, code: str, text: str, error: BaseException | None = None, **extra: Any
 ) -> DeadLetter:
-    return deadletter.for_source_record(
+    return dead_letters.for_source_record(
         stage=stage,
         code=code,
         message=text,

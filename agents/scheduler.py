@@ -18,7 +18,7 @@ import asyncpg
 
 from agents.leader import lead
 from pipeline.codec import Codec
-from pipeline.kafka import Outgoing, Publisher
+from pipeline.publishing import Outgoing, Publisher
 from pipeline.records import CreditsExpired, Watermark
 from pipeline.topics import BILLING, customer_key
 from projections import outbox

@@ -44,13 +44,14 @@ from gateway.openapi import OPENAPI
 from gateway.proxy import ForwardedHeaders
 from gateway.responses import json_response
 from gateway.services import Services, services
-from pipeline.audit_topic import AuditFirst
+from infra.kafka import KafkaPublisher
+from infra.key_files import secrets_key
+from pipeline.admin.audit_topic import AuditFirst
+from pipeline.assistants.tool_secrets import SecretBox
 from pipeline.codec import default_codec
 from pipeline.errors import RevosError
-from pipeline.kafka import KafkaPublisher, Publisher
-from pipeline.key_files import secrets_key
+from pipeline.publishing import Publisher
 from pipeline.settings import Settings
-from pipeline.tool_secrets import SecretBox
 from pipeline.topics import BILLING
 from projections.db import create_pool
 from projections.outbox import OutboxPublisher

@@ -1,5 +1,5 @@
 """POST/GET/PATCH/DELETE /v1/agents[/{agent_id}]: a tenant's AI assistants. Tool secrets never leave,
-and are sealed (pipeline/tool_secrets.py) before the record that carries them is published."""
+and are sealed (pipeline/assistants/tool_secrets.py) before the record that carries them is published."""
 
 from __future__ import annotations
 
@@ -13,9 +13,11 @@ from gateway.body import read_json
 from gateway.errors import not_found
 from gateway.responses import json_response
 from gateway.services import Services, caller
-from pipeline import assistants, audit, tool_secrets
-from pipeline.audit_topic import audit_outgoing
-from pipeline.kafka import Outgoing
+from pipeline.admin import audit
+from pipeline.admin.audit_topic import audit_outgoing
+from pipeline.assistants import model as assistants
+from pipeline.assistants import tool_secrets
+from pipeline.publishing import Outgoing
 from pipeline.records import AssistantChanged
 from pipeline.topics import ADMIN, tenant_key
 from projections import assistants as store

@@ -17,7 +17,7 @@ import asyncpg
 from starlette.requests import Request
 
 from gateway.errors import ApiError
-from pipeline.keys import hash_key, well_formed
+from pipeline.admin.keys import hash_key, well_formed
 from projections.admin import KEYS_CHANNEL, KeyIdentity, find_key
 
 log = logging.getLogger(__name__)

@@ -15,9 +15,11 @@ from gateway.body import read_json
 from gateway.errors import ApiError, not_found
 from gateway.responses import json_response
 from gateway.services import caller
-from pipeline import audit, burn_table_validation, grant_validation
-from pipeline.audit_topic import audit_outgoing
-from pipeline.kafka import Outgoing
+from pipeline.admin import audit
+from pipeline.admin.audit_topic import audit_outgoing
+from pipeline.billing.validation import burn_tables as burn_table_validation
+from pipeline.billing.validation import grants as grant_validation
+from pipeline.publishing import Outgoing
 from pipeline.topics import BILLING, customer_key
 from projections import named_leases, queries
 from projections.burn_rules import rules_to_json

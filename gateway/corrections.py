@@ -12,11 +12,12 @@ from gateway.body import read_json
 from gateway.errors import ApiError
 from gateway.responses import json_response
 from gateway.services import caller
-from pipeline import audit, corrections_validation
-from pipeline.audit_topic import audit_outgoing
-from pipeline.kafka import Outgoing
+from pipeline.admin import audit
+from pipeline.admin.audit_topic import audit_outgoing
+from pipeline.billing.state import AMENDED, VOIDED
+from pipeline.billing.validation import corrections as corrections_validation
 from pipeline.money import format_decimal
-from pipeline.partition_state import AMENDED, VOIDED
+from pipeline.publishing import Outgoing
 from pipeline.records import UsageCorrected
 from pipeline.topics import BILLING, customer_key
 from projections import queries

@@ -13,10 +13,11 @@ from gateway.body import read_json
 from gateway.errors import not_found
 from gateway.responses import json_response
 from gateway.services import caller
-from pipeline import audit, customer_validation
-from pipeline.audit_topic import audit_outgoing
-from pipeline.kafka import Outgoing
+from pipeline.admin import audit
+from pipeline.admin.audit_topic import audit_outgoing
+from pipeline.billing.validation import customers as customer_validation
 from pipeline.money import format_decimal
+from pipeline.publishing import Outgoing
 from pipeline.records import CustomerUpdated
 from pipeline.topics import BILLING, customer_key
 from projections.waiting import wait_for

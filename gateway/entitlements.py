@@ -16,9 +16,10 @@ from gateway.body import read_json
 from gateway.errors import not_found
 from gateway.responses import json_response
 from gateway.services import Services, caller, services
-from pipeline import audit, entitlement_validation
-from pipeline.audit_topic import audit_outgoing
-from pipeline.entitlements import (
+from infra.kafka import CachedPartitioner
+from pipeline.admin import audit
+from pipeline.admin.audit_topic import audit_outgoing
+from pipeline.billing.entitlements import (
     BOOLEAN,
     HOLD_TIMEOUT,
     INSUFFICIENT,
@@ -30,9 +31,10 @@ from pipeline.entitlements import (
     Verdict,
     decide,
 )
-from pipeline.kafka import CachedPartitioner, Outgoing
-from pipeline.metering import period_start
+from pipeline.billing.metering import period_start
+from pipeline.billing.validation import entitlements as entitlement_validation
 from pipeline.money import format_decimal
+from pipeline.publishing import Outgoing
 from pipeline.records import HoldReleased, HoldRequested
 from pipeline.topics import BILLING, customer_key
 from projections import queries

@@ -9,8 +9,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.responses import json_response
-from pipeline.errors import RevosError, TransientError, ValidationError, is_retryable
+from pipeline.errors import RevosError, TransientError, ValidationError
 from projections.db import PoolExhausted
+from projections.retryable import is_retryable
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from gateway.responses import json_response
 from gateway.services import caller
 from pipeline import validation
 from pipeline.errors import ValidationError
-from pipeline.kafka import Outgoing
+from pipeline.publishing import Outgoing
 from pipeline.records import DeadLetter, Header
 from pipeline.topics import BILLING, BILLING_DLQ, customer_key
 from pipeline.version import APP_VERSION

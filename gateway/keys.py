@@ -19,10 +19,10 @@ from gateway.body import read_json
 from gateway.errors import ApiError, not_found
 from gateway.responses import json_response
 from gateway.services import Services, caller
-from pipeline import admin
-from pipeline.audit_topic import audit_outgoing
-from pipeline.kafka import Outgoing
-from pipeline.keys import ADMIN as ADMIN_SCOPE
+from pipeline.admin import actions as admin
+from pipeline.admin.audit_topic import audit_outgoing
+from pipeline.admin.keys import ADMIN as ADMIN_SCOPE
+from pipeline.publishing import Outgoing
 from pipeline.records import ApiKeyIssued, ApiKeyRevoked, AuditRecorded
 from pipeline.topics import ADMIN, tenant_key
 from projections import admin as store

@@ -17,12 +17,13 @@ from gateway.body import read_json
 from gateway.errors import ApiError, not_found
 from gateway.responses import json_response
 from gateway.services import Services, caller
-from pipeline import audit, corrections_validation
-from pipeline.audit_topic import audit_outgoing
+from pipeline.admin import audit
+from pipeline.admin.audit_topic import audit_outgoing
+from pipeline.billing.ledger import ACTIVE, EXPIRED, VOIDED
+from pipeline.billing.validation import corrections as corrections_validation
 from pipeline.errors import ValidationError
-from pipeline.kafka import Outgoing
-from pipeline.ledger import ACTIVE, EXPIRED, VOIDED
 from pipeline.money import format_decimal, parse_decimal
+from pipeline.publishing import Outgoing
 from pipeline.topics import BILLING, customer_key
 from projections import queries
 from projections.waiting import wait_for

@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 
 from gateway.errors import ApiError
+from pipeline.chat.rate_limits import Allowances, Grant, Limit, Limiter, retry_seconds
 from pipeline.client_address import limit_key
-from pipeline.rate_limits import Allowances, Grant, Limit, Limiter, retry_seconds
 from pipeline.settings import Settings
 
 API_KEY = "api.key"  # requests, per API key

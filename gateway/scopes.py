@@ -12,7 +12,7 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from gateway.errors import ApiError
-from pipeline.keys import ADMIN, INGEST
+from pipeline.admin.keys import ADMIN, INGEST
 from projections.admin import KeyIdentity
 
 PUBLIC = "public"  # no key at all: health, metrics, the widget and its sessions, the hosted chat page

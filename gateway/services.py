@@ -12,10 +12,10 @@ from starlette.requests import Request
 from gateway import scopes
 from gateway.auth import Authenticator
 from gateway.limits import GatewayLimits
+from pipeline.assistants.tool_secrets import SecretBox
 from pipeline.codec import Codec
-from pipeline.kafka import Publisher
+from pipeline.publishing import Publisher
 from pipeline.settings import Settings
-from pipeline.tool_secrets import SecretBox
 from projections.admin import KeyIdentity
 
 if TYPE_CHECKING:

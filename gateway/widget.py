@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from gateway.services import services
-from pipeline.allowlist import frame_ancestors
+from pipeline.assistants.allowlist import frame_ancestors
 from projections.assistants import load_public
 
 # Host pages cache the script for a while, then revalidate it cheaply with the ETag.

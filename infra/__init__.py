@@ -1,1 +1,1 @@
-"""Starting and stopping the embedded broker and database, and the foreground launcher of the whole stack."""
+"""The embedded broker and database, the launcher, the Kafka adapter, key and head files, the `revos` command line and the benchmark."""

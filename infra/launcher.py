@@ -52,15 +52,15 @@ def default_children(settings: Settings) -> list[ChildSpec]:
     workers = [
         ChildSpec(
             f"worker-{i}",
-            (python, "-m", "pipeline.cli", "worker", "--worker-id", str(i)),
+            (python, "-m", "infra.cli.main", "worker", "--worker-id", str(i)),
             death_signal=signal.SIGKILL,
         )
         for i in range(settings.workers)
     ]
-    gateway = ChildSpec("gateway", (python, "-m", "pipeline.cli", "gateway"), drain_signal=signal.SIGUSR1)
+    gateway = ChildSpec("gateway", (python, "-m", "infra.cli.main", "gateway"), drain_signal=signal.SIGUSR1)
     # Started first, so it holds the relay's lock: the workers' own relays stand by, and their core
     # stays with the stream processors.
-    relay = [ChildSpec("relay", (python, "-m", "pipeline.cli", "relay"))] if settings.uses_outbox else []
+    relay = [ChildSpec("relay", (python, "-m", "infra.cli.main", "relay"))] if settings.uses_outbox else []
     return [*relay, *workers, gateway]
 
 
@@ -77,7 +77,7 @@ def child_environment(settings: Settings) -> dict[str, str]:
 
 
 async def _default_prepare(settings: Settings) -> None:
-    from pipeline.bootstrap import prepare  # local: the launcher must not import the pipeline's stack early
+    from infra.bootstrap import prepare  # local: the launcher must not import the pipeline's stack early
 
     await prepare(settings)
 

@@ -18,8 +18,8 @@ import psutil
 from infra import pginstall, ports
 from infra.errors import InfraError, StartupError
 from infra.home import Home
+from infra.key_files import key_file
 from infra.processes import Child, ChildSpec, Deadline, alive, describe_exit, spawn, terminate
-from pipeline.key_files import key_file
 from pipeline.settings import POSTGRES_PASSWORD_FILE
 
 log = logging.getLogger(__name__)

@@ -7,9 +7,9 @@ from datetime import datetime
 
 import asyncpg
 
-from pipeline.assistants import Assistant
+from pipeline.assistants.model import Assistant
+from pipeline.assistants.tool_secrets import SecretBox, context
 from pipeline.records import AssistantBranding, AssistantChanged, AssistantTool
-from pipeline.tool_secrets import SecretBox, context
 
 # Records of one tenant share a partition, so the log's order is the order of the writes (gateway clocks
 # may disagree; the log does not). A delete hides the row for good, keeping its last configuration for

@@ -7,7 +7,7 @@ from typing import Any
 
 import asyncpg
 
-from pipeline import audit
+from pipeline.admin import audit
 from pipeline.records import AuditRecorded
 
 LAST = "SELECT seq, hash FROM audit_log WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1"

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import asyncpg
 import orjson
 
-from pipeline.ledger import REFUND_PREFIX, Allocation
-from pipeline.partition_state import BatchResult, PartitionState
+from pipeline.billing.ledger import REFUND_PREFIX, Allocation
+from pipeline.billing.state import BatchResult, PartitionState
 from projections.burn_rules import rules_to_json
 
 INSERT_CHARGES = """

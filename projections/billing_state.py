@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import asyncpg
 
-from pipeline.ledger import Account, Allocation, Grant, Hold
-from pipeline.partition_state import AccountKey, Charge, EventKey
+from pipeline.billing.ledger import Account, Allocation, Grant, Hold
+from pipeline.billing.state import AccountKey, Charge, EventKey
 from pipeline.records import BurnTablePublished, EntitlementSet
 from projections.burn_rules import rules_from_json
 

@@ -1,4 +1,4 @@
-"""Conversation leases in PostgreSQL, shared by every gateway process (the contract: pipeline/chat_leases.py).
+"""Conversation leases in PostgreSQL, shared by every gateway process (the contract: pipeline/chat/leases.py).
 
 A holder claims a conversation when it starts or loads it, renews its leases while it holds them and
 moves `last_seq` forward before it publishes each message. A lease that lapses (its holder died or let
@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 import asyncpg
 
-from pipeline.chat_leases import Key
+from pipeline.chat.leases import Key
 
 CLAIM = """
 INSERT INTO chat_leases AS l (tenant_id, conversation_id, holder, expires_at)

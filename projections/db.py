@@ -12,7 +12,8 @@ import asyncpg.pool
 import orjson
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
 
-from pipeline.errors import TransientError, is_retryable
+from pipeline.errors import TransientError
+from projections.retryable import is_retryable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -16,7 +16,8 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 
-from pipeline.errors import TransientError, is_retryable
+from pipeline.errors import TransientError
+from projections.retryable import is_retryable
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from pipeline.audit_topic import AuditFirst
-from pipeline.kafka import Delivered, KafkaPublisher, Outgoing, Publisher
+from infra.kafka import KafkaPublisher
+from pipeline.admin.audit_topic import AuditFirst
+from pipeline.publishing import Delivered, Outgoing, Publisher
 from pipeline.settings import Settings
 from pipeline.topics import OUTBOX_ID
 

@@ -1,6 +1,6 @@
 """Rate-limit buckets in PostgreSQL, shared by every gateway process: one statement per take.
 
-The statement runs the GCRA of pipeline/rate_limits.py on the database's clock, so gateways whose
+The statement runs the GCRA of pipeline/chat/rate_limits.py on the database's clock, so gateways whose
 clocks disagree still share one bucket: it takes what the bucket can give (up to what was asked) and
 moves the bucket's `tat` on by that many intervals, atomically (`INSERT … ON CONFLICT DO UPDATE`).
 """
@@ -12,8 +12,8 @@ import logging
 
 import asyncpg
 
-from pipeline.errors import is_retryable
-from pipeline.rate_limits import Grant, Limit, grant
+from pipeline.chat.rate_limits import Grant, Limit, grant
+from projections.retryable import is_retryable
 
 log = logging.getLogger(__name__)
 

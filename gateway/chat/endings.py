@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline import chat_frames, widget_tokens
-from pipeline.chat_frames import FRAME_BURST, FRAMES_PER_SECOND
+from pipeline.chat import frames as chat_frames
+from pipeline.chat import widget_tokens
+from pipeline.chat.frames import FRAME_BURST, FRAMES_PER_SECOND
 
 SESSION_CLOSE = 4401  # the token is bad or expired: get a new one
 ORIGIN_CLOSE = 4403  # this page may not use this agent (or the agent is gone)

@@ -22,8 +22,8 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 
-from pipeline.backoff import Backoff, parse_retry_after
-from pipeline.completions import (
+from pipeline.chat.backoff import Backoff, parse_retry_after
+from pipeline.chat.completions import (
     StreamFailure,
     StreamState,
     apply_chunk,
@@ -32,10 +32,10 @@ from pipeline.completions import (
     estimate_tokens,
     parse_chunk,
 )
+from pipeline.chat.offline import count_words, offline_reply, words
+from pipeline.chat.sse import SSEDecoder
 from pipeline.errors import RevosError
-from pipeline.offline_chat import count_words, offline_reply, words
 from pipeline.settings import Settings
-from pipeline.sse import SSEDecoder
 
 _JITTER = random.Random()  # our own: never the process's global `random` state
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from gateway.chat.conversations import Hub
+from gateway.chat.hub import Hub
 from gateway.chat.widget_secret import widget_secret
 from pipeline.settings import Settings
 from projections.chat_leases import PostgresLeases

@@ -22,9 +22,9 @@ from gateway.errors import ApiError, error_response
 from gateway.limits import refusal
 from gateway.responses import json_response
 from gateway.services import services
-from pipeline import widget_tokens
-from pipeline.allowlist import origin_allowed
-from pipeline.assistants import Assistant
+from pipeline.assistants.allowlist import origin_allowed
+from pipeline.assistants.model import Assistant
+from pipeline.chat import widget_tokens
 from pipeline.errors import ValidationError
 from projections import assistants
 

@@ -18,12 +18,6 @@ from typing import Any
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from gateway.chat.conversations import (
-    Conversation,
-    ConversationElsewhere,
-    ConversationNotFound,
-    Listener,
-)
 from gateway.chat.endings import (
     BACKLOG_CLOSE,
     DRAINING_CLOSE,
@@ -40,16 +34,18 @@ from gateway.chat.endings import (
     SESSION_CLOSE,
     Ending,
 )
+from gateway.chat.hub import Conversation, ConversationElsewhere, ConversationNotFound, Listener
 from gateway.chat.runtime import ChatRuntime
 from gateway.chat.sessions import may_embed, public_agent
 from gateway.chat.turns import Turn
 from gateway.responses import dumps
 from gateway.services import Services
-from pipeline import chat_frames, widget_tokens
-from pipeline.chat_frames import FRAME_BURST, FRAMES_PER_SECOND, FrameError, Hello, Ping, Send
-from pipeline.errors import is_retryable
-from pipeline.rate_limits import FrameBucket, retry_seconds
+from pipeline.chat import frames as chat_frames
+from pipeline.chat import widget_tokens
+from pipeline.chat.frames import FRAME_BURST, FRAMES_PER_SECOND, FrameError, Hello, Ping, Send
+from pipeline.chat.rate_limits import FrameBucket, retry_seconds
 from projections import assistants
+from projections.retryable import is_retryable
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ from collections.abc import Awaitable, Callable
 import httpcore
 import httpx
 
+from pipeline.assistants.tool_addresses import IPAddress, is_public
 from pipeline.errors import RevosError
-from pipeline.tool_addresses import IPAddress, is_public
 
 Resolver = Callable[[str, int], Awaitable[list[IPAddress]]]
 

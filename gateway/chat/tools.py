@@ -13,9 +13,9 @@ import httpx
 import orjson
 
 from gateway.chat.tool_client import AddressRefused
+from pipeline.assistants.tool_addresses import canonical_url
+from pipeline.chat.tool_signing import new_delivery_id, sign
 from pipeline.records import AssistantTool
-from pipeline.tool_addresses import canonical_url
-from pipeline.tool_signing import new_delivery_id, sign
 
 log = logging.getLogger(__name__)
 

@@ -18,16 +18,17 @@ from typing import Any
 
 import orjson
 
-from gateway.chat.conversations import Conversation, ConversationElsewhere, Listener
+from gateway.chat.hub import Conversation, ConversationElsewhere, Listener
 from gateway.chat.providers import ChatRequest, Completed, Delta, ProviderError, Usage
 from gateway.chat.tools import ToolResult, call_tool, tool_context
 from gateway.entitlements import evaluate
 from gateway.services import Services
-from pipeline import chat_frames
-from pipeline.assistants import Assistant
-from pipeline.chat_frames import Send
-from pipeline.completions import estimate_input_tokens, estimate_tokens
-from pipeline.conversation import (
+from pipeline.assistants.model import Assistant
+from pipeline.assistants.tool_secrets import SecretUnreadable, opened_tool
+from pipeline.billing.entitlements import CheckRequest
+from pipeline.chat import frames as chat_frames
+from pipeline.chat.completions import estimate_input_tokens, estimate_tokens
+from pipeline.chat.conversation import (
     ASSISTANT,
     COMPLETE,
     CONTEXT_MESSAGES,
@@ -40,15 +41,15 @@ from pipeline.conversation import (
     model_messages,
     tool_specs,
 )
-from pipeline.entitlements import CheckRequest
-from pipeline.errors import TransientError, is_retryable
-from pipeline.kafka import Outgoing
+from pipeline.chat.frames import Send
+from pipeline.chat.stored_text import storable, storable_json
+from pipeline.chat.widget_tokens import TokenClaims
+from pipeline.errors import TransientError
+from pipeline.publishing import Outgoing
 from pipeline.records import AssistantTool, ChatMessageRecorded
-from pipeline.stored_text import storable, storable_json
-from pipeline.tool_secrets import SecretUnreadable, opened_tool
 from pipeline.topics import CHAT, conversation_key
-from pipeline.widget_tokens import TokenClaims
 from projections import assistants
+from projections.retryable import is_retryable
 
 log = logging.getLogger(__name__)
 

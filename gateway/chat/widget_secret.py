@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.key_files import key_file
+from infra.key_files import key_file
 from pipeline.settings import Settings, check_widget_secret
 
 FILE_NAME = "widget.secret"

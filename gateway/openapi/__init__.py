@@ -20,7 +20,7 @@ from gateway.openapi import (
 )
 from gateway.openapi.fragments import _ERROR
 from gateway.scopes import ROUTE_SCOPES
-from pipeline.keys import ADMIN
+from pipeline.admin.keys import ADMIN
 
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",

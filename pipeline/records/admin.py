@@ -33,7 +33,7 @@ class ApiKeyIssued:
     key_hash: str
     actor: str
     occurred_at: datetime
-    scope: str = "admin"  # what the key may do (pipeline/keys.py); keys issued before scopes are admin
+    scope: str = "admin"  # what the key may do (pipeline/admin/keys.py); keys issued before scopes are admin
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +58,9 @@ class AssistantTool:
     description: str
     parameters: str  # JSON Schema of the arguments, as JSON text
     url: str
-    secret: str = field(repr=False)  # sealed by the gateway (pipeline/tool_secrets.py); never logged
+    secret: str = field(
+        repr=False
+    )  # sealed by the gateway (pipeline/assistants/tool_secrets.py); never logged
     timeout_seconds: float = 10.0
 
 

@@ -20,11 +20,11 @@ import asyncpg
 import httpx
 from waiting import eventually
 
+from infra.bootstrap import prepare
 from infra.broker import EmbeddedBroker
+from infra.cli.admin import create_tenant_and_wait
 from infra.ports import free_port
 from infra.processes import Child, ChildSpec, spawn
-from pipeline.admin_cli import create_tenant_and_wait
-from pipeline.bootstrap import prepare
 from pipeline.settings import Settings
 
 
@@ -63,7 +63,7 @@ class Stack:
             (
                 sys.executable,
                 "-m",
-                "pipeline.cli",
+                "infra.cli.main",
                 "--log-level",
                 "warning",
                 "worker",
@@ -90,7 +90,7 @@ class Stack:
         """A gateway process on this stack; one started besides the stack's own is the caller's to stop."""
         spec = ChildSpec(
             name,
-            (sys.executable, "-m", "pipeline.cli", "--log-level", "warning", "gateway"),
+            (sys.executable, "-m", "infra.cli.main", "--log-level", "warning", "gateway"),
             env={**self.env(), **(env or {})},
         )
         return spawn(spec, self.home / "logs")
@@ -121,7 +121,7 @@ class Stack:
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run `revos ARGS` against this stack, as an operator would."""
         return subprocess.run(
-            [sys.executable, "-m", "pipeline.cli", *args],
+            [sys.executable, "-m", "infra.cli.main", *args],
             env={**os.environ, **self.env()},
             capture_output=True,
             text=True,

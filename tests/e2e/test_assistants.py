@@ -10,12 +10,13 @@ from typing import Any
 import orjson
 from e2e_stack import Stack, eventually
 
-from pipeline.assistant_templates import TEMPLATES
+from infra.kafka import KafkaPublisher
+from infra.key_files import read_key
+from pipeline.assistants.templates import TEMPLATES
+from pipeline.assistants.tool_secrets import SecretBox
 from pipeline.codec import default_codec
-from pipeline.kafka import KafkaPublisher, Outgoing
-from pipeline.key_files import read_key
+from pipeline.publishing import Outgoing
 from pipeline.records import ChatMessageRecorded
-from pipeline.tool_secrets import SecretBox
 from pipeline.topics import CHAT, conversation_key
 
 SECRET = "tool-secret-0123456789"

@@ -28,7 +28,7 @@ from websockets.exceptions import ConnectionClosed
 
 from infra.ports import free_port
 from infra.processes import ChildSpec, spawn
-from pipeline import widget_tokens
+from pipeline.chat import widget_tokens
 
 MiB = 1024 * 1024
 
@@ -235,7 +235,7 @@ async def test_an_open_socket_may_not_send_once_its_origin_left_the_allowlist(ab
 async def test_the_gateways_log_never_holds_a_session_token(abuse_stack: Stack) -> None:
     agent = await make_agent(abuse_stack, "logged", credits="10")
     port = free_port()
-    argv = (sys.executable, "-m", "pipeline.cli", "--log-level", "info", "gateway")
+    argv = (sys.executable, "-m", "infra.cli.main", "--log-level", "info", "gateway")
     env = {**abuse_stack.env(), **GATEWAY_ENV, "REVOS_GATEWAY_PORT": str(port)}
     gateway = spawn(ChildSpec("talkative-gateway", argv, env=env), abuse_stack.home / "logs")
     try:

@@ -29,8 +29,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from infra.ports import free_port
-from pipeline import tool_signing, widget_tokens
-from pipeline.offline_chat import words
+from pipeline.chat import tool_signing, widget_tokens
+from pipeline.chat.offline import words
 
 ORIGIN = "https://shop.example.com"
 PRICE = Decimal("0.01")  # credits per token

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from e2e_stack import Stack, eventually, start_stack
 
+from infra.bootstrap import prepare
 from infra.broker import EmbeddedBroker
-from pipeline.bootstrap import prepare
 
 
 async def test_balances_survive_a_broker_restart_and_new_usage_is_charged(stack: Stack) -> None:

@@ -73,7 +73,7 @@ class DefaultStack:
     def start(self) -> None:
         with open(self.output, "ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "pipeline.cli", "run"],
+                [sys.executable, "-m", "infra.cli.main", "run"],
                 env=self.env,
                 cwd=ROOT,
                 stdin=subprocess.DEVNULL,
@@ -106,7 +106,7 @@ class DefaultStack:
             with contextlib.suppress(psutil.NoSuchProcess):
                 line = " ".join(child.cmdline())
                 for part in ("worker", "gateway", "relay"):
-                    if f"pipeline.cli {part}" in line:
+                    if f"infra.cli.main {part}" in line:
                         found[part].append(child.pid)
         broker = EmbeddedBroker(self.home, self.broker_port).pid
         postgres = EmbeddedPostgres(self.home, self.postgres_port).pid
@@ -129,7 +129,7 @@ class DefaultStack:
 
     def cli(self, *args: str) -> Any:
         done = subprocess.run(
-            [sys.executable, "-m", "pipeline.cli", *args],
+            [sys.executable, "-m", "infra.cli.main", *args],
             env=self.env,
             cwd=ROOT,
             capture_output=True,

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 
 from agents.runner import Runtime
+from infra.kafka import KafkaPublisher, ensure_topics
 from pipeline.codec import default_codec
-from pipeline.kafka import KafkaPublisher, ensure_topics
 from projections.db import create_pool, migrate
 
 

@@ -12,7 +12,9 @@ import pytest
 
 from agents.audit import AuditProjection
 from agents.runner import Message, Runtime, process
-from pipeline import audit, audit_cli, audit_heads
+from infra import audit_heads
+from infra.cli import audit as audit_cli
+from pipeline.admin import audit
 from pipeline.codec import default_codec
 from pipeline.settings import Settings
 from pipeline.topics import AUDIT

@@ -13,8 +13,8 @@ import pytest
 from waiting import eventually
 
 from agents.runner import Runtime
-from gateway.chat.conversations import Conversation, ConversationElsewhere, Hub, Listener
-from pipeline.chat_leases import Leases, MemoryLeases
+from gateway.chat.hub import Conversation, ConversationElsewhere, Hub, Listener
+from pipeline.chat.leases import Leases, MemoryLeases
 from pipeline.records import ChatMessageRecorded
 from projections.chat_leases import PostgresLeases
 from projections.conversations import record_messages

@@ -85,11 +85,11 @@ def _env(home: Path, *, broker_port: int, postgres_port: int) -> dict[str, str]:
 
 
 def _cli_argv(*args: str) -> list[str]:
-    return [sys.executable, "-m", "infra.cli", *args]
+    return [sys.executable, "-m", "infra.cli.stack", *args]
 
 
 async def _cli(env: dict[str, str], *args: str) -> tuple[int, str, str]:
-    """Run one `infra.cli` command: its exit code, stdout and stderr."""
+    """Run one `infra.cli.stack` command: its exit code, stdout and stderr."""
     process = await asyncio.create_subprocess_exec(
         *_cli_argv(*args), env=env, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )

@@ -11,8 +11,8 @@ import asyncpg
 import pytest
 from waiting import eventually
 
-from pipeline import admin
-from pipeline.keys import INGEST
+from pipeline.admin import actions as admin
+from pipeline.admin.keys import INGEST
 from pipeline.records import ApiKeyRevoked
 from projections import admin as store
 from projections.db import create_pool, migrate

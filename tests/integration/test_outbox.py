@@ -13,7 +13,7 @@ from agents.billing import BillingProjection
 from agents.relay import OutboxRelay
 from agents.runner import Message, Runtime, process
 from pipeline.codec import default_codec
-from pipeline.kafka import Outgoing
+from pipeline.publishing import Outgoing
 from pipeline.records import CreditsGranted
 from pipeline.topics import OUTBOX_ID
 from projections import outbox

@@ -13,8 +13,9 @@ from starlette.routing import Route
 
 from gateway.errors import handle_revos_error
 from gateway.responses import json_response
-from pipeline.errors import RevosError, is_retryable
+from pipeline.errors import RevosError
 from projections.db import PoolExhausted, create_pool
+from projections.retryable import is_retryable
 
 
 async def test_waiting_for_a_connection_of_a_full_pool_ends_at_the_timeout(database: str) -> None:

@@ -22,8 +22,8 @@ from gateway.chat.providers import (
     Usage,
     provider_from_settings,
 )
-from pipeline.backoff import Backoff
-from pipeline.completions import estimate_input_tokens, estimate_tokens
+from pipeline.chat.backoff import Backoff
+from pipeline.chat.completions import estimate_input_tokens, estimate_tokens
 from pipeline.settings import Settings
 
 MESSAGES = [

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from pipeline.rate_limits import Limit, Limiter, MemoryLimiter
+from pipeline.chat.rate_limits import Limit, Limiter, MemoryLimiter
 from projections.db import create_pool, migrate
 from projections.rate_limits import PostgresLimiter
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from pipeline import assistants
-from pipeline.tool_secrets import SecretBox
+from pipeline.assistants import model as assistants
+from pipeline.assistants.tool_secrets import SecretBox
 from projections import assistants as store
 from projections.db import create_pool, migrate
 

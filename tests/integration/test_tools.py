@@ -1,4 +1,4 @@
-"""Tenant tools called over real HTTP; the tool side verifies signatures with pipeline.tool_signing."""
+"""Tenant tools called over real HTTP; the tool side verifies signatures with pipeline.chat.tool_signing."""
 
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ import pytest
 from gateway.chat.tool_client import tool_client
 from gateway.chat.tools import MAX_RESULT_BYTES, ToolResult, call_tool, tool_context
 from infra.ports import free_port
+from pipeline.assistants.tool_addresses import IPAddress
+from pipeline.chat.tool_signing import verify
 from pipeline.records import AssistantTool
-from pipeline.tool_addresses import IPAddress
-from pipeline.tool_signing import verify
 
 SECRET = "whsec_test_secret"
 CONTEXT = {"tenant_id": "ten_1", "agent_id": "agt_1", "conversation_id": "conv_1"}

@@ -39,7 +39,11 @@ def test_a_configured_secret_shorter_than_32_bytes_is_refused(tmp_path: Path) ->
 def test_the_gateway_refuses_to_start_with_a_short_secret(tmp_path: Path) -> None:
     env = {**os.environ, "REVOS_HOME": str(tmp_path), "REVOS_WIDGET_SECRET": "secret"}
     started = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "gateway"], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "infra.cli.main", "gateway"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert started.returncode == 2, started.stderr
     assert "REVOS_WIDGET_SECRET must be at least 32 bytes" in started.stderr

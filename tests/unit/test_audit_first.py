@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 import pytest
 
-from pipeline.audit_topic import AuditFirst
+from pipeline.admin.audit_topic import AuditFirst
 from pipeline.errors import TransientError
-from pipeline.kafka import Delivered, Outgoing
+from pipeline.publishing import Delivered, Outgoing
 from pipeline.topics import AUDIT, BILLING
 
 

@@ -11,7 +11,7 @@ from starlette.requests import Request
 
 from gateway.auth import Authenticator
 from gateway.errors import ApiError
-from pipeline.keys import new_key
+from pipeline.admin.keys import new_key
 
 KEY = new_key()
 ROW = {"key_id": KEY.key_id, "tenant_id": "ten_1", "prefix": KEY.prefix, "revoked_at": None, "scope": "admin"}

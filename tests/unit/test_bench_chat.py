@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from test_bench_checks import checks_report
 
-from infra import bench_chat_figures as figures
-from infra.bench_chat_figures import TurnSample
-from infra.bench_options import BenchOptions
-from infra.bench_report import render
+from infra.bench import chat_figures as figures
+from infra.bench.chat_figures import TurnSample
+from infra.bench.options import BenchOptions
+from infra.bench.report import render
 
 
 def samples() -> list[TurnSample]:

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from infra import bench_check_figures as figures
-from infra.bench_options import BenchOptions
-from infra.bench_report import render
+from infra.bench import check_figures as figures
+from infra.bench.options import BenchOptions
+from infra.bench.report import render
 
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 

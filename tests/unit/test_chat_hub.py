@@ -10,8 +10,8 @@ from typing import Any
 import orjson
 import pytest
 
-from gateway.chat.conversations import Conversation, ConversationNotFound, Hub, Listener
-from pipeline.chat_leases import MemoryLeases
+from gateway.chat.hub import Conversation, ConversationNotFound, Hub, Listener
+from pipeline.chat.leases import MemoryLeases
 from pipeline.records import ChatMessageRecorded
 
 AGENT = {"agent_id": "agt_1", "name": "Helper", "branding": {}}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiokafka.partitioner import DefaultPartitioner
 
-from pipeline.kafka import CachedPartitioner
+from infra.kafka import CachedPartitioner
 
 
 def test_cached_partitioner_agrees_with_the_default_for_every_key_and_size() -> None:

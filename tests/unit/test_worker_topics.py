@@ -3,7 +3,7 @@ a broker that does not create topics on first use would otherwise refuse the dea
 
 from __future__ import annotations
 
-from pipeline.app import build_app
+from agents.app import build_app
 from pipeline.settings import Settings
 from pipeline.topics import ALL_TOPICS, dead_letter_topic
 

@@ -20,9 +20,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from revos_sdk import AsyncRevos, Event, EventRejected, Revos, RevosError
 
 from infra.broker import EmbeddedBroker
+from infra.kafka import ensure_topics
 from infra.ports import free_port
 from pipeline.codec import default_codec
-from pipeline.kafka import ensure_topics
 from pipeline.records import UsageRecorded
 
 TENANT = "ten_sdk_kafka"

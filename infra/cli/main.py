@@ -1,0 +1,113 @@
+"""The `revos` command line: run the stack or its pieces, manage tenants, inspect and replay dead letters."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from pipeline.errors import RevosError
+from pipeline.settings import Settings
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    import faust
+
+    from agents.app import build_app
+    from infra.bootstrap import prepare
+
+    asyncio.run(prepare(settings))
+    (settings.home / "worker" / str(args.worker_id)).mkdir(parents=True, exist_ok=True)
+    app = build_app(settings, worker_id=args.worker_id)
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    worker = faust.Worker(app, loglevel=args.log_level, quiet=True)
+    worker.execute_from_commandline()
+    return 0
+
+
+def _relay(args: argparse.Namespace, settings: Settings) -> int:
+    from agents.relay import run_relay
+    from infra.bootstrap import prepare
+
+    asyncio.run(prepare(settings))
+    asyncio.run(run_relay(settings))
+    return 0
+
+
+def _gateway(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from gateway.app import create_app
+    from gateway.log_redaction import redact_root_handlers, uvicorn_log_config
+    from gateway.ws_protocol import BoundedWebSocketProtocol
+    from pipeline.chat.frames import MAX_FRAME_BYTES
+
+    redact_root_handlers()  # no session token (`?token=`) or other secret in the log
+    uvicorn.run(
+        create_app(settings),
+        host=settings.gateway_host,
+        port=settings.gateway_port,
+        log_level=args.log_level,
+        log_config=uvicorn_log_config(),
+        access_log=False,
+        proxy_headers=False,  # the app reads them itself (gateway/proxy.py)
+        # A chat frame holds at most 16 KiB: a larger one is refused (1009) before it is buffered whole.
+        ws=BoundedWebSocketProtocol,
+        ws_max_size=MAX_FRAME_BYTES,
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from infra.cli import admin, audit, dead_letters
+
+    parser = argparse.ArgumentParser(prog="revos", description=__doc__)
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    worker = sub.add_parser("worker", help="run a stream worker (joins the consumer group)")
+    worker.add_argument("--worker-id", type=int, default=0)
+    worker.set_defaults(handler=_worker)
+
+    sub.add_parser("gateway", help="run the HTTP gateway").set_defaults(handler=_gateway)
+    sub.add_parser(
+        "relay", help="publish acknowledged records from the outbox to the broker (workers do it otherwise)"
+    ).set_defaults(handler=_relay)
+
+    admin.add_commands(sub)
+    dead_letters.add_commands(sub)
+    audit.add_commands(sub)
+    try:
+        from infra.cli import stack
+    except ImportError:  # pragma: no cover - infra is part of the same distribution
+        pass
+    else:
+        stack.add_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        settings = Settings.from_env()
+        handler: Handler = args.handler
+        return handler(args, settings)
+    except RevosError as exc:
+        print(f"revos: {exc.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Billing: the fold over a partition's records, its state, the ledger, pricing, metering, corrections and checks."""
