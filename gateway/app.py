@@ -20,29 +20,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from gateway import (
-    assistants,
-    audit,
-    billing,
-    conversations,
-    corrections,
-    customers,
-    entitlements,
-    events,
-    keys,
-    ledger,
-    widget,
-)
-from gateway.auth import Authenticator
-from gateway.chat import sessions, socket
+from gateway.admin import audit, keys
+from gateway.assistants import agents, conversations
+from gateway.billing import corrections, credits, customers, entitlements, usage
+from gateway.chat import pages, socket, widget
 from gateway.chat.providers import provider_from_settings
 from gateway.chat.runtime import chat_runtime
 from gateway.chat.tool_client import tool_client
-from gateway.errors import error_response, handle_http_error, handle_revos_error, handle_unexpected
-from gateway.limits import GatewayLimits
+from gateway.http.auth import Authenticator
+from gateway.http.errors import error_response, handle_http_error, handle_revos_error, handle_unexpected
+from gateway.http.limits import GatewayLimits
+from gateway.http.proxy import ForwardedHeaders
+from gateway.http.responses import json_response
 from gateway.openapi import OPENAPI
-from gateway.proxy import ForwardedHeaders
-from gateway.responses import json_response
 from gateway.services import Services, services
 from infra.kafka import KafkaPublisher
 from infra.key_files import secrets_key
@@ -147,14 +137,14 @@ ROUTES: list[BaseRoute] = [
     Route("/readyz", readyz),
     Route("/metrics", metrics),
     Route("/openapi.json", openapi),
-    Route("/v1/events", events.post_events, methods=["POST"]),
-    Route("/v1/burn-tables/{name}", billing.put_burn_table, methods=["PUT"]),
-    Route("/v1/burn-tables/{name}", billing.get_burn_table, methods=["GET"]),
+    Route("/v1/events", usage.post_events, methods=["POST"]),
+    Route("/v1/burn-tables/{name}", usage.put_burn_table, methods=["PUT"]),
+    Route("/v1/burn-tables/{name}", usage.get_burn_table, methods=["GET"]),
     Route("/v1/customers/{customer}", customers.put_customer, methods=["PUT"]),
     Route("/v1/customers/{customer}", customers.get_customer, methods=["GET"]),
-    Route("/v1/customers/{customer}/grants", billing.post_grant, methods=["POST"]),
-    Route("/v1/customers/{customer}/balance", billing.get_balance, methods=["GET"]),
-    Route("/v1/customers/{customer}/charges", billing.get_charges, methods=["GET"]),
+    Route("/v1/customers/{customer}/grants", credits.post_grant, methods=["POST"]),
+    Route("/v1/customers/{customer}/balance", credits.get_balance, methods=["GET"]),
+    Route("/v1/customers/{customer}/charges", credits.get_charges, methods=["GET"]),
     Route("/v1/audit", audit.get_audit, methods=["GET"]),
     Route("/v1/keys", keys.list_keys, methods=["GET"]),
     Route("/v1/keys", keys.post_key, methods=["POST"]),
@@ -164,24 +154,24 @@ ROUTES: list[BaseRoute] = [
     Route("/v1/customers/{customer}/entitlements", entitlements.get_entitlements, methods=["GET"]),
     Route("/v1/check", entitlements.post_check, methods=["POST"]),
     Route("/v1/holds/{hold_id}", entitlements.delete_hold, methods=["DELETE"]),
-    Route("/v1/customers/{customer}/grants/{grant_id}/void", ledger.post_grant_void, methods=["POST"]),
-    Route("/v1/customers/{customer}/ledger", ledger.get_ledger, methods=["GET"]),
-    Route("/v1/customers/{customer}/alerts", ledger.get_alerts, methods=["GET"]),
+    Route("/v1/customers/{customer}/grants/{grant_id}/void", credits.post_grant_void, methods=["POST"]),
+    Route("/v1/customers/{customer}/ledger", credits.get_ledger, methods=["GET"]),
+    Route("/v1/customers/{customer}/alerts", credits.get_alerts, methods=["GET"]),
     Route("/v1/events/{event_id:path}/void", corrections.void_event, methods=["POST"]),
     Route("/v1/events/{event_id:path}/amend", corrections.amend_event, methods=["POST"]),
-    Route("/v1/widget/sessions", sessions.post_session, methods=["POST", "OPTIONS"]),
+    Route("/v1/widget/sessions", widget.post_session, methods=["POST", "OPTIONS"]),
     socket.ROUTE,
-    Route("/v1/agents", assistants.post_agent, methods=["POST"]),
-    Route("/v1/agents", assistants.list_agents, methods=["GET"]),
-    Route("/v1/agents/{agent_id}", assistants.get_agent, methods=["GET"]),
-    Route("/v1/agents/{agent_id}", assistants.patch_agent, methods=["PATCH"]),
-    Route("/v1/agents/{agent_id}", assistants.delete_agent, methods=["DELETE"]),
+    Route("/v1/agents", agents.post_agent, methods=["POST"]),
+    Route("/v1/agents", agents.list_agents, methods=["GET"]),
+    Route("/v1/agents/{agent_id}", agents.get_agent, methods=["GET"]),
+    Route("/v1/agents/{agent_id}", agents.patch_agent, methods=["PATCH"]),
+    Route("/v1/agents/{agent_id}", agents.delete_agent, methods=["DELETE"]),
     Route("/v1/conversations", conversations.list_conversations, methods=["GET"]),
     # Before /{conversation_id}, which would otherwise take "export" for an id.
     Route("/v1/conversations/export", conversations.export_conversations, methods=["GET"]),
     Route("/v1/conversations/{conversation_id}", conversations.get_conversation, methods=["GET"]),
-    Route("/widget.js", widget.widget_js, methods=["GET"]),
-    Route("/chat/{agent_id}", widget.chat_page, methods=["GET"]),
+    Route("/widget.js", pages.widget_js, methods=["GET"]),
+    Route("/chat/{agent_id}", pages.chat_page, methods=["GET"]),
 ]
 
 

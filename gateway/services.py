@@ -9,9 +9,10 @@ import asyncpg
 import httpx
 from starlette.requests import Request
 
-from gateway import scopes
-from gateway.auth import Authenticator
-from gateway.limits import GatewayLimits
+from gateway.http import scopes
+from gateway.http.auth import Authenticator
+from gateway.http.limits import GatewayLimits
+from gateway.writes import Writer
 from pipeline.assistants.tool_secrets import SecretBox
 from pipeline.codec import Codec
 from pipeline.publishing import Publisher
@@ -37,6 +38,11 @@ class Services:
     limits: GatewayLimits  # rate limits, shared with the other gateway processes
     write_timeout: float = 10.0
 
+    @property
+    def writer(self) -> Writer:
+        """Admin writes: records with their audit entries, then read-your-writes."""
+        return Writer(self.publisher, self.codec, self.pool, self.write_timeout)
+
 
 def services(request: Request) -> Services:
     found: Services = request.app.state.services
@@ -44,7 +50,7 @@ def services(request: Request) -> Services:
 
 
 async def caller(request: Request) -> tuple[Services, KeyIdentity]:
-    """The services and the caller's key, which must have the scope the route needs (gateway/scopes.py)."""
+    """The services and the caller's key, which must have the scope the route needs (gateway/http/scopes.py)."""
     svc = services(request)
     who = await svc.authenticate(request)
     scopes.check(request, who)

@@ -9,7 +9,7 @@ import asyncpg
 
 from pipeline.records import ApiKeyIssued, ApiKeyRevoked, TenantCreated
 
-KEYS_CHANNEL = "revos_api_keys"  # notified with a key id when a key is revoked (gateway/auth.py listens)
+KEYS_CHANNEL = "revos_api_keys"  # notified with a key id when a key is revoked (gateway/http/auth.py listens)
 
 INSERT_TENANT = """
 INSERT INTO tenants (tenant_id, name, created_at, created_by) VALUES ($1, $2, $3, $4)
@@ -71,6 +71,11 @@ class KeyIdentity:
     prefix: str
     revoked_at: datetime | None = None  # a rotated key's end
     scope: str = "admin"
+
+    @property
+    def actor(self) -> str:
+        """Who the audit log and the records name for what this key does."""
+        return f"key:{self.key_id}"
 
 
 async def create_tenant(conn: asyncpg.Connection, r: TenantCreated) -> None:

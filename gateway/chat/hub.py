@@ -20,7 +20,7 @@ from typing import Any
 
 import asyncpg
 
-from gateway.responses import dumps
+from gateway.http.responses import dumps
 from pipeline.chat import frames as chat_frames
 from pipeline.chat.conversation import KEEP, Transcript
 from pipeline.chat.leases import Key, Leases

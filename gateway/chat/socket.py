@@ -36,9 +36,9 @@ from gateway.chat.endings import (
 )
 from gateway.chat.hub import Conversation, ConversationElsewhere, ConversationNotFound, Listener
 from gateway.chat.runtime import ChatRuntime
-from gateway.chat.sessions import may_embed, public_agent
 from gateway.chat.turns import Turn
-from gateway.responses import dumps
+from gateway.chat.widget import may_embed, public_agent
+from gateway.http.responses import dumps
 from gateway.services import Services
 from pipeline.chat import frames as chat_frames
 from pipeline.chat import widget_tokens

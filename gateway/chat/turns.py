@@ -18,10 +18,10 @@ from typing import Any
 
 import orjson
 
+from gateway.billing.entitlements import evaluate
 from gateway.chat.hub import Conversation, ConversationElsewhere, Listener
 from gateway.chat.providers import ChatRequest, Completed, Delta, ProviderError, Usage
 from gateway.chat.tools import ToolResult, call_tool, tool_context
-from gateway.entitlements import evaluate
 from gateway.services import Services
 from pipeline.assistants.model import Assistant
 from pipeline.assistants.tool_secrets import SecretUnreadable, opened_tool

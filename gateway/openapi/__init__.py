@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from gateway.http.scopes import ROUTE_SCOPES
 from gateway.openapi import (
     agents,
     audit,
@@ -19,7 +20,6 @@ from gateway.openapi import (
     widget,
 )
 from gateway.openapi.fragments import _ERROR
-from gateway.scopes import ROUTE_SCOPES
 from pipeline.admin.keys import ADMIN
 
 OPENAPI: dict[str, Any] = {

@@ -11,9 +11,9 @@ from typing import Any
 
 import orjson
 
+from gateway.writes import Writer
 from pipeline.admin import audit
 from pipeline.admin.actions import create_tenant, issue_key, issued_trail
-from pipeline.admin.audit_topic import audit_outgoing
 from pipeline.admin.keys import ADMIN as ADMIN_SCOPE
 from pipeline.admin.keys import SCOPES
 from pipeline.codec import default_codec
@@ -22,7 +22,6 @@ from pipeline.settings import Settings
 from pipeline.topics import ADMIN, tenant_key
 from projections.db import create_pool
 from projections.outbox import open_publisher
-from projections.waiting import wait_for
 
 FIND_KEY = "SELECT 1 FROM api_keys WHERE key_id = $1"
 FIND_TENANT = "SELECT 1 FROM tenants WHERE tenant_id = $1"
@@ -43,14 +42,15 @@ async def create_tenant_and_wait(name: str, settings: Settings, timeout: float) 
             issued_trail(k, None),
         ]  # fmt: skip
         async with open_publisher(settings, pool) as publisher:
-            await publisher.publish(
+            ready = await Writer(publisher, codec, pool, timeout).write(
                 [
                     Outgoing(ADMIN, codec.encode(made.tenant), key=key),
                     Outgoing(ADMIN, codec.encode(made.key), key=key),
-                    *(audit_outgoing(codec, r) for r in trail),
-                ]
+                ],
+                trail,
+                FIND_KEY,
+                made.key.key_id,
             )
-        ready = await wait_for(pool, FIND_KEY, made.key.key_id, timeout=timeout)
     finally:
         await pool.close()
     if not ready:
@@ -81,10 +81,10 @@ async def issue_key_and_wait(
         trail = issued_trail(k, None)
         codec = default_codec()
         async with open_publisher(settings, pool) as publisher:
-            await publisher.publish(
-                [Outgoing(ADMIN, codec.encode(k), key=tenant_key(tenant_id)), audit_outgoing(codec, trail)]
+            applied = await Writer(publisher, codec, pool, timeout).write(
+                [Outgoing(ADMIN, codec.encode(k), key=tenant_key(tenant_id))], [trail], FIND_KEY, k.key_id
             )
-        if not await wait_for(pool, FIND_KEY, k.key_id, timeout=timeout):
+        if not applied:
             print(f"revos: key recorded, but no worker applied it within {timeout:.0f}s", file=sys.stderr)
     finally:
         await pool.close()

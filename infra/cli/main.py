@@ -42,8 +42,8 @@ def _gateway(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from gateway.app import create_app
-    from gateway.log_redaction import redact_root_handlers, uvicorn_log_config
-    from gateway.ws_protocol import BoundedWebSocketProtocol
+    from gateway.http.log_redaction import redact_root_handlers, uvicorn_log_config
+    from gateway.http.ws_protocol import BoundedWebSocketProtocol
     from pipeline.chat.frames import MAX_FRAME_BYTES
 
     redact_root_handlers()  # no session token (`?token=`) or other secret in the log
@@ -54,7 +54,7 @@ def _gateway(args: argparse.Namespace, settings: Settings) -> int:
         log_level=args.log_level,
         log_config=uvicorn_log_config(),
         access_log=False,
-        proxy_headers=False,  # the app reads them itself (gateway/proxy.py)
+        proxy_headers=False,  # the app reads them itself (gateway/http/proxy.py)
         # A chat frame holds at most 16 KiB: a larger one is refused (1009) before it is buffered whole.
         ws=BoundedWebSocketProtocol,
         ws_max_size=MAX_FRAME_BYTES,

@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass
 
 # What a key may do. `admin`: every route. `ingest`: what a product's backend needs to meter usage (send
-# events, check entitlements and release holds, read balances and entitlements); gateway/scopes.py maps
+# events, check entitlements and release holds, read balances and entitlements); gateway/http/scopes.py maps
 # every route to the scope it needs.
 ADMIN = "admin"
 INGEST = "ingest"

@@ -11,8 +11,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.errors import handle_revos_error
-from gateway.responses import json_response
+from gateway.http.errors import handle_revos_error
+from gateway.http.responses import json_response
 from pipeline.errors import RevosError
 from projections.db import PoolExhausted, create_pool
 from projections.retryable import is_retryable

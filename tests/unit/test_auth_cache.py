@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from starlette.requests import Request
 
-from gateway.auth import Authenticator
-from gateway.errors import ApiError
+from gateway.http.auth import Authenticator
+from gateway.http.errors import ApiError
 from pipeline.admin.keys import new_key
 
 KEY = new_key()

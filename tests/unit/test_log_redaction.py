@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from gateway.log_redaction import RedactSecrets, redact
+from gateway.http.log_redaction import RedactSecrets, redact
 
 
 def test_secret_query_parameters_are_redacted_and_the_rest_kept() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.routing import Route, WebSocketRoute
 
 from gateway.app import ROUTES
-from gateway.scopes import ADMIN, INGEST, PUBLIC, ROUTE_SCOPES, WEBSOCKET, required
+from gateway.http.scopes import ADMIN, INGEST, PUBLIC, ROUTE_SCOPES, WEBSOCKET, required
 
 
 def _app_routes() -> set[tuple[str, str]]:
@@ -14,14 +14,14 @@ def _app_routes() -> set[tuple[str, str]]:
         if isinstance(route, WebSocketRoute):
             found.add((route.path, WEBSOCKET))
         else:
-            assert isinstance(route, Route), f"{route!r}: teach this test (and gateway/scopes.py) its kind"
+            assert isinstance(route, Route), f"{route!r}: teach this test (and gateway/http/scopes.py) its kind"
             found |= {(route.path, m) for m in route.methods or () if m != "HEAD"}  # HEAD is GET's
     return found
 
 
 def test_every_route_of_the_app_is_in_the_scope_table_and_nothing_else_is() -> None:
     routes = _app_routes()
-    assert routes - ROUTE_SCOPES.keys() == set(), "routes without a scope: add them to gateway/scopes.py"
+    assert routes - ROUTE_SCOPES.keys() == set(), "routes without a scope: add them to gateway/http/scopes.py"
     assert ROUTE_SCOPES.keys() - routes == set(), "scopes of routes the app does not have"
 
 

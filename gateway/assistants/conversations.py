@@ -3,20 +3,18 @@ streamed export of every message in a time range as CSV or a JSON array."""
 
 from __future__ import annotations
 
-import base64
 import csv
 import io
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from gateway import paging
-from gateway.errors import ApiError, not_found
-from gateway.responses import dumps, json_response
+from gateway.http import paging
+from gateway.http.errors import ApiError, not_found
+from gateway.http.responses import dumps, json_response
 from gateway.services import Services, caller
 from projections import conversations as store
 
@@ -53,22 +51,6 @@ def _limit(request: Request) -> int:
     return paging.limit(request, default=PAGE_DEFAULT, most=PAGE_MAX)
 
 
-def _cursor(row: dict[str, Any]) -> str:
-    raw = orjson.dumps([row["started_at"].isoformat(), row["conversation_id"]])
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _position(raw: str) -> tuple[datetime, str]:
-    try:
-        at, conversation_id = orjson.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-        value = datetime.fromisoformat(at)
-    except (ValueError, TypeError) as exc:
-        raise ApiError(400, "invalid_cursor", "cursor is not one this API returned") from exc
-    if value.tzinfo is None:
-        raise paging.invalid_cursor()
-    return value, paging.text_in_cursor(conversation_id)
-
-
 async def list_conversations(request: Request) -> Response:
     svc, who = await caller(request)
     since, until = _range(request)
@@ -80,13 +62,13 @@ async def list_conversations(request: Request) -> Response:
         agent_id=request.query_params.get("agent_id") or None,
         since=since,
         until=until,
-        before=_position(cursor) if cursor else None,
+        before=paging.time_and_text(cursor) if cursor else None,
         limit=limit + 1,
     )
-    page = rows[:limit]
-    return json_response(
-        {"conversations": page, "next_cursor": _cursor(page[-1]) if len(rows) > limit else None}
+    page, next_cursor = paging.page(
+        rows, limit, lambda row: (row["started_at"].isoformat(), row["conversation_id"])
     )
+    return json_response({"conversations": page, "next_cursor": next_cursor})
 
 
 async def get_conversation(request: Request) -> Response:

@@ -9,12 +9,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.body import read_json
-from gateway.errors import not_found
-from gateway.responses import json_response
+from gateway.http.body import read_json
+from gateway.http.errors import not_found
+from gateway.http.responses import json_response
 from gateway.services import Services, caller
-from pipeline.admin import audit
-from pipeline.admin.audit_topic import audit_outgoing
+from gateway.writes import audit_entry
 from pipeline.assistants import model as assistants
 from pipeline.assistants import tool_secrets
 from pipeline.publishing import Outgoing
@@ -22,7 +21,6 @@ from pipeline.records import AssistantChanged
 from pipeline.topics import ADMIN, tenant_key
 from projections import assistants as store
 from projections.admin import KeyIdentity
-from projections.waiting import wait_for
 
 _ACTIONS = {"created": "agent.create", "updated": "agent.update", "deleted": "agent.delete"}
 
@@ -43,30 +41,28 @@ async def _found(svc: Services, who: KeyIdentity, request: Request) -> store.Sto
 
 
 async def _publish(
-    request: Request, svc: Services, record: AssistantChanged, before: dict[str, Any] | None
+    request: Request, svc: Services, who: KeyIdentity, record: AssistantChanged, before: dict[str, Any] | None
 ) -> bool:
     """Publish the record, its tool secrets sealed, and its audit entry together; True once the
     projection shows the record."""
     record = tool_secrets.sealed(svc.secrets, record)
     after = None if record.action == "deleted" else assistants.public(assistants.from_record(record))
-    trail = audit.record(
-        tenant_id=record.tenant_id,
-        actor=record.actor,
+    trail = audit_entry(
+        request,
+        who,
         action=_ACTIONS[record.action],
         target=f"agent:{record.agent_id}",
         before=before,
         after=after,
-        request_id=request.state.request_id,
         now=record.occurred_at,
     )
-    await svc.publisher.publish(
-        [
-            Outgoing(ADMIN, svc.codec.encode(record), key=tenant_key(record.tenant_id)),
-            audit_outgoing(svc.codec, trail),
-        ]
-    )
-    return await wait_for(
-        svc.pool, store.APPLIED, record.tenant_id, record.agent_id, record.event_id, timeout=svc.write_timeout
+    return await svc.writer.write(
+        [Outgoing(ADMIN, svc.codec.encode(record), key=tenant_key(record.tenant_id))],
+        [trail],
+        store.APPLIED,
+        record.tenant_id,
+        record.agent_id,
+        record.event_id,
     )
 
 
@@ -84,10 +80,10 @@ async def post_agent(request: Request) -> Response:
         body,
         tenant_id=who.tenant_id,
         agent_id=assistants.new_agent_id(),
-        actor=f"key:{who.key_id}",
+        actor=who.actor,
         now=datetime.now(UTC),
     )
-    applied = await _publish(request, svc, record, None)
+    applied = await _publish(request, svc, who, record, None)
     return _written(record, record.occurred_at, applied, created=True)
 
 
@@ -106,16 +102,16 @@ async def patch_agent(request: Request) -> Response:
     stored = await _found(svc, who, request)
     body = await read_json(request)
     current = tool_secrets.opened(svc.secrets, stored.assistant)  # a tool named again keeps its secret
-    record = assistants.update(body, current=current, actor=f"key:{who.key_id}", now=datetime.now(UTC))
-    applied = await _publish(request, svc, record, assistants.public(stored.assistant))
+    record = assistants.update(body, current=current, actor=who.actor, now=datetime.now(UTC))
+    applied = await _publish(request, svc, who, record, assistants.public(stored.assistant))
     return _written(record, stored.created_at, applied, created=False)
 
 
 async def delete_agent(request: Request) -> Response:
     svc, who = await caller(request)
     stored = await _found(svc, who, request)
-    record = assistants.delete(stored.assistant, actor=f"key:{who.key_id}", now=datetime.now(UTC))
-    applied = await _publish(request, svc, record, assistants.public(stored.assistant))
+    record = assistants.delete(stored.assistant, actor=who.actor, now=datetime.now(UTC))
+    applied = await _publish(request, svc, who, record, assistants.public(stored.assistant))
     return json_response(
         {"agent_id": record.agent_id, "deleted": True, "status": "applied" if applied else "pending"},
         status=200 if applied else 202,

@@ -17,10 +17,10 @@ from typing import Any
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
-from gateway.body import read_json
-from gateway.errors import ApiError, error_response
-from gateway.limits import refusal
-from gateway.responses import json_response
+from gateway.http.body import read_json
+from gateway.http.errors import ApiError, error_response
+from gateway.http.limits import refusal
+from gateway.http.responses import json_response
 from gateway.services import services
 from pipeline.assistants.allowlist import origin_allowed
 from pipeline.assistants.model import Assistant

@@ -8,12 +8,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.body import read_json
-from gateway.errors import ApiError
-from gateway.responses import json_response
+from gateway.http.body import read_json
+from gateway.http.errors import ApiError
+from gateway.http.responses import json_response
 from gateway.services import caller
-from pipeline.admin import audit
-from pipeline.admin.audit_topic import audit_outgoing
+from gateway.writes import audit_entry
 from pipeline.billing.state import AMENDED, VOIDED
 from pipeline.billing.validation import corrections as corrections_validation
 from pipeline.money import format_decimal
@@ -21,7 +20,6 @@ from pipeline.publishing import Outgoing
 from pipeline.records import UsageCorrected
 from pipeline.topics import BILLING, customer_key
 from projections import queries
-from projections.waiting import wait_for
 
 # How a correction the worker rejected is answered; any other code is a conflict.
 REJECTED_STATUS = {"event_voided": 409, "unpriced": 422, "event_not_found": 404}
@@ -67,7 +65,7 @@ async def _correct(request: Request, action: str) -> Response:
             "event_not_found",
             f"no charged event {event_id!r}; events are charged moments after being accepted",
         )
-    actor = f"key:{who.key_id}"
+    actor = who.actor
     correction = corrections_validation.correction(
         body, tenant_id=who.tenant_id, customer=charge["customer"], target_event_id=event_id,
         action=action, actor=actor, now=datetime.now(UTC),
@@ -79,26 +77,25 @@ async def _correct(request: Request, action: str) -> Response:
                  "credits_before": charge["credits"], "credits_after": charge["credits"], "charge": charge}
             )  # fmt: skip
         raise ApiError(409, "event_voided", f"event {event_id!r} was voided and cannot be amended")
-    trail = audit.record(
-        tenant_id=who.tenant_id,
-        actor=actor,
+    trail = audit_entry(
+        request,
+        who,
         action=f"usage.{action}",
         target=f"event:{event_id}",
         before=_charge_state(charge),
         after=_asked(correction, charge),
-        request_id=request.state.request_id,
         now=correction.occurred_at,
     )
-    await svc.publisher.publish(
+    applied = await svc.writer.write(
         [
             Outgoing(
                 BILLING, svc.codec.encode(correction), key=customer_key(who.tenant_id, charge["customer"])
-            ),
-            audit_outgoing(svc.codec, trail),
-        ]
-    )
-    applied = await wait_for(
-        svc.pool, queries.CORRECTION_EXISTS, who.tenant_id, correction.event_id, timeout=svc.write_timeout
+            )
+        ],
+        [trail],
+        queries.CORRECTION_EXISTS,
+        who.tenant_id,
+        correction.event_id,
     )
     outcome = await queries.correction(svc.pool, who.tenant_id, correction.event_id) if applied else None
     if outcome is None:

@@ -12,13 +12,12 @@ import asyncpg
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.body import read_json
-from gateway.errors import not_found
-from gateway.responses import json_response
+from gateway.http.body import read_json
+from gateway.http.errors import not_found
+from gateway.http.responses import json_response
 from gateway.services import Services, caller, services
+from gateway.writes import audit_entry
 from infra.kafka import CachedPartitioner
-from pipeline.admin import audit
-from pipeline.admin.audit_topic import audit_outgoing
 from pipeline.billing.entitlements import (
     BOOLEAN,
     HOLD_TIMEOUT,
@@ -84,31 +83,30 @@ async def put_entitlement(request: Request) -> Response:
     customer = request.path_params["customer"]
     feature = request.path_params["feature"]
     body = await read_json(request)
-    actor = f"key:{who.key_id}"
+    actor = who.actor
     now = datetime.now(UTC)
     record = entitlement_validation.entitlement(
         body, tenant_id=who.tenant_id, customer=customer, feature=feature, actor=actor, now=now
     )
     previous = await svc.pool.fetchrow(CURRENT, who.tenant_id, customer, feature)
     after = _definition(asdict(record))
-    trail = audit.record(
-        tenant_id=who.tenant_id,
-        actor=actor,
+    trail = audit_entry(
+        request,
+        who,
         action="entitlement.set",
         target=f"customer:{customer}/entitlement:{feature}",
         before=None if previous is None else _definition(dict(previous)),
         after=after,
-        request_id=request.state.request_id,
         now=now,
     )
-    await svc.publisher.publish(
-        [
-            Outgoing(BILLING, svc.codec.encode(record), key=customer_key(who.tenant_id, customer)),
-            audit_outgoing(svc.codec, trail),
-        ]
-    )
-    applied = await wait_for(
-        svc.pool, APPLIED, who.tenant_id, customer, feature, record.event_id, timeout=svc.write_timeout
+    applied = await svc.writer.write(
+        [Outgoing(BILLING, svc.codec.encode(record), key=customer_key(who.tenant_id, customer))],
+        [trail],
+        APPLIED,
+        who.tenant_id,
+        customer,
+        feature,
+        record.event_id,
     )
     return json_response(
         {"customer": customer, **after, "status": "applied" if applied else "pending"},
@@ -226,9 +224,7 @@ async def delete_hold(request: Request) -> Response:
     if row is None:
         raise not_found("hold")
     if row["status"] == "placed":
-        release = HoldReleased(
-            hold_id, who.tenant_id, row["customer"], f"key:{who.key_id}", datetime.now(UTC)
-        )
+        release = HoldReleased(hold_id, who.tenant_id, row["customer"], who.actor, datetime.now(UTC))
         await svc.publisher.publish(
             [Outgoing(BILLING, svc.codec.encode(release), key=customer_key(who.tenant_id, row["customer"]))]
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from gateway.errors import ApiError
+from gateway.http.errors import ApiError
 from pipeline.admin.keys import ADMIN, INGEST
 from projections.admin import KeyIdentity
 

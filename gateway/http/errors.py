@@ -8,7 +8,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.responses import json_response
+from gateway.http.responses import json_response
 from pipeline.errors import RevosError, TransientError, ValidationError
 from projections.db import PoolExhausted
 from projections.retryable import is_retryable

@@ -9,18 +9,16 @@ import asyncpg
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.body import read_json
-from gateway.errors import not_found
-from gateway.responses import json_response
+from gateway.http.body import read_json
+from gateway.http.errors import not_found
+from gateway.http.responses import json_response
 from gateway.services import caller
-from pipeline.admin import audit
-from pipeline.admin.audit_topic import audit_outgoing
+from gateway.writes import audit_entry
 from pipeline.billing.validation import customers as customer_validation
 from pipeline.money import format_decimal
 from pipeline.publishing import Outgoing
 from pipeline.records import CustomerUpdated
 from pipeline.topics import BILLING, customer_key
-from projections.waiting import wait_for
 
 SETTINGS = """
 SELECT burn_table, credit_limit, metadata, alert_thresholds, settings_event_id
@@ -61,29 +59,27 @@ async def put_customer(request: Request) -> Response:
     customer = request.path_params["customer"]
     body = await read_json(request)
     current = await _current(svc.pool, who.tenant_id, customer)
-    actor = f"key:{who.key_id}"
+    actor = who.actor
     now = datetime.now(UTC)
     updated = customer_validation.customer_settings(
         body, tenant_id=who.tenant_id, customer=customer, current=current, actor=actor, now=now
     )
-    trail = audit.record(
-        tenant_id=who.tenant_id,
-        actor=actor,
+    trail = audit_entry(
+        request,
+        who,
         action="customer.update",
         target=f"customer:{customer}",
         before=None if current is None else _json(customer, current),
         after=_json(customer, updated),
-        request_id=request.state.request_id,
         now=now,
     )
-    await svc.publisher.publish(
-        [
-            Outgoing(BILLING, svc.codec.encode(updated), key=customer_key(who.tenant_id, customer)),
-            audit_outgoing(svc.codec, trail),
-        ]
-    )
-    applied = await wait_for(
-        svc.pool, APPLIED, who.tenant_id, customer, updated.event_id, timeout=svc.write_timeout
+    applied = await svc.writer.write(
+        [Outgoing(BILLING, svc.codec.encode(updated), key=customer_key(who.tenant_id, customer))],
+        [trail],
+        APPLIED,
+        who.tenant_id,
+        customer,
+        updated.event_id,
     )
     return json_response(
         {**_json(customer, updated), "status": "applied" if applied else "pending"},

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 
-from gateway.errors import ApiError
+from gateway.http.errors import ApiError
 
 MAX_BODY = 1 << 20  # 1 MiB, after decompression
 

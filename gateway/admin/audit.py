@@ -5,8 +5,8 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway import paging
-from gateway.responses import json_response
+from gateway.http import paging
+from gateway.http.responses import json_response
 from gateway.services import caller
 from pipeline import validation
 from projections import audit

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from gateway.errors import ApiError
+from gateway.http.errors import ApiError
 from pipeline.chat.rate_limits import Allowances, Grant, Limit, Limiter, retry_seconds
 from pipeline.client_address import limit_key
 from pipeline.settings import Settings

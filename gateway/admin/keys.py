@@ -15,19 +15,18 @@ import asyncpg
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.body import read_json
-from gateway.errors import ApiError, not_found
-from gateway.responses import json_response
+from gateway.http.body import read_json
+from gateway.http.errors import ApiError, not_found
+from gateway.http.responses import json_response
 from gateway.services import Services, caller
 from pipeline.admin import actions as admin
-from pipeline.admin.audit_topic import audit_outgoing
 from pipeline.admin.keys import ADMIN as ADMIN_SCOPE
 from pipeline.publishing import Outgoing
 from pipeline.records import ApiKeyIssued, ApiKeyRevoked, AuditRecorded
 from pipeline.topics import ADMIN, tenant_key
 from projections import admin as store
 from projections.admin import KeyIdentity
-from projections.waiting import wait_for, wait_for_value
+from projections.waiting import wait_for_value
 
 
 def _status(revoked_at: datetime | None, now: datetime) -> str:
@@ -60,23 +59,21 @@ async def _publish(
     Raises 409 `last_key` when the admin writer refused a revocation (it would have taken the tenant's
     last admin key).
     """
-    await svc.publisher.publish(
-        [Outgoing(ADMIN, svc.codec.encode(r), key=tenant_key(r.tenant_id)) for r in records]
-        + [audit_outgoing(svc.codec, t) for t in trail]
+    writer = svc.writer
+    await writer.publish(
+        [Outgoing(ADMIN, svc.codec.encode(r), key=tenant_key(r.tenant_id)) for r in records], trail
     )
     applied = True
     for r in records:
         if isinstance(r, ApiKeyIssued):
-            applied = applied and await wait_for(
-                svc.pool, store.ISSUED, r.tenant_id, r.key_id, timeout=svc.write_timeout
-            )
+            applied = applied and await writer.wait(store.ISSUED, r.tenant_id, r.key_id)
             continue
         refused = await wait_for_value(
             svc.pool, store.REVOKED, r.tenant_id, r.key_id, r.revoke_at, r.event_id, timeout=svc.write_timeout
         )
         if refused:
             request_id = trail[0].request_id if trail else None
-            await svc.publisher.publish([audit_outgoing(svc.codec, admin.refused_trail(r, request_id))])
+            await writer.publish([], [admin.refused_trail(r, request_id)])
             raise _last_key()
         applied = applied and refused is not None
     if any(isinstance(r, ApiKeyRevoked) for r in records):
@@ -106,7 +103,7 @@ async def list_keys(request: Request) -> Response:
 async def post_key(request: Request) -> Response:
     svc, who = await caller(request)
     scope = admin.key_scope(await read_json(request, optional=True))
-    issued = admin.issue_key(who.tenant_id, actor=f"key:{who.key_id}", now=datetime.now(UTC), scope=scope)
+    issued = admin.issue_key(who.tenant_id, actor=who.actor, now=datetime.now(UTC), scope=scope)
     applied = await _publish(
         svc, [issued.record], [admin.issued_trail(issued.record, request.state.request_id)]
     )
@@ -121,7 +118,7 @@ async def revoke_key(request: Request) -> Response:
         who.tenant_id,
         row["key_id"],
         after=admin.grace(await read_json(request, optional=True), default=0),
-        actor=f"key:{who.key_id}",
+        actor=who.actor,
         now=now,
     )
     if row["revoked_at"] is not None and row["revoked_at"] <= record.revoke_at:  # as revoked already
@@ -152,7 +149,7 @@ async def rotate_key(request: Request) -> Response:
         raise ApiError(409, "key_revoked", f"key {row['key_id']} is revoked already; issue a new one instead")
     now = datetime.now(UTC)
     after = admin.grace(await read_json(request, optional=True), default=admin.ROTATION_GRACE_SECONDS)
-    actor = f"key:{who.key_id}"
+    actor = who.actor
     issued = admin.issue_key(who.tenant_id, actor=actor, now=now, scope=row["scope"])
     revoked = admin.revoke_key(who.tenant_id, row["key_id"], after=after, actor=actor, now=now)
     applied = await _publish(

@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 from starlette.requests import Request
 
-from gateway.errors import ApiError
+from gateway.http.errors import ApiError
 from pipeline.admin.keys import hash_key, well_formed
 from projections.admin import KEYS_CHANNEL, KeyIdentity, find_key
 

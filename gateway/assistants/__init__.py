@@ -1,0 +1,1 @@
+"""Routes of the assistants API: agents and their conversations."""
