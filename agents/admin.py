@@ -11,7 +11,7 @@ from agents.runner import Message, decode_all, unexpected
 from pipeline.codec import Codec
 from pipeline.records import ApiKeyIssued, ApiKeyRevoked, AssistantChanged, DeadLetter, TenantCreated
 from projections import admin as store
-from projections import assistants
+from projections.chat import assistants
 
 CONSUMER = "admin"
 STAGE = "admin.apply"

@@ -15,8 +15,8 @@ from pipeline.codec import Codec
 from pipeline.publishing import Outgoing
 from pipeline.records import DeadLetter, Record
 from pipeline.topics import ALERTS, customer_key
-from projections import billing as store
-from projections import billing_state
+from projections.billing import state as billing_state
+from projections.billing import writer as store
 
 CONSUMER = "billing"
 STAGE = "billing.charge"

@@ -14,7 +14,7 @@ from pipeline.codec import Codec
 from pipeline.publishing import Outgoing
 from pipeline.records import ChatMessageRecorded, DeadLetter
 from pipeline.topics import BILLING, customer_key
-from projections import conversations as store
+from projections.chat import conversations as store
 
 CONSUMER = "chat"
 STAGE = "chat.apply"

@@ -1,9 +1,10 @@
 """The admin write recipe, once: the records go out with their audit entries, then the write waits,
 with a deadline, until its projection shows it (read your writes).
 
-Routes build the record and its audit entry; `Writer.write` publishes both in one call, so no change is
-recorded without its entry, nor an entry without its change. The CLI's admin commands use the same
-writer, with their own publisher and pool.
+Routes build the record and its audit entry; `Writer.publish` sends both in one call, so no change is
+recorded without its entry, nor an entry without its change, and `Writer.wait` answers whether the
+projection shows it before the deadline. The CLI's admin commands use the same writer, with their own
+publisher and pool.
 """
 
 from __future__ import annotations
@@ -20,9 +21,25 @@ from pipeline.admin import audit
 from pipeline.admin.audit_topic import audit_outgoing
 from pipeline.codec import Codec
 from pipeline.publishing import Outgoing, Publisher
-from pipeline.records import AuditRecorded
+from pipeline.records import (
+    ApiKeyIssued,
+    ApiKeyRevoked,
+    AssistantChanged,
+    AuditRecorded,
+    CreditsGranted,
+    CustomerUpdated,
+    EntitlementSet,
+    GrantVoided,
+    TenantCreated,
+    UsageCorrected,
+)
+from pipeline.topics import ADMIN, BILLING, customer_key, tenant_key
 from projections.admin import KeyIdentity
 from projections.waiting import wait_for
+
+# The admin records a route writes on a customer's billing stream, and on a tenant's admin stream.
+CustomerChange = CreditsGranted | CustomerUpdated | EntitlementSet | GrantVoided | UsageCorrected
+TenantChange = AssistantChanged | ApiKeyIssued | ApiKeyRevoked | TenantCreated
 
 
 def audit_entry(
@@ -54,6 +71,16 @@ class Writer:
     codec: Codec
     pool: asyncpg.Pool
     timeout: float
+
+    def to_customer(self, record: CustomerChange) -> Outgoing:
+        """The record on its customer's billing partition, in order with that customer's usage."""
+        return Outgoing(
+            BILLING, self.codec.encode(record), key=customer_key(record.tenant_id, record.customer)
+        )
+
+    def to_tenant(self, record: TenantChange) -> Outgoing:
+        """The record on its tenant's admin partition."""
+        return Outgoing(ADMIN, self.codec.encode(record), key=tenant_key(record.tenant_id))
 
     async def publish(self, records: Sequence[Outgoing], trail: Sequence[AuditRecorded]) -> None:
         """Publish the records and their audit entries in one call."""

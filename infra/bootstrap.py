@@ -11,7 +11,8 @@ from infra.key_files import secrets_key
 from pipeline.assistants.tool_secrets import SecretBox
 from pipeline.settings import Settings
 from pipeline.topics import ALL_TOPICS, LOG_MARK
-from projections import assistants, outbox
+from projections import outbox
+from projections.chat import assistants
 from projections.db import create_pool, migrate
 from projections.tracking import reset_tracking
 

@@ -64,14 +64,19 @@ def default_children(settings: Settings) -> list[ChildSpec]:
     return [*relay, *workers, gateway]
 
 
-def child_environment(settings: Settings) -> dict[str, str]:
-    """What children are told: the services to use (so they start none of their own) and the home."""
+def child_environment(settings: Settings, *, outbox: bool | None = None) -> dict[str, str]:
+    """What children are told, so that `Settings.from_env` builds these same settings in each: the
+    services to use (so they start none of their own), the home, the port, partitions and group, and
+    whether acknowledgements rest on the outbox (`outbox`; by default, exactly with the embedded broker)."""
     return {
         "REVOS_HOME": str(settings.home),
         "REVOS_KAFKA_BOOTSTRAP": settings.bootstrap_servers,
         "REVOS_DATABASE_URL": settings.dsn,
+        "REVOS_GATEWAY_PORT": str(settings.gateway_port),
+        "REVOS_PARTITIONS": str(settings.partitions),
+        "REVOS_CONSUMER_GROUP": settings.consumer_group,
         # Decided here, where it is known whether the broker is the embedded one.
-        "REVOS_OUTBOX": "on" if settings.uses_outbox else "off",
+        "REVOS_OUTBOX": "on" if (settings.uses_outbox if outbox is None else outbox) else "off",
         "PYTHONUNBUFFERED": "1",  # so their logs are current when we quote them after a crash
     }
 

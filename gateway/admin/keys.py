@@ -21,9 +21,7 @@ from gateway.http.responses import json_response
 from gateway.services import Services, caller
 from pipeline.admin import actions as admin
 from pipeline.admin.keys import ADMIN as ADMIN_SCOPE
-from pipeline.publishing import Outgoing
 from pipeline.records import ApiKeyIssued, ApiKeyRevoked, AuditRecorded
-from pipeline.topics import ADMIN, tenant_key
 from projections import admin as store
 from projections.admin import KeyIdentity
 from projections.waiting import wait_for_value
@@ -60,9 +58,7 @@ async def _publish(
     last admin key).
     """
     writer = svc.writer
-    await writer.publish(
-        [Outgoing(ADMIN, svc.codec.encode(r), key=tenant_key(r.tenant_id)) for r in records], trail
-    )
+    await writer.publish([writer.to_tenant(r) for r in records], trail)
     applied = True
     for r in records:
         if isinstance(r, ApiKeyIssued):

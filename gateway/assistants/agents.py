@@ -16,11 +16,9 @@ from gateway.services import Services, caller
 from gateway.writes import audit_entry
 from pipeline.assistants import model as assistants
 from pipeline.assistants import tool_secrets
-from pipeline.publishing import Outgoing
 from pipeline.records import AssistantChanged
-from pipeline.topics import ADMIN, tenant_key
-from projections import assistants as store
 from projections.admin import KeyIdentity
+from projections.chat import assistants as store
 
 _ACTIONS = {"created": "agent.create", "updated": "agent.update", "deleted": "agent.delete"}
 
@@ -56,14 +54,8 @@ async def _publish(
         after=after,
         now=record.occurred_at,
     )
-    return await svc.writer.write(
-        [Outgoing(ADMIN, svc.codec.encode(record), key=tenant_key(record.tenant_id))],
-        [trail],
-        store.APPLIED,
-        record.tenant_id,
-        record.agent_id,
-        record.event_id,
-    )
+    await svc.writer.publish([svc.writer.to_tenant(record)], [trail])
+    return await svc.writer.wait(store.APPLIED, record.tenant_id, record.agent_id, record.event_id)
 
 
 def _written(record: AssistantChanged, created_at: datetime, applied: bool, *, created: bool) -> Response:

@@ -16,7 +16,7 @@ from gateway.http import paging
 from gateway.http.errors import ApiError, not_found
 from gateway.http.responses import dumps, json_response
 from gateway.services import Services, caller
-from projections import conversations as store
+from projections.chat import conversations as store
 
 PAGE_DEFAULT = 50
 PAGE_MAX = 500

@@ -16,10 +16,8 @@ from gateway.writes import audit_entry
 from pipeline.billing.state import AMENDED, VOIDED
 from pipeline.billing.validation import corrections as corrections_validation
 from pipeline.money import format_decimal
-from pipeline.publishing import Outgoing
 from pipeline.records import UsageCorrected
-from pipeline.topics import BILLING, customer_key
-from projections import queries
+from projections.billing import reads
 
 # How a correction the worker rejected is answered; any other code is a conflict.
 REJECTED_STATUS = {"event_voided": 409, "unpriced": 422, "event_not_found": 404}
@@ -58,7 +56,7 @@ async def _correct(request: Request, action: str) -> Response:
     svc, who = await caller(request)
     event_id = request.path_params["event_id"]
     body = await read_json(request, optional=action == "void")
-    charge = await queries.charge(svc.pool, who.tenant_id, event_id)
+    charge = await reads.charge(svc.pool, who.tenant_id, event_id)
     if charge is None:
         raise ApiError(
             404,
@@ -86,18 +84,9 @@ async def _correct(request: Request, action: str) -> Response:
         after=_asked(correction, charge),
         now=correction.occurred_at,
     )
-    applied = await svc.writer.write(
-        [
-            Outgoing(
-                BILLING, svc.codec.encode(correction), key=customer_key(who.tenant_id, charge["customer"])
-            )
-        ],
-        [trail],
-        queries.CORRECTION_EXISTS,
-        who.tenant_id,
-        correction.event_id,
-    )
-    outcome = await queries.correction(svc.pool, who.tenant_id, correction.event_id) if applied else None
+    await svc.writer.publish([svc.writer.to_customer(correction)], [trail])
+    applied = await svc.writer.wait(reads.CORRECTION_EXISTS, who.tenant_id, correction.event_id)
+    outcome = await reads.correction(svc.pool, who.tenant_id, correction.event_id) if applied else None
     if outcome is None:
         return json_response(
             {"event_id": event_id, "correction_id": correction.event_id, "status": "pending"}, status=202
@@ -114,6 +103,6 @@ async def _correct(request: Request, action: str) -> Response:
             "status": outcome["status"],
             "credits_before": outcome["credits_before"],
             "credits_after": outcome["credits_after"],
-            "charge": await queries.charge(svc.pool, who.tenant_id, event_id),
+            "charge": await reads.charge(svc.pool, who.tenant_id, event_id),
         }
     )

@@ -21,9 +21,7 @@ from pipeline.billing.validation import corrections as corrections_validation
 from pipeline.billing.validation import grants as grant_validation
 from pipeline.errors import ValidationError
 from pipeline.money import format_decimal, parse_decimal
-from pipeline.publishing import Outgoing
-from pipeline.topics import BILLING, customer_key
-from projections import queries
+from projections.billing import reads
 
 PAGE_DEFAULT = 50
 PAGE_MAX = 500
@@ -40,7 +38,7 @@ async def post_grant(request: Request) -> Response:
     granted = grant_validation.grant(
         body, tenant_id=who.tenant_id, customer=customer, actor=who.actor, now=datetime.now(UTC)
     )
-    existing = await queries.grant(svc.pool, who.tenant_id, customer, granted.grant_id)
+    existing = await reads.grant(svc.pool, who.tenant_id, customer, granted.grant_id)
     if existing is not None:
         return json_response(_grant_json(customer, existing), status=200)  # idempotent repeat
     trail = audit_entry(
@@ -55,15 +53,9 @@ async def post_grant(request: Request) -> Response:
         },
         now=granted.occurred_at,
     )  # fmt: skip
-    applied = await svc.writer.write(
-        [Outgoing(BILLING, svc.codec.encode(granted), key=customer_key(who.tenant_id, customer))],
-        [trail],
-        queries.GRANT_EXISTS,
-        who.tenant_id,
-        customer,
-        granted.grant_id,
-    )
-    row = await queries.grant(svc.pool, who.tenant_id, customer, granted.grant_id) if applied else None
+    await svc.writer.publish([svc.writer.to_customer(granted)], [trail])
+    applied = await svc.writer.wait(reads.GRANT_EXISTS, who.tenant_id, customer, granted.grant_id)
+    row = await reads.grant(svc.pool, who.tenant_id, customer, granted.grant_id) if applied else None
     if row is None:
         return json_response(
             {
@@ -81,8 +73,8 @@ async def get_balance(request: Request) -> Response:
     svc, who = await caller(request)
     customer = request.path_params["customer"]
     now = datetime.now(UTC)
-    account = await queries.balance(svc.pool, who.tenant_id, customer, now)
-    grants = await queries.grants(svc.pool, who.tenant_id, customer)
+    account = await reads.balance(svc.pool, who.tenant_id, customer, now)
+    grants = await reads.grants(svc.pool, who.tenant_id, customer)
     if not account["known"] and not grants:
         raise not_found("customer")
     return json_response(
@@ -127,7 +119,7 @@ async def post_grant_void(request: Request) -> Response:
         actor=who.actor,
         now=datetime.now(UTC),
     )
-    row = await queries.grant(svc.pool, who.tenant_id, customer, grant_id)
+    row = await reads.grant(svc.pool, who.tenant_id, customer, grant_id)
     if row is None:
         raise not_found("grant")
     if row["status"] == VOIDED:
@@ -145,15 +137,9 @@ async def post_grant_void(request: Request) -> Response:
         after={**before, "remaining": "0", "status": VOIDED, "reason": voided.reason},
         now=voided.occurred_at,
     )
-    closed = await svc.writer.write(
-        [Outgoing(BILLING, svc.codec.encode(voided), key=customer_key(who.tenant_id, customer))],
-        [trail],
-        queries.GRANT_CLOSED,
-        who.tenant_id,
-        customer,
-        grant_id,
-    )
-    row = await queries.grant(svc.pool, who.tenant_id, customer, grant_id)
+    await svc.writer.publish([svc.writer.to_customer(voided)], [trail])
+    closed = await svc.writer.wait(reads.GRANT_CLOSED, who.tenant_id, customer, grant_id)
+    row = await reads.grant(svc.pool, who.tenant_id, customer, grant_id)
     if not closed or row is None or row["status"] == ACTIVE:
         return json_response({"customer": customer, "grant_id": grant_id, "status": "pending"}, status=202)
     if row["status"] == EXPIRED:  # its expiry was applied before the void
@@ -188,15 +174,15 @@ async def get_charges(request: Request) -> Response:
     limit = _limit(request)
     cursor = request.query_params.get("cursor")
     before = paging.time_and_text(cursor) if cursor else None
-    if before is None and await queries.customer(svc.pool, who.tenant_id, customer) is None:
+    if before is None and await reads.customer(svc.pool, who.tenant_id, customer) is None:
         raise not_found("customer")
-    rows = await queries.charges(svc.pool, who.tenant_id, customer, before=before, limit=limit + 1)
+    rows = await reads.charges(svc.pool, who.tenant_id, customer, before=before, limit=limit + 1)
     page, next_cursor = paging.page(rows, limit, lambda row: (row["event_time"].isoformat(), row["event_id"]))
     return json_response({"customer": customer, "charges": page, "next_cursor": next_cursor})
 
 
 async def _known_customer(svc: Services, tenant_id: str, customer: str) -> None:
-    if await queries.customer(svc.pool, tenant_id, customer) is None:
+    if await reads.customer(svc.pool, tenant_id, customer) is None:
         raise not_found("customer")
 
 
@@ -208,7 +194,7 @@ async def get_ledger(request: Request) -> Response:
     cursor = request.query_params.get("cursor")
     after_seq = _seq(cursor) if cursor else 0
     await _known_customer(svc, who.tenant_id, customer)
-    rows = await queries.ledger(svc.pool, who.tenant_id, customer, after_seq=after_seq, limit=limit + 1)
+    rows = await reads.ledger(svc.pool, who.tenant_id, customer, after_seq=after_seq, limit=limit + 1)
     page, next_cursor = paging.page(rows, limit, lambda row: (row["seq"],))
     return json_response({"customer": customer, "entries": page, "next_cursor": next_cursor})
 
@@ -221,6 +207,6 @@ async def get_alerts(request: Request) -> Response:
     cursor = request.query_params.get("cursor")
     after = _alert_position(cursor) if cursor else None
     await _known_customer(svc, who.tenant_id, customer)
-    rows = await queries.alerts(svc.pool, who.tenant_id, customer, after=after, limit=limit + 1)
+    rows = await reads.alerts(svc.pool, who.tenant_id, customer, after=after, limit=limit + 1)
     page, next_cursor = paging.page(rows, limit, lambda row: (row["ledger_seq"], str(row["threshold"])))
     return json_response({"customer": customer, "alerts": page, "next_cursor": next_cursor})

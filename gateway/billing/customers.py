@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -15,16 +14,8 @@ from gateway.http.responses import json_response
 from gateway.services import caller
 from gateway.writes import audit_entry
 from pipeline.billing.validation import customers as customer_validation
-from pipeline.money import format_decimal
-from pipeline.publishing import Outgoing
 from pipeline.records import CustomerUpdated
-from pipeline.topics import BILLING, customer_key
-
-SETTINGS = """
-SELECT burn_table, credit_limit, metadata, alert_thresholds, settings_event_id
-FROM customers WHERE tenant_id = $1 AND customer = $2
-"""
-APPLIED = "SELECT 1 FROM customers WHERE tenant_id = $1 AND customer = $2 AND settings_event_id = $3"
+from projections.billing import customers as store
 
 
 def _json(customer: str, s: CustomerUpdated) -> dict[str, Any]:
@@ -37,28 +28,11 @@ def _json(customer: str, s: CustomerUpdated) -> dict[str, Any]:
     }
 
 
-async def _current(pool: asyncpg.Pool, tenant_id: str, customer: str) -> CustomerUpdated | None:
-    row = await pool.fetchrow(SETTINGS, tenant_id, customer)
-    if row is None:
-        return None
-    return CustomerUpdated(
-        "",
-        tenant_id,
-        customer,
-        row["burn_table"],
-        row["credit_limit"],
-        row["metadata"],
-        "",
-        datetime.now(UTC),
-        [format_decimal(t) for t in sorted(row["alert_thresholds"], reverse=True)],
-    )
-
-
 async def put_customer(request: Request) -> Response:
     svc, who = await caller(request)
     customer = request.path_params["customer"]
     body = await read_json(request)
-    current = await _current(svc.pool, who.tenant_id, customer)
+    current = await store.settings(svc.pool, who.tenant_id, customer)
     actor = who.actor
     now = datetime.now(UTC)
     updated = customer_validation.customer_settings(
@@ -73,14 +47,8 @@ async def put_customer(request: Request) -> Response:
         after=_json(customer, updated),
         now=now,
     )
-    applied = await svc.writer.write(
-        [Outgoing(BILLING, svc.codec.encode(updated), key=customer_key(who.tenant_id, customer))],
-        [trail],
-        APPLIED,
-        who.tenant_id,
-        customer,
-        updated.event_id,
-    )
+    await svc.writer.publish([svc.writer.to_customer(updated)], [trail])
+    applied = await svc.writer.wait(store.APPLIED, who.tenant_id, customer, updated.event_id)
     return json_response(
         {**_json(customer, updated), "status": "applied" if applied else "pending"},
         status=200 if applied else 202,
@@ -90,7 +58,7 @@ async def put_customer(request: Request) -> Response:
 async def get_customer(request: Request) -> Response:
     svc, who = await caller(request)
     customer = request.path_params["customer"]
-    current = await _current(svc.pool, who.tenant_id, customer)
+    current = await store.settings(svc.pool, who.tenant_id, customer)
     if current is None:
         raise not_found("customer")
     return json_response(_json(customer, current))

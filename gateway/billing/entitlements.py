@@ -36,22 +36,11 @@ from pipeline.money import format_decimal
 from pipeline.publishing import Outgoing
 from pipeline.records import HoldReleased, HoldRequested
 from pipeline.topics import BILLING, customer_key
-from projections import queries
+from projections.billing import entitlements as store
+from projections.billing import reads
 from projections.waiting import wait_for, wait_for_value
 
 HOLD_WAIT = 5.0  # seconds a check waits for the billing fold to decide its hold
-HOLD_DECIDED = "SELECT status FROM holds WHERE tenant_id = $1 AND hold_id = $2"
-HOLD_ENDED = "SELECT 1 FROM holds WHERE tenant_id = $1 AND hold_id = $2 AND status <> 'placed'"
-HOLD = "SELECT hold_id, customer, credits, expires_at, event_id, status, ended_at FROM holds WHERE tenant_id = $1 AND hold_id = $2"
-
-CURRENT = """
-SELECT feature, kind, enabled, "limit", event_type, match, allowance, period
-FROM entitlements WHERE tenant_id = $1 AND customer = $2 AND feature = $3
-"""
-APPLIED = (
-    "SELECT 1 FROM entitlements WHERE tenant_id = $1 AND customer = $2 AND feature = $3 AND event_id = $4"
-)
-
 # Placing a customer's key the way the producer does, so a check reads its partition's watermark.
 _PARTITIONER = CachedPartitioner()
 _MS = timedelta(milliseconds=1)
@@ -88,7 +77,7 @@ async def put_entitlement(request: Request) -> Response:
     record = entitlement_validation.entitlement(
         body, tenant_id=who.tenant_id, customer=customer, feature=feature, actor=actor, now=now
     )
-    previous = await svc.pool.fetchrow(CURRENT, who.tenant_id, customer, feature)
+    previous = await svc.pool.fetchrow(store.CURRENT, who.tenant_id, customer, feature)
     after = _definition(asdict(record))
     trail = audit_entry(
         request,
@@ -99,15 +88,8 @@ async def put_entitlement(request: Request) -> Response:
         after=after,
         now=now,
     )
-    applied = await svc.writer.write(
-        [Outgoing(BILLING, svc.codec.encode(record), key=customer_key(who.tenant_id, customer))],
-        [trail],
-        APPLIED,
-        who.tenant_id,
-        customer,
-        feature,
-        record.event_id,
-    )
+    await svc.writer.publish([svc.writer.to_customer(record)], [trail])
+    applied = await svc.writer.wait(store.APPLIED, who.tenant_id, customer, feature, record.event_id)
     return json_response(
         {"customer": customer, **after, "status": "applied" if applied else "pending"},
         status=200 if applied else 202,
@@ -126,8 +108,8 @@ def _listed(row: Mapping[str, Any]) -> dict[str, Any]:
 async def get_entitlements(request: Request) -> Response:
     svc, who = await caller(request)
     customer = request.path_params["customer"]
-    rows = await queries.entitlements(svc.pool, who.tenant_id, customer, periods=_periods(datetime.now(UTC)))
-    if not rows and await queries.customer(svc.pool, who.tenant_id, customer) is None:
+    rows = await reads.entitlements(svc.pool, who.tenant_id, customer, periods=_periods(datetime.now(UTC)))
+    if not rows and await reads.customer(svc.pool, who.tenant_id, customer) is None:
         raise not_found("customer")
     return json_response({"customer": customer, "entitlements": [_listed(r) for r in rows]})
 
@@ -139,7 +121,7 @@ async def evaluate(
     an agent's customer before calling a model) share it, so they never disagree."""
     partitions = await svc.publisher.partitions(BILLING)
     partition = _PARTITIONER(customer_key(tenant_id, asked.customer), partitions, partitions)
-    row = await queries.check(
+    row = await reads.check(
         svc.pool,
         tenant_id,
         asked.customer,
@@ -203,7 +185,7 @@ async def _hold(
     key = customer_key(tenant_id, asked.customer)
     await svc.publisher.publish([Outgoing(BILLING, svc.codec.encode(record), key=key)])
     status = await wait_for_value(
-        svc.pool, HOLD_DECIDED, tenant_id, record.hold_id, timeout=HOLD_WAIT, every=0.005, most=0.02
+        svc.pool, store.HOLD_DECIDED, tenant_id, record.hold_id, timeout=HOLD_WAIT, every=0.005, most=0.02
     )
     if status is None:
         # Undecided in time: release it, so a late placement does not keep credits reserved.
@@ -220,7 +202,7 @@ async def delete_hold(request: Request) -> Response:
     """Release a hold before it is used or expires; releasing one that already ended changes nothing."""
     svc, who = await caller(request)
     hold_id = request.path_params["hold_id"]
-    row = await svc.pool.fetchrow(HOLD, who.tenant_id, hold_id)
+    row = await svc.pool.fetchrow(store.HOLD, who.tenant_id, hold_id)
     if row is None:
         raise not_found("hold")
     if row["status"] == "placed":
@@ -228,7 +210,7 @@ async def delete_hold(request: Request) -> Response:
         await svc.publisher.publish(
             [Outgoing(BILLING, svc.codec.encode(release), key=customer_key(who.tenant_id, row["customer"]))]
         )
-        await wait_for(svc.pool, HOLD_ENDED, who.tenant_id, hold_id, timeout=svc.write_timeout)
-        row = await svc.pool.fetchrow(HOLD, who.tenant_id, hold_id)
+        await wait_for(svc.pool, store.HOLD_ENDED, who.tenant_id, hold_id, timeout=svc.write_timeout)
+        row = await svc.pool.fetchrow(store.HOLD, who.tenant_id, hold_id)
         assert row is not None  # holds are never deleted
     return json_response(dict(row))

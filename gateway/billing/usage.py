@@ -24,8 +24,9 @@ from pipeline.publishing import Outgoing
 from pipeline.records import DeadLetter, Header
 from pipeline.topics import BILLING, BILLING_DLQ, customer_key
 from pipeline.version import APP_VERSION
-from projections import named_leases, queries
-from projections.burn_rules import rules_to_json
+from projections import named_leases
+from projections.billing import reads
+from projections.billing.burn_rules import rules_to_json
 
 MAX_EVENTS = 1000
 STAGE = "gateway.ingest"
@@ -110,7 +111,7 @@ async def put_burn_table(request: Request) -> Response:
             seconds=svc.write_timeout + LEASE_MARGIN,
             wait=svc.write_timeout,
         ):
-            previous = await queries.burn_table_versions(svc.pool, who.tenant_id, name, limit=1)
+            previous = await reads.burn_table_versions(svc.pool, who.tenant_id, name, limit=1)
             version = (previous[0]["version"] if previous else 0) + 1
             table = burn_table_validation.burn_table(
                 body, tenant_id=who.tenant_id, name=name, version=version, actor=who.actor, now=now
@@ -129,14 +130,10 @@ async def put_burn_table(request: Request) -> Response:
             )  # fmt: skip
             # Every partition gets the version, in order with the usage it must price.
             partitions = await svc.publisher.partitions(BILLING)
-            applied = await svc.writer.write(
-                [Outgoing(BILLING, encoded, key=key, partition=p) for p in partitions],
-                [trail],
-                queries.VERSION_EXISTS,
-                who.tenant_id,
-                name,
-                version,
+            await svc.writer.publish(
+                [Outgoing(BILLING, encoded, key=key, partition=p) for p in partitions], [trail]
             )
+            applied = await svc.writer.wait(reads.VERSION_EXISTS, who.tenant_id, name, version)
     except named_leases.LeaseBusy as exc:
         raise ApiError(
             503,
@@ -158,7 +155,7 @@ async def put_burn_table(request: Request) -> Response:
 async def get_burn_table(request: Request) -> Response:
     svc, who = await caller(request)
     name = request.path_params["name"]
-    rows = await queries.burn_table_versions(svc.pool, who.tenant_id, name, limit=1)
+    rows = await reads.burn_table_versions(svc.pool, who.tenant_id, name, limit=1)
     if not rows:
         raise not_found("burn_table")
     return json_response(rows[0])

@@ -26,7 +26,7 @@ from pipeline.chat.conversation import KEEP, Transcript
 from pipeline.chat.leases import Key, Leases
 from pipeline.errors import RevosError
 from pipeline.records import ChatMessageRecorded
-from projections import transcripts
+from projections.chat import transcripts
 from projections.retryable import is_retryable
 
 log = logging.getLogger(__name__)

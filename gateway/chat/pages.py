@@ -13,7 +13,7 @@ from starlette.responses import HTMLResponse, Response
 
 from gateway.services import services
 from pipeline.assistants.allowlist import frame_ancestors
-from projections.assistants import load_public
+from projections.chat.assistants import load_public
 
 # Host pages cache the script for a while, then revalidate it cheaply with the ETag.
 _SCRIPT_CACHE = "public, max-age=300, stale-while-revalidate=86400"

@@ -9,7 +9,7 @@ import asyncpg
 from gateway.chat.hub import Hub
 from gateway.chat.widget_secret import widget_secret
 from pipeline.settings import Settings
-from projections.chat_leases import PostgresLeases
+from projections.chat.leases import PostgresLeases
 
 
 @dataclass(frozen=True, slots=True)

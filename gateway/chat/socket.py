@@ -44,7 +44,7 @@ from pipeline.chat import frames as chat_frames
 from pipeline.chat import widget_tokens
 from pipeline.chat.frames import FRAME_BURST, FRAMES_PER_SECOND, FrameError, Hello, Ping, Send
 from pipeline.chat.rate_limits import FrameBucket, retry_seconds
-from projections import assistants
+from projections.chat import assistants
 from projections.retryable import is_retryable
 
 log = logging.getLogger(__name__)

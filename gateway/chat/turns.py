@@ -48,7 +48,7 @@ from pipeline.errors import TransientError
 from pipeline.publishing import Outgoing
 from pipeline.records import AssistantTool, ChatMessageRecorded
 from pipeline.topics import CHAT, conversation_key
-from projections import assistants
+from projections.chat import assistants
 from projections.retryable import is_retryable
 
 log = logging.getLogger(__name__)

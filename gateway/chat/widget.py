@@ -26,7 +26,7 @@ from pipeline.assistants.allowlist import origin_allowed
 from pipeline.assistants.model import Assistant
 from pipeline.chat import widget_tokens
 from pipeline.errors import ValidationError
-from projections import assistants
+from projections.chat import assistants
 
 MAX_BODY = 4096
 _VISITOR_ID = re.compile(r"[A-Za-z0-9_.:-]{1,100}")

@@ -21,6 +21,7 @@ import psutil
 from infra.bench import load as bench_load
 from infra.broker import EmbeddedBroker
 from infra.errors import InfraError, StartupError
+from infra.launcher import child_environment
 from infra.ports import free_port
 from infra.postgres import EmbeddedPostgres
 from infra.processes import Child, ChildSpec, Deadline, spawn
@@ -98,16 +99,7 @@ class BenchStack:
     def _spawn(self, name: str, *command: str, env: Mapping[str, str] | None = None) -> None:
         assert self.settings is not None
         s = self.settings
-        base = {
-            "REVOS_HOME": str(s.home),
-            "REVOS_KAFKA_BOOTSTRAP": s.bootstrap_servers,
-            "REVOS_DATABASE_URL": s.dsn,
-            "REVOS_GATEWAY_PORT": str(s.gateway_port),
-            "REVOS_PARTITIONS": str(s.partitions),
-            "REVOS_CONSUMER_GROUP": s.consumer_group,
-            "REVOS_OUTBOX": "on" if self.outbox else "off",
-            "PYTHONUNBUFFERED": "1",
-        }
+        base = child_environment(s, outbox=self.outbox)
         argv = (sys.executable, "-m", "infra.cli.main", "--log-level", "warning", *command)
         # SIGKILL if the bench dies: a worker's graceful stop needs the broker, which dies with it.
         spec = ChildSpec(name, argv, env={**base, **(env or {})}, death_signal=signal.SIGKILL)

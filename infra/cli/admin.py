@@ -17,9 +17,7 @@ from pipeline.admin.actions import create_tenant, issue_key, issued_trail
 from pipeline.admin.keys import ADMIN as ADMIN_SCOPE
 from pipeline.admin.keys import SCOPES
 from pipeline.codec import default_codec
-from pipeline.publishing import Outgoing
 from pipeline.settings import Settings
-from pipeline.topics import ADMIN, tenant_key
 from projections.db import create_pool
 from projections.outbox import open_publisher
 
@@ -33,7 +31,6 @@ async def create_tenant_and_wait(name: str, settings: Settings, timeout: float) 
     codec = default_codec()
     pool = await create_pool(settings.dsn, max_size=1)
     try:
-        key = tenant_key(made.tenant.tenant_id)
         t, k = made.tenant, made.key
         trail = [
             audit.record(tenant_id=t.tenant_id, actor="cli", action="tenant.create", target=f"tenant:{t.tenant_id}",
@@ -42,15 +39,9 @@ async def create_tenant_and_wait(name: str, settings: Settings, timeout: float) 
             issued_trail(k, None),
         ]  # fmt: skip
         async with open_publisher(settings, pool) as publisher:
-            ready = await Writer(publisher, codec, pool, timeout).write(
-                [
-                    Outgoing(ADMIN, codec.encode(made.tenant), key=key),
-                    Outgoing(ADMIN, codec.encode(made.key), key=key),
-                ],
-                trail,
-                FIND_KEY,
-                made.key.key_id,
-            )
+            writer = Writer(publisher, codec, pool, timeout)
+            records = [writer.to_tenant(made.tenant), writer.to_tenant(made.key)]
+            ready = await writer.write(records, trail, FIND_KEY, made.key.key_id)
     finally:
         await pool.close()
     if not ready:
@@ -81,9 +72,8 @@ async def issue_key_and_wait(
         trail = issued_trail(k, None)
         codec = default_codec()
         async with open_publisher(settings, pool) as publisher:
-            applied = await Writer(publisher, codec, pool, timeout).write(
-                [Outgoing(ADMIN, codec.encode(k), key=tenant_key(tenant_id))], [trail], FIND_KEY, k.key_id
-            )
+            writer = Writer(publisher, codec, pool, timeout)
+            applied = await writer.write([writer.to_tenant(k)], [trail], FIND_KEY, k.key_id)
         if not applied:
             print(f"revos: key recorded, but no worker applied it within {timeout:.0f}s", file=sys.stderr)
     finally:

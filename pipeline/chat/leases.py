@@ -1,7 +1,7 @@
 """The port for conversation leases, and an in-memory implementation for one process and for tests.
 
 A lease lets one gateway process number a conversation's messages at a time (see
-projections/chat_leases.py for the PostgreSQL one several processes share). Both implementations keep
+projections/chat/leases.py for the PostgreSQL one several processes share). Both implementations keep
 the same contract, which tests/integration/test_chat_leases.py checks against each.
 """
 

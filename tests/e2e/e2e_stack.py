@@ -23,6 +23,7 @@ from waiting import eventually
 from infra.bootstrap import prepare
 from infra.broker import EmbeddedBroker
 from infra.cli.admin import create_tenant_and_wait
+from infra.launcher import child_environment
 from infra.ports import free_port
 from infra.processes import Child, ChildSpec, spawn
 from pipeline.settings import Settings
@@ -44,17 +45,7 @@ class Stack:
         return f"http://127.0.0.1:{self.settings.gateway_port}"
 
     def env(self) -> dict[str, str]:
-        s = self.settings
-        return {
-            "REVOS_HOME": str(s.home),
-            "REVOS_KAFKA_BOOTSTRAP": s.bootstrap_servers,
-            "REVOS_DATABASE_URL": s.dsn,
-            "REVOS_GATEWAY_PORT": str(s.gateway_port),
-            "REVOS_PARTITIONS": str(s.partitions),
-            "REVOS_CONSUMER_GROUP": s.consumer_group,
-            "REVOS_OUTBOX": "on" if self.outbox else "off",
-            "PYTHONUNBUFFERED": "1",
-        }
+        return child_environment(self.settings, outbox=self.outbox)
 
     def start_worker(self, worker_id: int = 0, *, env: Mapping[str, str] | None = None) -> Child:
         """Start a worker; `env` overrides the stack's environment for this worker only."""

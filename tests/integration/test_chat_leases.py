@@ -16,8 +16,8 @@ from agents.runner import Runtime
 from gateway.chat.hub import Conversation, ConversationElsewhere, Hub, Listener
 from pipeline.chat.leases import Leases, MemoryLeases
 from pipeline.records import ChatMessageRecorded
-from projections.chat_leases import PostgresLeases
-from projections.conversations import record_messages
+from projections.chat.conversations import record_messages
+from projections.chat.leases import PostgresLeases
 
 KEY = ("ten_1", "cnv_1")
 AGENT = {"agent_id": "agt_1", "name": "Helper", "branding": {}}

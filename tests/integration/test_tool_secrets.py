@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from pipeline.assistants import model as assistants
 from pipeline.assistants.tool_secrets import SecretBox
-from projections import assistants as store
+from projections.chat import assistants as store
 from projections.db import create_pool, migrate
 
 SECRET = "whsec_0123456789abcdef"

@@ -14,7 +14,9 @@ def _app_routes() -> set[tuple[str, str]]:
         if isinstance(route, WebSocketRoute):
             found.add((route.path, WEBSOCKET))
         else:
-            assert isinstance(route, Route), f"{route!r}: teach this test (and gateway/http/scopes.py) its kind"
+            assert isinstance(route, Route), (
+                f"{route!r}: teach this test (and gateway/http/scopes.py) its kind"
+            )
             found |= {(route.path, m) for m in route.methods or () if m != "HEAD"}  # HEAD is GET's
     return found
 

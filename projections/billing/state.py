@@ -10,7 +10,7 @@ import asyncpg
 from pipeline.billing.ledger import Account, Allocation, Grant, Hold
 from pipeline.billing.state import AccountKey, Charge, EventKey
 from pipeline.records import BurnTablePublished, EntitlementSet
-from projections.burn_rules import rules_from_json
+from projections.billing.burn_rules import rules_from_json
 
 LOAD_CATALOG = """
 SELECT v.* FROM burn_table_versions v

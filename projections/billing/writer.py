@@ -10,7 +10,7 @@ import orjson
 
 from pipeline.billing.ledger import REFUND_PREFIX, Allocation
 from pipeline.billing.state import BatchResult, PartitionState
-from projections.burn_rules import rules_to_json
+from projections.billing.burn_rules import rules_to_json
 
 INSERT_CHARGES = """
 INSERT INTO charges (tenant_id, event_id, customer, type, quantity, credits, cost, burn_table,
