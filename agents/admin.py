@@ -1,4 +1,4 @@
-"""The admin stream processor: tenants, API keys (issued and revoked) and assistants."""
+"""The admin stream processor: tenants, API keys (issued and revoked), dashboard users and assistants."""
 
 from __future__ import annotations
 
@@ -9,8 +9,17 @@ import asyncpg
 
 from agents.runner import Message, decode_all, unexpected
 from pipeline.codec import Codec
-from pipeline.records import ApiKeyIssued, ApiKeyRevoked, AssistantChanged, DeadLetter, TenantCreated
+from pipeline.records import (
+    ApiKeyIssued,
+    ApiKeyRevoked,
+    AssistantChanged,
+    DeadLetter,
+    TenantCreated,
+    UserCreated,
+    UserPasswordChanged,
+)
 from projections import admin as store
+from projections import users
 from projections.chat import assistants
 
 CONSUMER = "admin"
@@ -34,6 +43,10 @@ class AdminProjection:
                 await store.issue_key(conn, record)
             elif isinstance(record, ApiKeyRevoked):
                 await store.revoke_key(conn, record)
+            elif isinstance(record, UserCreated):
+                await users.create(conn, record)
+            elif isinstance(record, UserPasswordChanged):
+                await users.change_password(conn, record)
             elif isinstance(record, AssistantChanged):
                 await assistants.apply(conn, record)
             else:

@@ -27,6 +27,7 @@ from gateway.chat import pages, socket, widget
 from gateway.chat.providers import provider_from_settings
 from gateway.chat.runtime import chat_runtime
 from gateway.chat.tool_client import tool_client
+from gateway.dashboard import routes as dashboard
 from gateway.http.auth import Authenticator
 from gateway.http.errors import error_response, handle_http_error, handle_revos_error, handle_unexpected
 from gateway.http.limits import GatewayLimits
@@ -172,6 +173,7 @@ ROUTES: list[BaseRoute] = [
     Route("/v1/conversations/{conversation_id}", conversations.get_conversation, methods=["GET"]),
     Route("/widget.js", pages.widget_js, methods=["GET"]),
     Route("/chat/{agent_id}", pages.chat_page, methods=["GET"]),
+    *dashboard.ROUTES,
 ]
 
 

@@ -17,7 +17,7 @@ from pipeline.assistants.tool_secrets import SecretBox
 from pipeline.codec import Codec
 from pipeline.publishing import Publisher
 from pipeline.settings import Settings
-from projections.admin import KeyIdentity
+from projections.admin import Caller
 
 if TYPE_CHECKING:
     from gateway.chat.providers import Provider
@@ -49,10 +49,10 @@ def services(request: Request) -> Services:
     return found
 
 
-async def caller(request: Request) -> tuple[Services, KeyIdentity]:
+async def caller(request: Request) -> tuple[Services, Caller]:
     """The services and the caller's key, which must have the scope the route needs (gateway/http/scopes.py)."""
     svc = services(request)
     who = await svc.authenticate(request)
     scopes.check(request, who)
-    await svc.limits.api_key(who.key_id)
+    await svc.limits.api_key(who.actor)
     return svc, who

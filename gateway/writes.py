@@ -34,8 +34,8 @@ from pipeline.records import (
     UsageCorrected,
 )
 from pipeline.topics import ADMIN, BILLING, customer_key, tenant_key
-from projections.admin import KeyIdentity
-from projections.waiting import wait_for
+from projections.admin import Caller
+from projections.waiting import wait_for, wait_for_value
 
 # The admin records a route writes on a customer's billing stream, and on a tenant's admin stream.
 CustomerChange = CreditsGranted | CustomerUpdated | EntitlementSet | GrantVoided | UsageCorrected
@@ -44,7 +44,7 @@ TenantChange = AssistantChanged | ApiKeyIssued | ApiKeyRevoked | TenantCreated
 
 def audit_entry(
     request: Request,
-    who: KeyIdentity,
+    who: Caller,
     *,
     action: str,
     target: str,
@@ -89,6 +89,10 @@ class Writer:
     async def wait(self, applied: str, *args: Any) -> bool:
         """True once the projection query `applied` returns a row; False if the deadline passes first."""
         return await wait_for(self.pool, applied, *args, timeout=self.timeout)
+
+    async def wait_value(self, applied: str, *args: Any) -> Any:
+        """The first column of `applied`'s row once there is one; None if the deadline passes first."""
+        return await wait_for_value(self.pool, applied, *args, timeout=self.timeout)
 
     async def write(
         self, records: Sequence[Outgoing], trail: Sequence[AuditRecorded], applied: str, *args: Any

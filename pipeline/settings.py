@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -75,6 +76,25 @@ def _optional_bool(env: Mapping[str, str], name: str) -> bool | None:
     return _bool(env, name, False)
 
 
+def _signup(env: Mapping[str, str]) -> bool | None:
+    raw = (env.get("REVOS_SIGNUP") or "").strip().lower()
+    if raw in ("", "auto"):
+        return None
+    if raw not in ("open", "closed"):
+        raise ConfigurationError(f"REVOS_SIGNUP must be open, closed or auto, not {raw!r}")
+    return raw == "open"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a listening address is reachable from this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def _proxies(env: Mapping[str, str]) -> str:
     raw = env.get("REVOS_FORWARDED_ALLOW_IPS") or "127.0.0.1"
     try:
@@ -92,6 +112,7 @@ _LIMITS = (
     "chat_connects_per_minute",
     "api_key_per_second",
     "api_key_burst",
+    "login_per_minute",
 )
 
 
@@ -147,6 +168,11 @@ class Settings:
     secrets_key: str | None = field(default=None, repr=False)
     # Where the audit chains' heads are written, outside the database (None: REVOS_HOME/audit-heads).
     audit_heads_dir: Path | None = None
+    # Dashboard sign-up: True open, False closed, None open exactly while the gateway listens on a
+    # loopback address only (a public deployment never starts with open sign-up by accident).
+    signup: bool | None = None
+    # Dashboard sign-in attempts per email and per client address (0: no limit).
+    login_per_minute: int = 10
 
     def __post_init__(self) -> None:
         for name in _LIMITS:
@@ -191,7 +217,16 @@ class Settings:
             audit_key=env.get("REVOS_AUDIT_KEY") or None,
             secrets_key=env.get("REVOS_SECRETS_KEY") or None,
             audit_heads_dir=Path(heads).resolve() if heads else None,
+            signup=_signup(env),
+            login_per_minute=_int(env, "REVOS_LOGIN_PER_MINUTE", 10),
         )
+
+    @property
+    def signup_open(self) -> bool:
+        """Whether anyone reaching the dashboard may create a tenant."""
+        if self.signup is not None:
+            return self.signup
+        return is_loopback(self.gateway_host)
 
     @property
     def trusted_proxies(self) -> TrustedProxies:

@@ -65,17 +65,25 @@ UNION ALL SELECT true FROM api_key_revocations_refused WHERE event_id = $4
 
 
 @dataclass(frozen=True, slots=True)
-class KeyIdentity:
+class Caller:
+    """Who makes a request: an API key, or a dashboard user signed in (`user_id`, and no key)."""
+
     key_id: str
     tenant_id: str
     prefix: str
     revoked_at: datetime | None = None  # a rotated key's end
     scope: str = "admin"
+    user_id: str | None = None
 
     @property
     def actor(self) -> str:
-        """Who the audit log and the records name for what this key does."""
-        return f"key:{self.key_id}"
+        """Who the audit log and the records name for what this caller does."""
+        return f"key:{self.key_id}" if self.user_id is None else f"user:{self.user_id}"
+
+    @classmethod
+    def user(cls, user_id: str, tenant_id: str) -> Caller:
+        """A dashboard user: as an admin key of the tenant, with the user as the actor."""
+        return cls(key_id="", tenant_id=tenant_id, prefix="", user_id=user_id)
 
 
 async def create_tenant(conn: asyncpg.Connection, r: TenantCreated) -> None:
@@ -100,12 +108,12 @@ async def revoke_key(conn: asyncpg.Connection, r: ApiKeyRevoked) -> None:
     await conn.execute("SELECT pg_notify($1, $2)", KEYS_CHANNEL, r.key_id)
 
 
-async def find_key(conn: asyncpg.Connection | asyncpg.Pool, key_hash: str) -> KeyIdentity | None:
+async def find_key(conn: asyncpg.Connection | asyncpg.Pool, key_hash: str) -> Caller | None:
     """The live key with this hash (not revoked, or revoked later than now)."""
     row = await conn.fetchrow(FIND_KEY, key_hash)
     if row is None:
         return None
-    return KeyIdentity(row["key_id"], row["tenant_id"], row["prefix"], row["revoked_at"], row["scope"])
+    return Caller(row["key_id"], row["tenant_id"], row["prefix"], row["revoked_at"], row["scope"])
 
 
 async def keys(pool: asyncpg.Pool, tenant_id: str) -> list[asyncpg.Record]:

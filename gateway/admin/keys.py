@@ -23,7 +23,7 @@ from pipeline.admin import actions as admin
 from pipeline.admin.keys import ADMIN as ADMIN_SCOPE
 from pipeline.records import ApiKeyIssued, ApiKeyRevoked, AuditRecorded
 from projections import admin as store
-from projections.admin import KeyIdentity
+from projections.admin import Caller
 from projections.waiting import wait_for_value
 
 
@@ -31,7 +31,7 @@ def _status(revoked_at: datetime | None, now: datetime) -> str:
     return "active" if revoked_at is None else "expiring" if revoked_at > now else "revoked"
 
 
-def _shown(row: asyncpg.Record, who: KeyIdentity, now: datetime) -> dict[str, Any]:
+def _shown(row: asyncpg.Record, who: Caller, now: datetime) -> dict[str, Any]:
     return {
         "key_id": row["key_id"],
         "prefix": row["prefix"],
@@ -77,7 +77,7 @@ async def _publish(
     return applied
 
 
-async def _existing(svc: Services, who: KeyIdentity, request: Request) -> asyncpg.Record:
+async def _existing(svc: Services, who: Caller, request: Request) -> asyncpg.Record:
     row = await store.key(svc.pool, who.tenant_id, request.path_params["key_id"])
     if row is None:  # unknown, or another tenant's: the same answer
         raise not_found("key")

@@ -17,7 +17,7 @@ from gateway.writes import audit_entry
 from pipeline.assistants import model as assistants
 from pipeline.assistants import tool_secrets
 from pipeline.records import AssistantChanged
-from projections.admin import KeyIdentity
+from projections.admin import Caller
 from projections.chat import assistants as store
 
 _ACTIONS = {"created": "agent.create", "updated": "agent.update", "deleted": "agent.delete"}
@@ -31,7 +31,7 @@ def _shown(stored: store.Stored) -> dict[str, Any]:
     }
 
 
-async def _found(svc: Services, who: KeyIdentity, request: Request) -> store.Stored:
+async def _found(svc: Services, who: Caller, request: Request) -> store.Stored:
     stored = await store.find(svc.pool, who.tenant_id, request.path_params["agent_id"])
     if stored is None:  # absent, deleted, or another tenant's: all look the same
         raise not_found("agent")
@@ -39,7 +39,7 @@ async def _found(svc: Services, who: KeyIdentity, request: Request) -> store.Sto
 
 
 async def _publish(
-    request: Request, svc: Services, who: KeyIdentity, record: AssistantChanged, before: dict[str, Any] | None
+    request: Request, svc: Services, who: Caller, record: AssistantChanged, before: dict[str, Any] | None
 ) -> bool:
     """Publish the record, its tool secrets sealed, and its audit entry together; True once the
     projection shows the record."""

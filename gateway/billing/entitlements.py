@@ -156,7 +156,7 @@ async def post_check(request: Request) -> Response:
     if verdict.remaining is not None:
         answer["remaining"] = verdict.remaining
     if verdict.allowed and asked.hold is not None:
-        answer.update(await _hold(request, who.tenant_id, who.key_id, asked, now))
+        answer.update(await _hold(request, who.tenant_id, who.actor, asked, now))
     as_of: datetime | None = row["as_of"]
     answer["as_of"] = as_of
     # A clock a little behind the scheduler's must not report negative staleness.
@@ -165,7 +165,7 @@ async def post_check(request: Request) -> Response:
 
 
 async def _hold(
-    request: Request, tenant_id: str, key_id: str, asked: CheckRequest, now: datetime
+    request: Request, tenant_id: str, actor: str, asked: CheckRequest, now: datetime
 ) -> dict[str, Any]:
     """Ask the billing fold to reserve the checked credits. It decides in log order, after every
     earlier hold and charge of the customer, so concurrent checks cannot together reserve more than
@@ -179,7 +179,7 @@ async def _hold(
         credits=asked.credits,
         expires_at=now + timedelta(seconds=asked.hold.ttl_seconds),
         event_id=asked.hold.event_id,
-        actor=f"key:{key_id}",
+        actor=actor,
         occurred_at=now,
     )
     key = customer_key(tenant_id, asked.customer)

@@ -16,6 +16,8 @@ SESSIONS = "chat.sessions"  # widget sessions issued, per client address
 CONNECTS = "chat.connects"  # chat sockets opened, per client address
 VISITOR = "chat.visitor"  # chat messages, per visitor of an agent (whatever its token)
 ADDRESS = "chat.address"  # chat messages, per client address
+LOGIN_EMAIL = "dashboard.login.email"  # sign-in attempts, per email
+LOGIN_ADDRESS = "dashboard.login.address"  # sign-in and sign-up attempts, per client address
 
 
 def refusal(grant: Grant, what: str = "requests") -> ApiError:
@@ -36,6 +38,7 @@ class GatewayLimits:
         self._connects = Limit.per_minute(s.chat_connects_per_minute, s.chat_connects_per_minute)
         self._visitor = Limit.per_minute(s.chat_session_per_minute, s.chat_session_burst)
         self._address = Limit.per_minute(s.chat_ip_per_minute, s.chat_ip_per_minute)
+        self._login = Limit.per_minute(s.login_per_minute, s.login_per_minute)
 
     async def api_key(self, key_id: str) -> None:
         """Count one request of `key_id`; raises a 429 ApiError over the limit."""
@@ -70,3 +73,11 @@ class GatewayLimits:
         if not visitor.granted:
             return visitor
         return await self._limiter.take(ADDRESS, limit_key(address), self._address)
+
+    async def login(self, email: str | None, address: str | None) -> Grant:
+        """One sign-in (or sign-up, without an email) attempt: per client address, then per email, so
+        guessing one user's password from many addresses is held back as well."""
+        by_address = await self._limiter.take(LOGIN_ADDRESS, limit_key(address), self._login)
+        if not by_address.granted or email is None:
+            return by_address
+        return await self._limiter.take(LOGIN_EMAIL, email, self._login)

@@ -13,10 +13,11 @@ from starlette.requests import Request
 
 from gateway.http.errors import ApiError
 from pipeline.admin.keys import ADMIN, INGEST
-from projections.admin import KeyIdentity
+from projections.admin import Caller
 
 PUBLIC = "public"  # no key at all: health, metrics, the widget and its sessions, the hosted chat page
 WEBSOCKET = "WEBSOCKET"
+DASHBOARD = "dashboard"  # an HTML page: signed-out pages, or a session cookie checked by the page itself
 
 ROUTE_SCOPES: dict[tuple[str, str], str] = {
     ("/healthz", "GET"): PUBLIC,
@@ -28,6 +29,16 @@ ROUTE_SCOPES: dict[tuple[str, str], str] = {
     ("/v1/chat", WEBSOCKET): PUBLIC,
     ("/widget.js", "GET"): PUBLIC,
     ("/chat/{agent_id}", "GET"): PUBLIC,
+    ("/", "GET"): DASHBOARD,
+    ("/signup", "GET"): DASHBOARD,
+    ("/signup", "POST"): DASHBOARD,
+    ("/login", "GET"): DASHBOARD,
+    ("/login", "POST"): DASHBOARD,
+    ("/logout", "POST"): DASHBOARD,
+    ("/dashboard", "GET"): DASHBOARD,
+    ("/dashboard/account", "GET"): DASHBOARD,
+    ("/dashboard/account", "POST"): DASHBOARD,
+    ("/dashboard/static/{name}", "GET"): DASHBOARD,
     ("/v1/events", "POST"): INGEST,
     ("/v1/check", "POST"): INGEST,
     ("/v1/holds/{hold_id}", "DELETE"): INGEST,
@@ -78,7 +89,7 @@ def required(path: str, method: str) -> str:
     return ROUTE_SCOPES.get((path, method), ADMIN)
 
 
-def check(request: Request, who: KeyIdentity) -> None:
+def check(request: Request, who: Caller) -> None:
     """Raise 403 `insufficient_scope` unless the caller's key may use the request's route."""
     route = _route(request)
     needed = required(*route)

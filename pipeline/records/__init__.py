@@ -15,6 +15,8 @@ from pipeline.records.admin import (
     AssistantTool,
     AuditRecorded,
     TenantCreated,
+    UserCreated,
+    UserPasswordChanged,
 )
 from pipeline.records.billing import (
     BalanceThresholdCrossed,
@@ -57,6 +59,8 @@ Record = (
     | HoldReleased
     | AssistantChanged
     | ChatMessageRecorded
+    | UserCreated
+    | UserPasswordChanged
 )
 
 # Every type a record may have, in the union's order (the codec maps schemas to them).
@@ -90,5 +94,7 @@ __all__ = [
     "TenantCreated",
     "UsageCorrected",
     "UsageRecorded",
+    "UserCreated",
+    "UserPasswordChanged",
     "Watermark",
 ]

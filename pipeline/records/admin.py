@@ -1,4 +1,4 @@
-"""Admin actions on `revos.admin` (tenants, API keys, chat assistants) and the audit trail of every admin write."""
+"""Admin actions on `revos.admin` (tenants, API keys, dashboard users, chat assistants) and the audit trail of every admin write."""
 
 from __future__ import annotations
 
@@ -46,6 +46,35 @@ class ApiKeyRevoked:
     tenant_id: str
     key_id: str
     revoke_at: datetime
+    actor: str
+    occurred_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class UserCreated:
+    """A person who may sign in to the tenant's dashboard; only the argon2id hash of the password is recorded."""
+
+    SCHEMA: ClassVar[str] = "revos.UserCreated"
+
+    event_id: str
+    tenant_id: str
+    user_id: str
+    email: str
+    password_hash: str = field(repr=False)
+    actor: str
+    occurred_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class UserPasswordChanged:
+    """A dashboard user's password was changed (by the user, or reset by an operator)."""
+
+    SCHEMA: ClassVar[str] = "revos.UserPasswordChanged"
+
+    event_id: str
+    tenant_id: str
+    user_id: str
+    password_hash: str = field(repr=False)
     actor: str
     occurred_at: datetime
 

@@ -38,6 +38,8 @@ from pipeline.records import (
     TenantCreated,
     UsageCorrected,
     UsageRecorded,
+    UserCreated,
+    UserPasswordChanged,
     Watermark,
 )
 
@@ -85,6 +87,12 @@ SAMPLES: dict[str, Record] = {
         occurred_at=T0,
     ),
     "tenant": TenantCreated("evt_6", "ten_1", "Acme — ünïcode", "key_root", T0),
+    "user": UserCreated(
+        "evt_u1", "ten_1", "usr_1", "ada@example.com", "$argon2id$v=19$m=65536,t=3,p=4$x$y", "user:usr_1", T0
+    ),
+    "user_password": UserPasswordChanged(
+        "evt_u2", "ten_1", "usr_1", "$argon2id$v=19$m=65536,t=3,p=4$z$w", "user:usr_1", T0
+    ),
     "key": ApiKeyIssued("evt_7", "ten_1", "key_1", "rk_abcdefg", "0" * 64, "key_root", T0),
     "key_revoked": ApiKeyRevoked("evt_8", "ten_1", "key_1", T0 + timedelta(hours=24), "key:key_2", T0),
     "dead_letter": DeadLetter(

@@ -1,0 +1,28 @@
+"""The dashboard's home: the onboarding checklist until every step is done, then the tenant at a glance."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from gateway.dashboard import onboarding, views
+from gateway.services import services
+
+
+def own_origin(request: Request) -> str:
+    return f"{request.url.scheme}://{request.url.netloc}"
+
+
+async def root(request: Request) -> Response:
+    """`/`: the dashboard for a signed-in person, the sign-in page otherwise."""
+    return RedirectResponse("/dashboard", status_code=303)
+
+
+async def home(request: Request) -> Response:
+    session = await views.signed_in(request)
+    if isinstance(session, views.SignedOut):
+        return session.redirect
+    facts = await onboarding.facts(services(request).pool, session.tenant_id, own_origin(request))
+    steps = onboarding.steps(facts)
+    done = sum(s.done for s in steps)
+    return views.render(request, "home.html", {"steps": steps, "done": done, "facts": facts})
