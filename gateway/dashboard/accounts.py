@@ -26,6 +26,7 @@ from pipeline.admin import users
 from pipeline.errors import ValidationError
 from projections import login_sessions
 from projections import users as store
+from projections.login_sessions import LoginSession
 
 log = logging.getLogger(__name__)
 
@@ -203,17 +204,13 @@ async def logout(request: Request) -> Response:
 # --- the password change -------------------------------------------------------------------------
 
 
-async def account_page(request: Request) -> Response:
-    session = await views.signed_in(request)
-    if isinstance(session, views.SignedOut):
-        return session.redirect
+@views.page
+async def account_page(request: Request, session: LoginSession) -> Response:
     return views.render(request, "account.html", {"errors": {}, "done": False})
 
 
-async def change_password(request: Request) -> Response:
-    session = await views.signed_in(request)
-    if isinstance(session, views.SignedOut):
-        return session.redirect
+@views.page
+async def change_password(request: Request, session: LoginSession) -> Response:
     svc = services(request)
     form = await _form(request)
     if not csrf_matches(session.csrf_token, form.get(CSRF_FIELD)):

@@ -7,6 +7,7 @@ from starlette.responses import RedirectResponse, Response
 
 from gateway.dashboard import onboarding, views
 from gateway.services import services
+from projections.login_sessions import LoginSession
 
 
 def own_origin(request: Request) -> str:
@@ -18,10 +19,8 @@ async def root(request: Request) -> Response:
     return RedirectResponse("/dashboard", status_code=303)
 
 
-async def home(request: Request) -> Response:
-    session = await views.signed_in(request)
-    if isinstance(session, views.SignedOut):
-        return session.redirect
+@views.page
+async def home(request: Request, session: LoginSession) -> Response:
     facts = await onboarding.facts(services(request).pool, session.tenant_id, own_origin(request))
     steps = onboarding.steps(facts)
     done = sum(s.done for s in steps)

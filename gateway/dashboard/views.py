@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -101,6 +102,27 @@ async def signed_in(request: Request) -> LoginSession | SignedOut:
         return SignedOut(RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303))
     request.state.login = session
     return session
+
+
+Page = Callable[[Request, LoginSession], Awaitable[Response]]
+
+
+def page(handler: Page) -> Callable[[Request], Awaitable[Response]]:
+    """A signed-in page: the handler gets the session; anyone else is sent to sign in first."""
+
+    @functools.wraps(handler)
+    async def route(request: Request) -> Response:
+        session = await signed_in(request)
+        if isinstance(session, SignedOut):
+            return session.redirect
+        return await handler(request, session)
+
+    return route
+
+
+def not_found(request: Request, what: str) -> Response:
+    """The page for something that does not exist, or is another tenant's: the two look the same."""
+    return render(request, "not_found.html", {"what": what}, status=404)
 
 
 def set_session_cookie(request: Request, response: Response, token: str) -> None:
