@@ -8,17 +8,14 @@ twice (a cookie and a field); signed-in forms carry the session's.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from gateway.dashboard import views
+from gateway.dashboard import passwords, views
 from gateway.http.auth import CSRF_FIELD, SESSION_COOKIE, csrf_matches
 from gateway.http.limits import refusal
 from gateway.services import Services, services
@@ -30,24 +27,7 @@ from projections.login_sessions import LoginSession
 
 log = logging.getLogger(__name__)
 
-_HASHER = PasswordHasher()
-# Verified when the email is unknown, so a wrong email takes as long as a wrong password.
-_DUMMY_HASH = _HASHER.hash("revos: no such user")
 MAX_FORM_BYTES = 16 * 1024
-
-
-async def _hash(password: str) -> str:
-    return await asyncio.to_thread(_HASHER.hash, password)
-
-
-async def _verify(password_hash: str, password: str) -> bool:
-    def check() -> bool:
-        try:
-            return _HASHER.verify(password_hash, password)
-        except (VerificationError, InvalidHashError):
-            return False
-
-    return await asyncio.to_thread(check)
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -131,7 +111,7 @@ async def signup(request: Request) -> Response:
     if await svc.pool.fetchval(store.EMAIL_TAKEN, address) is not None:
         context["errors"] = {"email": "An account with this email exists: log in instead."}
         return _signed_out_page(request, "signup.html", context, status=409)
-    made = users.sign_up(organization, address, await _hash(password), now=datetime.now(UTC))
+    made = users.sign_up(organization, address, await passwords.hashed(password), now=datetime.now(UTC))
     await svc.writer.publish([svc.writer.to_tenant(made.tenant), svc.writer.to_tenant(made.user)], made.trail)
     user_id = await svc.writer.wait_value(store.CREATED, address)
     if user_id is None:
@@ -180,7 +160,7 @@ async def login(request: Request) -> Response:
     if not allowed.granted:
         return _too_many(request, "login.html", context, allowed)
     user = await store.by_email(svc.pool, email) if email else None
-    matches = await _verify(user.password_hash if user else _DUMMY_HASH, form.get("password", ""))
+    matches = await passwords.matches(user.password_hash if user else None, form.get("password", ""))
     if user is None or not matches:
         context["error"] = "That email and password do not match an account."
         return _signed_out_page(request, "login.html", context, status=401)
@@ -221,7 +201,7 @@ async def change_password(request: Request, session: LoginSession) -> Response:
             status=403,
         )
     user = await store.by_id(svc.pool, session.user_id)
-    if user is None or not await _verify(user.password_hash, form.get("current_password", "")):
+    if user is None or not await passwords.matches(user.password_hash, form.get("current_password", "")):
         return views.render(
             request,
             "account.html",
@@ -235,7 +215,7 @@ async def change_password(request: Request, session: LoginSession) -> Response:
             request, "account.html", {"errors": {"new_password": exc.message}, "done": False}, status=400
         )
     changed, trail = users.password_changed(
-        user.tenant_id, user.user_id, await _hash(password), by=users.actor(user.user_id),
+        user.tenant_id, user.user_id, await passwords.hashed(password), by=users.actor(user.user_id),
         now=datetime.now(UTC), request_id=request.state.request_id,
     )  # fmt: skip
     await svc.writer.publish([svc.writer.to_tenant(changed)], [trail])

@@ -63,7 +63,7 @@ def _gateway(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from infra.cli import admin, audit, dead_letters
+    from infra.cli import admin, audit, dead_letters, users
 
     parser = argparse.ArgumentParser(prog="revos", description=__doc__)
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
@@ -81,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     admin.add_commands(sub)
     dead_letters.add_commands(sub)
     audit.add_commands(sub)
+    users.add_commands(sub)
     try:
         from infra.cli import stack
     except ImportError:  # pragma: no cover - infra is part of the same distribution

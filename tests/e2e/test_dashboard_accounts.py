@@ -15,6 +15,8 @@ import orjson
 import pytest
 from e2e_stack import Stack, stack_on_new_database
 
+from infra.ports import free_port
+
 PASSWORD = "correct horse battery"
 LOGINS_PER_MINUTE = 4
 _ADDRESSES = (f"203.0.113.{i}" for i in itertools.count(1))
@@ -198,3 +200,93 @@ async def test_sign_in_attempts_are_throttled_per_email_and_per_address(stack: S
     for answers in (many, one):
         assert [a.status_code for a in answers] == [401] * LOGINS_PER_MINUTE + [429]
         assert "Too many attempts" in answers[-1].text and int(answers[-1].headers["retry-after"]) >= 1
+
+
+async def test_operators_add_users_and_reset_passwords_from_the_command_line(stack: Stack) -> None:
+    async with person(stack) as owner:
+        assert (await sign_up(owner, "owner@example.com")).status_code == 303
+        assert stack.pool is not None
+        tenant_id = await stack.pool.fetchval("SELECT tenant_id FROM users WHERE email = 'owner@example.com'")
+
+        made = stack.cli("user", "create", tenant_id, "Colleague@Example.com")
+        assert made.returncode == 0, made.stderr
+        created = orjson.loads(made.stdout)
+        assert created["email"] == "colleague@example.com" and len(created["password"]) >= 20
+        taken = stack.cli("user", "create", tenant_id, "owner@example.com")
+        assert taken.returncode == 2 and "already has an account" in taken.stderr
+
+        async with person(stack) as colleague:
+            form = await colleague.get("/login")
+            signed = await colleague.post(
+                "/login",
+                data={
+                    "email": "colleague@example.com",
+                    "password": created["password"],
+                    "csrf_token": _token(form),
+                },
+            )
+            assert signed.status_code == 303
+            # Same tenant: the colleague sees what the owner's tenant holds.
+            assert (await colleague.get("/v1/agents")).status_code == 200
+
+            reset = stack.cli("user", "reset-password", "colleague@example.com")
+            assert reset.returncode == 0, reset.stderr
+            assert (await colleague.get("/dashboard")).status_code == 303  # signed out everywhere
+            form = await colleague.get("/login")
+            old = await colleague.post(
+                "/login",
+                data={
+                    "email": "colleague@example.com",
+                    "password": created["password"],
+                    "csrf_token": _token(form),
+                },
+            )
+            new = await colleague.post(
+                "/login",
+                data={
+                    "email": "colleague@example.com",
+                    "password": orjson.loads(reset.stdout)["password"],
+                    "csrf_token": _token(form),
+                },
+            )
+            assert old.status_code == 401 and new.status_code == 303
+
+
+async def test_a_gateway_with_sign_up_closed_refuses_new_tenants_and_still_signs_people_in(
+    stack: Stack,
+) -> None:
+    async with person(stack) as owner:
+        assert (await sign_up(owner, "existing@example.com")).status_code == 303
+    port = free_port()
+    closed = stack.spawn_gateway(
+        "gateway-closed", {"REVOS_SIGNUP": "closed", "REVOS_GATEWAY_PORT": str(port)}
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        await stack.wait_ready(url=url)
+        async with httpx.AsyncClient(base_url=url, timeout=30.0) as visitor:
+            page = await visitor.get("/signup")
+            assert (
+                "Sign-up is closed on this installation" in page.text
+                and 'name="organization"' not in page.text
+            )
+            tried = await visitor.post(
+                "/signup",
+                data={
+                    "organization": "Sneaky",
+                    "email": "sneaky@example.com",
+                    "password": PASSWORD,
+                    "csrf_token": "x",
+                },
+            )
+            assert tried.status_code == 403
+            assert await stack.pool.fetchval("SELECT 1 FROM users WHERE email = 'sneaky@example.com'") is None  # type: ignore[union-attr]
+            login = await visitor.get("/login")
+            assert "Sign up" not in login.text
+            signed = await visitor.post(
+                "/login",
+                data={"email": "existing@example.com", "password": PASSWORD, "csrf_token": _token(login)},
+            )
+            assert signed.status_code == 303
+    finally:
+        closed.stop(10)
