@@ -282,9 +282,12 @@ class _Stack:
         broker = "embedded" if settings.embedded_broker else "external"
         database = "embedded" if settings.embedded_database else "external"
         names = ", ".join(spec.name for spec in self._specs) or "none"
+        url = f"http://{settings.gateway_host}:{settings.gateway_port}"
+        start = f"{url}/signup" if settings.signup_open else f"{url}/login"
         print(
             f"Revos is running (launcher pid {os.getpid()})\n"
-            f"  gateway   http://{settings.gateway_host}:{settings.gateway_port}\n"
+            f"  dashboard {start}\n"
+            f"  gateway   {url}\n"
             f"  broker    {settings.bootstrap_servers} ({broker})\n"
             f"  database  {settings.shown_dsn} ({database})\n"
             f"  processes {names}\n"
