@@ -47,12 +47,18 @@ SCHEMAS: dict[str, Any] = {
     "Agent": {
         "type": "object",
         "additionalProperties": False,
-        "description": "POST needs name and customer; PATCH replaces each field given (tools: the "
-        "whole list). A template fills the prompt, greeting and suggestions a request does not give.",
+        "description": "POST needs name; PATCH replaces each field given (tools: the whole list). A "
+        "template fills the prompt, greeting and suggestions a request does not give.",
         "properties": {
             "agent_id": {"type": "string", "readOnly": True, "description": "agt_<32 hex>"},
             "name": {"type": "string", "maxLength": 200},
-            "customer": {"type": "string", "description": "billing customer charged for its tokens"},
+            "customer": {
+                "type": ["string", "null"],
+                "maxLength": 200,
+                "description": "billing customer whose credits are checked before each reply and "
+                "charged for its tokens; null or absent: no billing (no check, no charge). PATCH with "
+                "null clears it",
+            },
             "template": {"enum": ["support", "sales", "onboarding", None]},
             "system_prompt": {"type": "string", "maxLength": 20000},
             "model": {"type": "string", "default": "openrouter/auto"},
