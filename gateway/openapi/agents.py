@@ -83,6 +83,27 @@ SCHEMAS: dict[str, Any] = {
             },
         },
     },
+    "Sighting": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["origin", "allowed", "in_allowlist", "first_seen", "last_seen", "sessions", "refused"],
+        "properties": {
+            "origin": {
+                "type": "string",
+                "description": "the Origin header of the session requests (a hint: programs outside a "
+                "browser can send any)",
+            },
+            "allowed": {"type": "boolean", "description": "whether the last session request was allowed"},
+            "in_allowlist": {
+                "type": "boolean",
+                "description": "whether the agent's allowlist names the origin now",
+            },
+            "first_seen": _TIME,
+            "last_seen": _TIME,
+            "sessions": {"type": "integer", "minimum": 1, "description": "session requests in all"},
+            "refused": {"type": "integer", "minimum": 0, "description": "of them, refused"},
+        },
+    },
 }
 
 PATHS: dict[str, Any] = {
@@ -130,5 +151,22 @@ PATHS: dict[str, Any] = {
             },
             parameters=[_AGENT],
         ),
+    },
+    "/v1/agents/{agent_id}/sightings": {
+        "get": _op(
+            "The page origins the agent's widget asked for sessions from, allowed or refused, the most "
+            "recently seen first (at most 100 origins; counts written about once a minute)",
+            {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "required": ["sightings"],
+                        "properties": {"sightings": {"type": "array", "items": _ref("Sighting")}},
+                    }
+                ),
+                "404": _ERROR,
+            },
+            parameters=[_AGENT],
+        )
     },
 }

@@ -539,6 +539,53 @@ async def test_sessions_and_sockets_refuse_foreign_origins_expired_tokens_and_fl
     assert (error["code"], code) == ("origin_not_allowed", 4403)
 
 
+async def test_session_requests_allowed_and_refused_are_sighted_with_their_origin(chat_stack: Stack) -> None:
+    agent = await make_agent(chat_stack, "sighted", credits=None)
+    allowed = await session(chat_stack, agent.agent_id)
+    assert allowed.status_code == 201, allowed.text
+    refused = await session(chat_stack, agent.agent_id, origin="https://other.example.com")
+    assert (refused.status_code, refused.json()["error"]["code"]) == (403, "origin_not_allowed")
+    # No Origin, or no such agent: nothing to sight.
+    assert (await session(chat_stack, agent.agent_id, origin=None)).status_code == 403
+    assert (await session(chat_stack, "agt_" + "0" * 32, origin="https://third.example")).status_code == 404
+
+    async with chat_stack.client(agent.api_key) as api:
+
+        async def sightings(expected: int) -> list[dict[str, Any]] | None:
+            answer = await api.get(f"/v1/agents/{agent.agent_id}/sightings")
+            assert answer.status_code == 200, answer.text
+            found: list[dict[str, Any]] = answer.json()["sightings"]
+            return found if len(found) >= expected else None
+
+        seen = await eventually(lambda: sightings(2), timeout=15, what="both origins sighted")
+        assert [
+            (s["origin"], s["allowed"], s["in_allowlist"], s["sessions"], s["refused"]) for s in seen
+        ] == [
+            ("https://other.example.com", False, False, 1, 1),  # the most recently seen first
+            (ORIGIN, True, True, 1, 0),
+        ]
+        for s in seen:
+            assert s["first_seen"] == s["last_seen"]
+            assert datetime.fromisoformat(s["last_seen"]) > datetime.now(UTC) - timedelta(minutes=1)
+
+        # `in_allowlist` is the allowlist of now; `allowed` stays what the last request was told.
+        patched = await api.patch(
+            f"/v1/agents/{agent.agent_id}", json={"allowed_domains": ["other.example.com"]}
+        )
+        assert patched.status_code == 200, patched.text
+        now = {s["origin"]: (s["allowed"], s["in_allowlist"]) for s in await sightings(2) or []}
+        assert now == {"https://other.example.com": (False, True), ORIGIN: (True, False)}
+
+    stranger = await chat_stack.create_tenant("sightseer")
+    async with chat_stack.client(stranger["api_key"]) as api:
+        for agent_id in (agent.agent_id, "agt_" + "0" * 32):
+            answer = await api.get(f"/v1/agents/{agent_id}/sightings")
+            assert (answer.status_code, answer.json()["error"]["code"]) == (404, "agent_not_found")
+    assert chat_stack.pool is not None
+    third = "SELECT count(*) FROM widget_sightings WHERE origin = 'https://third.example'"
+    assert await chat_stack.pool.fetchval(third) == 0
+
+
 async def test_the_hosted_page_behind_a_tls_proxy_gets_a_session_for_its_https_origin(
     chat_stack: Stack,
 ) -> None:
