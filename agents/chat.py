@@ -1,5 +1,5 @@
 """The chat stream processor: every message of every conversation into `chat_messages` and `conversations`,
-and every reply's tokens out to billing as usage events of the agent's customer."""
+and every reply's tokens out to billing as usage events of the agent's customer (if it has one)."""
 
 from __future__ import annotations
 

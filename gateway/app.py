@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from gateway.admin import audit, keys
-from gateway.assistants import agents, conversations
+from gateway.assistants import agents, conversations, sightings
 from gateway.billing import corrections, credits, customers, entitlements, usage
 from gateway.chat import pages, socket, widget
 from gateway.chat.providers import provider_from_settings
@@ -167,6 +167,7 @@ ROUTES: list[BaseRoute] = [
     Route("/v1/agents/{agent_id}", agents.get_agent, methods=["GET"]),
     Route("/v1/agents/{agent_id}", agents.patch_agent, methods=["PATCH"]),
     Route("/v1/agents/{agent_id}", agents.delete_agent, methods=["DELETE"]),
+    Route("/v1/agents/{agent_id}/sightings", sightings.get_sightings, methods=["GET"]),
     Route("/v1/conversations", conversations.list_conversations, methods=["GET"]),
     # Before /{conversation_id}, which would otherwise take "export" for an id.
     Route("/v1/conversations/export", conversations.export_conversations, methods=["GET"]),
@@ -232,6 +233,7 @@ def create_app(
                 asyncio.create_task(services.chat.hub.keep_leases()),
                 asyncio.create_task(services.authenticate.listen(settings.dsn)),
                 asyncio.create_task(limiter.keep_swept()),
+                asyncio.create_task(services.chat.sightings.keep_writing()),
             }
             log.info("gateway ready on http://%s:%d", settings.gateway_host, settings.gateway_port)
             try:
@@ -240,6 +242,7 @@ def create_app(
                 for task in background:
                     task.cancel()
                 await asyncio.wait(background)
+                await services.chat.sightings.close()
                 await services.chat.hub.close()  # best effort: leases lapse on their own
         finally:
             loop.remove_signal_handler(signal.SIGUSR1)

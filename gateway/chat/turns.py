@@ -1,5 +1,6 @@
-"""One chat turn: store the visitor's message, check the agent's customer, stream the model's reply,
-run the tools it asks for, and store every message (with its token usage as billing events).
+"""One chat turn: store the visitor's message, check the agent's customer (if it has one), stream the
+model's reply, run the tools it asks for, and store every message (a reply with its token usage and
+the customer the pipeline bills it to).
 
 A turn holds its conversation's lock from the visitor's message to the last reply, so seqs are handed
 out in order and a reconnecting socket sees the turn's outcome (`interrupted` included) before it
@@ -187,7 +188,10 @@ class Turn:
                 )
 
     async def _may_spend(self, assistant: Assistant) -> bool:
-        """`POST /v1/check` for the agent's customer, no credits and no feature."""
+        """`POST /v1/check` for the agent's customer, no credits and no feature; an agent without a
+        customer has no billing to check (and its replies carry none, so nothing is charged)."""
+        if assistant.customer is None:
+            return True
         verdict, _ = await evaluate(
             self._svc, self._claims.tenant_id, CheckRequest(assistant.customer, None), datetime.now(UTC)
         )

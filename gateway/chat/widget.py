@@ -2,7 +2,8 @@
 
 No API key: the widget runs on the tenant's public pages. The browser sets `Origin` and page scripts
 cannot change it, so the allowlist is enforced here (and again when the socket opens). CORS headers
-echo the origin on every answer, refusals included, so the widget can read why it was refused.
+echo the origin on every answer, refusals included, so the widget can read why it was refused. Each
+request for an existing agent is a sighting of its origin, allowed or refused (gateway/chat/sightings.py).
 """
 
 from __future__ import annotations
@@ -76,14 +77,16 @@ def _body(raw: object) -> tuple[str, str | None]:
 
 async def _create(request: Request, origin: str) -> Response:
     svc = services(request)
-    allowed = await svc.limits.session(request.client.host if request.client else None)
-    if not allowed.granted:
-        raise refusal(allowed, "sessions from this address")
+    grant = await svc.limits.session(request.client.host if request.client else None)
+    if not grant.granted:
+        raise refusal(grant, "sessions from this address")
     agent_id, visitor_id = _body(await read_json(request, limit=MAX_BODY))
     assistant = await assistants.load_public(svc.pool, agent_id)
     if assistant is None:
         raise ApiError(404, "agent_not_found", "no such agent")
-    if not may_embed(origin, assistant, request):
+    allowed = may_embed(origin, assistant, request)
+    svc.chat.sightings.saw(assistant.tenant_id, assistant.agent_id, origin, allowed)
+    if not allowed:
         raise ApiError(
             403,
             "origin_not_allowed",

@@ -47,12 +47,18 @@ SCHEMAS: dict[str, Any] = {
     "Agent": {
         "type": "object",
         "additionalProperties": False,
-        "description": "POST needs name and customer; PATCH replaces each field given (tools: the "
-        "whole list). A template fills the prompt, greeting and suggestions a request does not give.",
+        "description": "POST needs name; PATCH replaces each field given (tools: the whole list). A "
+        "template fills the prompt, greeting and suggestions a request does not give.",
         "properties": {
             "agent_id": {"type": "string", "readOnly": True, "description": "agt_<32 hex>"},
             "name": {"type": "string", "maxLength": 200},
-            "customer": {"type": "string", "description": "billing customer charged for its tokens"},
+            "customer": {
+                "type": ["string", "null"],
+                "maxLength": 200,
+                "description": "billing customer whose credits are checked before each reply and "
+                "charged for its tokens; null or absent: no billing (no check, no charge). PATCH with "
+                "null clears it",
+            },
             "template": {"enum": ["support", "sales", "onboarding", None]},
             "system_prompt": {"type": "string", "maxLength": 20000},
             "model": {"type": "string", "default": "openrouter/auto"},
@@ -75,6 +81,27 @@ SCHEMAS: dict[str, Any] = {
                 "readOnly": True,
                 "description": "writes only",
             },
+        },
+    },
+    "Sighting": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["origin", "allowed", "in_allowlist", "first_seen", "last_seen", "sessions", "refused"],
+        "properties": {
+            "origin": {
+                "type": "string",
+                "description": "the Origin header of the session requests (a hint: programs outside a "
+                "browser can send any)",
+            },
+            "allowed": {"type": "boolean", "description": "whether the last session request was allowed"},
+            "in_allowlist": {
+                "type": "boolean",
+                "description": "whether the agent's allowlist names the origin now",
+            },
+            "first_seen": _TIME,
+            "last_seen": _TIME,
+            "sessions": {"type": "integer", "minimum": 1, "description": "session requests in all"},
+            "refused": {"type": "integer", "minimum": 0, "description": "of them, refused"},
         },
     },
 }
@@ -124,5 +151,22 @@ PATHS: dict[str, Any] = {
             },
             parameters=[_AGENT],
         ),
+    },
+    "/v1/agents/{agent_id}/sightings": {
+        "get": _op(
+            "The page origins the agent's widget asked for sessions from, allowed or refused, the most "
+            "recently seen first (at most 100 origins; counts written about once a minute)",
+            {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "required": ["sightings"],
+                        "properties": {"sightings": {"type": "array", "items": _ref("Sighting")}},
+                    }
+                ),
+                "404": _ERROR,
+            },
+            parameters=[_AGENT],
+        )
     },
 }

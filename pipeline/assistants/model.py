@@ -59,7 +59,7 @@ class Assistant:
     tools: tuple[AssistantTool, ...]
     allowed_domains: tuple[str, ...]
     branding: AssistantBranding
-    customer: str
+    customer: str | None  # the billing customer; None: its replies are neither checked nor billed
     template: str | None
     deleted: bool = False
 
@@ -89,6 +89,12 @@ def _body(raw: object) -> Mapping[str, Any]:
         raise ValidationError("the body must be a JSON object", code="invalid_type", field="body")
     fields.no_unknown(raw, FIELDS, "agent")
     return raw
+
+
+def _customer(raw: object) -> str | None:
+    """null: no billing customer; anything else must be a customer id (never the empty string, which
+    stands for "none" in the record)."""
+    return None if raw is None else validation.identifier(raw, "customer")
 
 
 def _required(body: Mapping[str, Any], field: str) -> Any:
@@ -127,7 +133,7 @@ def _merge(current: Assistant, body: Mapping[str, Any], *, creating: bool) -> As
     if "name" in body:
         a = replace(a, name=fields.text(body["name"], "name", most=MAX_NAME))
     if "customer" in body:
-        a = replace(a, customer=validation.identifier(body["customer"], "customer"))
+        a = replace(a, customer=_customer(body["customer"]))
     if "system_prompt" in body:
         a = replace(
             a, system_prompt=fields.text(body["system_prompt"], "system_prompt", most=MAX_PROMPT, empty=True)
@@ -163,7 +169,7 @@ def _record(a: Assistant, action: str, *, actor: str, now: datetime, event_id: s
         tools=a.tools,
         allowed_domains=list(a.allowed_domains),
         branding=a.branding,
-        customer=a.customer,
+        customer=a.customer or "",  # the schema's customer is a string: "" is "none"
         template=a.template,
         actor=actor,
         occurred_at=now,
@@ -171,10 +177,10 @@ def _record(a: Assistant, action: str, *, actor: str, now: datetime, event_id: s
 
 
 def create(raw: object, *, tenant_id: str, agent_id: str, actor: str, now: datetime) -> AssistantChanged:
-    """A new assistant from a POST body: `name` and `customer` are required, the rest has defaults."""
+    """A new assistant from a POST body: `name` is required, the rest has defaults (no `customer`: no
+    billing, its replies are neither checked nor charged)."""
     body = _body(raw)
     _required(body, "name")
-    _required(body, "customer")
     blank = Assistant(
         tenant_id=tenant_id,
         agent_id=agent_id,
@@ -186,7 +192,7 @@ def create(raw: object, *, tenant_id: str, agent_id: str, actor: str, now: datet
         tools=(),
         allowed_domains=(),
         branding=AssistantBranding(),
-        customer="",
+        customer=None,
         template=None,
     )
     return _record(
@@ -200,7 +206,7 @@ def create(raw: object, *, tenant_id: str, agent_id: str, actor: str, now: datet
 
 def update(raw: object, *, current: Assistant, actor: str, now: datetime) -> AssistantChanged:
     """A PATCH: each field given replaces the current one (a tools list replaces the whole list)."""
-    body = _body(raw)  # null clears temperature and template; every other field refuses it
+    body = _body(raw)  # null clears customer, temperature and template; every other field refuses it
     merged = _merge(current, body, creating=False)
     return _record(merged, "updated", actor=actor, now=now, event_id=validation.new_event_id())
 
@@ -222,7 +228,7 @@ def from_record(r: AssistantChanged) -> Assistant:
         tools=tuple(r.tools),
         allowed_domains=tuple(r.allowed_domains),
         branding=r.branding,
-        customer=r.customer,
+        customer=r.customer or None,
         template=r.template,
         deleted=r.action == "deleted",
     )

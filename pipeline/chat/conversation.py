@@ -29,7 +29,8 @@ def message_id(conversation_id: str, seq: int) -> str:
 
 def usage_events(record: ChatMessageRecorded) -> list[UsageRecorded]:
     """A reply's tokens as `llm.tokens` usage events of its billing customer, ids `<message_id>:input`
-    and `:output`: derived from the durable reply record, so a stored reply is always billed, once."""
+    and `:output`: derived from the durable reply record, so a stored reply is always billed, once.
+    A reply without a customer (its agent has none) is not billed: no events, nothing to dead-letter."""
     if record.role != ASSISTANT or not record.customer:
         return []
     return [

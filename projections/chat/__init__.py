@@ -1,1 +1,2 @@
-"""The chat read models: assistants, conversations and their transcripts, and the conversation leases."""
+"""The chat read models: assistants, conversations and their transcripts, the conversation leases, and
+the widget sightings."""

@@ -86,7 +86,7 @@ def _stored(row: asyncpg.Record) -> Stored:
         tools=tuple(AssistantTool(**t) for t in row["tools"]),
         allowed_domains=tuple(row["allowed_domains"]),
         branding=AssistantBranding(**row["branding"]),
-        customer=row["customer"],
+        customer=row["customer"] or None,  # "" as in the record: no billing customer
         template=row["template"],
         deleted=row["deleted_at"] is not None,
     )

@@ -31,6 +31,7 @@ from websockets.exceptions import ConnectionClosed
 from infra.ports import free_port
 from pipeline.chat import tool_signing, widget_tokens
 from pipeline.chat.offline import words
+from projections import outbox
 
 ORIGIN = "https://shop.example.com"
 PRICE = Decimal("0.01")  # credits per token
@@ -385,6 +386,79 @@ async def test_without_credits_the_reply_is_unavailable_and_no_model_is_called(c
     await chat.ws.close()
 
 
+async def applied_everything(stack: Stack) -> None:
+    """Wait until every record acknowledged so far is applied, with all it derives: each writer takes
+    its record's outbox row in the transaction that adds what the record yields (usage from a reply,
+    a dead letter from billing), so an outbox without such rows has nothing left in flight."""
+    assert stack.outbox and stack.pool is not None
+
+    async def drained() -> bool:
+        return await outbox.pending(stack.pool) == 0  # type: ignore[arg-type]
+
+    await eventually(drained, what="every acknowledged record applied")
+
+
+async def billing_rows(stack: Stack, tenant_id: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for table in ("charges", "ledger_entries", "customers", "dead_letters"):
+        counts[table] = await stack.pool.fetchval(  # type: ignore[union-attr]
+            f"SELECT count(*) FROM {table} WHERE tenant_id = $1", tenant_id
+        )
+    return counts
+
+
+async def test_an_agent_without_a_customer_answers_with_no_billing_set_up_and_bills_nothing(
+    chat_stack: Stack,
+) -> None:
+    # A fresh tenant: no burn table, no customer, no grant.
+    tenant = await chat_stack.create_tenant("unbilled")
+    nothing = {"charges": 0, "ledger_entries": 0, "customers": 0, "dead_letters": 0}
+    async with chat_stack.client(tenant["api_key"]) as api:
+        body = {"name": "Helper", "model": "demo-model", "allowed_domains": ["shop.example.com"]}
+        created = await api.post("/v1/agents", json=body)
+        assert created.status_code == 201, created.text
+        agent_id = created.json()["agent_id"]
+        assert created.json()["customer"] is None
+        assert (await api.get(f"/v1/agents/{agent_id}")).json()["customer"] is None
+
+        chat = await Chat.open(chat_stack, await token_for(chat_stack, agent_id))
+        conversation = (await chat.hello())["conversation_id"]
+        await chat.send("c1", "Hello?")
+        assert (await chat.frame())["seq"] == 1
+        deltas, [reply] = await chat.reply(1)
+        assert deltas and "".join(deltas) == reply["text"]
+        assert (
+            reply["text"]
+            == '[offline demo] No AI model is configured, so this is a canned reply to: "Hello?"'
+        )
+        assert (reply["seq"], reply["status"], reply["model"]) == (2, "complete", "offline/demo-model")
+
+        await applied_everything(chat_stack)
+        stored = (await api.get(f"/v1/conversations/{conversation}")).json()["messages"]
+        assert [(m["seq"], m["status"]) for m in stored] == [(1, "complete"), (2, "complete")]
+        assert stored[1]["input_tokens"] > 0 and stored[1]["output_tokens"] > 0  # counted, not billed
+        assert await billing_rows(chat_stack, tenant["tenant_id"]) == nothing
+
+        # Setting a customer turns the credit check on (this one has no credits); clearing it, off.
+        patched = await api.patch(f"/v1/agents/{agent_id}", json={"customer": "unbilled-customer"})
+        assert (patched.status_code, patched.json()["customer"]) == (200, "unbilled-customer")
+        await chat.send("c2", "And now?")
+        assert (await chat.frame())["seq"] == 3
+        deltas, [reply] = await chat.reply(3)
+        assert (deltas, reply["status"], reply["text"]) == ([], "unavailable", UNAVAILABLE)
+
+        patched = await api.patch(f"/v1/agents/{agent_id}", json={"customer": None})
+        assert (patched.status_code, patched.json()["customer"]) == (200, None)
+        await chat.send("c3", "Again?")
+        assert (await chat.frame())["seq"] == 5
+        deltas, [reply] = await chat.reply(5)
+        assert deltas and (reply["seq"], reply["status"]) == (6, "complete")
+        await chat.ws.close()
+
+        await applied_everything(chat_stack)
+        assert await billing_rows(chat_stack, tenant["tenant_id"]) == nothing
+
+
 async def test_sessions_and_sockets_refuse_foreign_origins_expired_tokens_and_floods(
     chat_stack: Stack,
 ) -> None:
@@ -463,6 +537,53 @@ async def test_sessions_and_sockets_refuse_foreign_origins_expired_tokens_and_fl
         assert patched.status_code == 200, patched.text
     error, code = await (await Chat.open(chat_stack, token)).refusal()
     assert (error["code"], code) == ("origin_not_allowed", 4403)
+
+
+async def test_session_requests_allowed_and_refused_are_sighted_with_their_origin(chat_stack: Stack) -> None:
+    agent = await make_agent(chat_stack, "sighted", credits=None)
+    allowed = await session(chat_stack, agent.agent_id)
+    assert allowed.status_code == 201, allowed.text
+    refused = await session(chat_stack, agent.agent_id, origin="https://other.example.com")
+    assert (refused.status_code, refused.json()["error"]["code"]) == (403, "origin_not_allowed")
+    # No Origin, or no such agent: nothing to sight.
+    assert (await session(chat_stack, agent.agent_id, origin=None)).status_code == 403
+    assert (await session(chat_stack, "agt_" + "0" * 32, origin="https://third.example")).status_code == 404
+
+    async with chat_stack.client(agent.api_key) as api:
+
+        async def sightings(expected: int) -> list[dict[str, Any]] | None:
+            answer = await api.get(f"/v1/agents/{agent.agent_id}/sightings")
+            assert answer.status_code == 200, answer.text
+            found: list[dict[str, Any]] = answer.json()["sightings"]
+            return found if len(found) >= expected else None
+
+        seen = await eventually(lambda: sightings(2), timeout=15, what="both origins sighted")
+        assert [
+            (s["origin"], s["allowed"], s["in_allowlist"], s["sessions"], s["refused"]) for s in seen
+        ] == [
+            ("https://other.example.com", False, False, 1, 1),  # the most recently seen first
+            (ORIGIN, True, True, 1, 0),
+        ]
+        for s in seen:
+            assert s["first_seen"] == s["last_seen"]
+            assert datetime.fromisoformat(s["last_seen"]) > datetime.now(UTC) - timedelta(minutes=1)
+
+        # `in_allowlist` is the allowlist of now; `allowed` stays what the last request was told.
+        patched = await api.patch(
+            f"/v1/agents/{agent.agent_id}", json={"allowed_domains": ["other.example.com"]}
+        )
+        assert patched.status_code == 200, patched.text
+        now = {s["origin"]: (s["allowed"], s["in_allowlist"]) for s in await sightings(2) or []}
+        assert now == {"https://other.example.com": (False, True), ORIGIN: (True, False)}
+
+    stranger = await chat_stack.create_tenant("sightseer")
+    async with chat_stack.client(stranger["api_key"]) as api:
+        for agent_id in (agent.agent_id, "agt_" + "0" * 32):
+            answer = await api.get(f"/v1/agents/{agent_id}/sightings")
+            assert (answer.status_code, answer.json()["error"]["code"]) == (404, "agent_not_found")
+    assert chat_stack.pool is not None
+    third = "SELECT count(*) FROM widget_sightings WHERE origin = 'https://third.example'"
+    assert await chat_stack.pool.fetchval(third) == 0
 
 
 async def test_the_hosted_page_behind_a_tls_proxy_gets_a_session_for_its_https_origin(

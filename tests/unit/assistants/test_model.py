@@ -127,6 +127,16 @@ def test_the_record_round_trips_through_the_codec() -> None:
     assert codec.decode(codec.encode(r)) == r
 
 
+@pytest.mark.parametrize("body", [{"name": "Helper"}, {"name": "Helper", "customer": None}])
+def test_an_agent_without_a_customer_has_no_billing(body: dict[str, Any]) -> None:
+    r = made(body)
+    assert r.customer == ""  # the schema's customer is a string: "" is none (old records all have one)
+    a = from_record(r)
+    assert a.customer is None and assistants.public(a)["customer"] is None
+    codec = default_codec()
+    assert from_record(codec.decode(codec.encode(r))) == a
+
+
 def test_agent_ids_are_unique_and_prefixed() -> None:
     ids = {assistants.new_agent_id() for _ in range(100)}
     assert len(ids) == 100 and all(i.startswith("agt_") and len(i) == 36 for i in ids)
@@ -183,11 +193,15 @@ BASE = {"name": "a", "customer": "c"}
     ("body", "code", "field"),
     [
         ({"customer": "c"}, "invalid_name", "name"),
-        ({"name": "a"}, "invalid_customer", "customer"),
         ({**BASE, "name": "  "}, "invalid_name", "name"),
         ({**BASE, "name": "x" * 201}, "invalid_name", "name"),
         ({**BASE, "name": "a\x00b"}, "invalid_name", "name"),
         ({**BASE, "customer": 7}, "invalid_customer", "customer"),
+        # An empty customer is refused rather than taken for "none": null says that.
+        ({**BASE, "customer": ""}, "invalid_customer", "customer"),
+        ({**BASE, "customer": " c"}, "invalid_customer", "customer"),
+        ({**BASE, "customer": "x" * 201}, "invalid_customer", "customer"),
+        ({**BASE, "customer": "c\x00"}, "invalid_customer", "customer"),
         ({**BASE, "system_prompt": None}, "invalid_system_prompt", "system_prompt"),
         ({**BASE, "system_prompt": "x" * 20_001}, "invalid_system_prompt", "system_prompt"),
         ({**BASE, "model": ""}, "invalid_model", "model"),
@@ -334,6 +348,17 @@ def test_patch_replaces_only_the_fields_given() -> None:
     )  # fmt: skip
 
 
+def test_patch_sets_changes_and_clears_the_customer() -> None:
+    bare = made({"name": "a"})
+    billed = patched(bare, {"customer": "cus_2"})
+    assert (billed.customer, from_record(billed).customer) == ("cus_2", "cus_2")
+    assert patched(billed, {"customer": "cus_3"}).customer == "cus_3"
+    assert patched(billed, {"name": "b"}).customer == "cus_2"  # absent: kept
+    cleared = patched(billed, {"customer": None})
+    assert (cleared.customer, from_record(cleared).customer) == ("", None)
+    assert code_of({"customer": ""}, billed) == ("invalid_customer", "customer")
+
+
 def test_an_empty_patch_changes_nothing_but_the_event() -> None:
     current = current_agent()
     r = patched(current, {})
@@ -363,7 +388,6 @@ def test_a_tool_without_secret_keeps_the_secret_of_the_tool_of_its_name() -> Non
     ("body", "code"),
     [
         ({"name": None}, "invalid_name"),
-        ({"customer": None}, "invalid_customer"),
         ({"model": None}, "invalid_model"),
         ({"tools": None}, "invalid_tools"),
         ({"fallback_models": None}, "invalid_fallback_models"),

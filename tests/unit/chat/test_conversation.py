@@ -204,6 +204,7 @@ def test_a_billed_reply_becomes_one_usage_event_per_direction_with_stable_ids() 
     [
         msg(1, "user", customer="cus_1"),  # a visitor's message costs nothing by itself
         msg(2, "assistant", input_tokens=5, output_tokens=5),  # no billing customer recorded
+        msg(2, "assistant", input_tokens=5, output_tokens=5, customer=""),
         msg(3, "assistant", "", "interrupted", customer="cus_1"),  # cut before any token: no counts
         msg(4, "tool", customer="cus_1"),
     ],
