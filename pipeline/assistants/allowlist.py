@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from publicsuffixlist import PublicSuffixList
 
 from pipeline.assistants import fields
+from pipeline.errors import ValidationError
 
 MAX_DOMAINS = 50
 HTTP = "http://"
@@ -80,6 +81,23 @@ def _allows(entry: str, host: str, scheme: str) -> bool:
     if host != entry.removeprefix(HTTP):
         return False
     return scheme == "https" or entry.startswith(HTTP) or host in LOCAL_HOSTS
+
+
+def entry_for(origin: str) -> str | None:
+    """The allowlist entry that lets a page at `origin` in, and no more: its host for https, `http://`
+    and its host for plain http; None for what is not a bare origin or makes no valid entry."""
+    try:
+        parts = urlsplit(origin)
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query:
+        return None
+    raw = parts.hostname if parts.scheme == "https" else HTTP + parts.hostname
+    try:
+        return domain(raw)
+    except ValidationError:
+        return None
 
 
 def origin_allowed(origin: str | None, allowed_domains: Sequence[str]) -> bool:

@@ -113,8 +113,9 @@ class MemorySightings:
 class Tally:
     """The sightings one process saw and has not written yet.
 
-    A key is due when this process has not written it in the last `every` seconds; its counts wait
-    until then and go in one write, so counts are exact unless the process dies with a tally unwritten
+    A key is due when this process has not written it in the last `every` seconds, or when the decision
+    changed since its last write (the allowlist let in an origin it refused, or the reverse: a person
+    waiting for that to show should not wait a minute); its counts wait until then and go in one write, so counts are exact unless the process dies with a tally unwritten
     (at most `every` seconds of it) or a cap drops a sighting. The caps bound memory and the store's
     load whatever the Origin headers: an agent holds at most `max_origins` keys here (pending, or
     written within `every`), the process at most `max_keys`; a new origin past either cap is dropped.
@@ -134,13 +135,23 @@ class Tally:
         self._clock = clock
         self._pending: dict[Key, Sighting] = {}
         self._written: dict[Key, float] = {}  # when this process last wrote each key, oldest first
+        self._decided: dict[Key, bool] = {}  # the `allowed` of each written key's last write
         self._per_agent: dict[tuple[str, str], int] = {}  # keys held (pending or written) per agent
         self._held = 0
         self.dropped = 0  # sightings a cap left out
 
     def saw(self, sighting: Sighting) -> bool:
-        """Count a sighting; True when its key is due at once (nothing written for it lately)."""
+        """Count a sighting; True when its key is due at once (nothing written for it lately, or the
+        decision changed since)."""
         key = sighting.key
+        decided = self._decided.get(key)  # None after a failed write: then it waits, changed or not
+        if key in self._written and decided is not None and decided is not sighting.allowed:
+            # Due at once. The key stays held: by its pending tally from here on, not its write time.
+            del self._written[key]
+            del self._decided[key]
+            pending = self._pending.get(key)
+            self._pending[key] = sighting if pending is None else pending.merged(sighting)
+            return True
         pending = self._pending.get(key)
         if pending is not None:
             self._pending[key] = pending.merged(sighting)
@@ -160,6 +171,7 @@ class Tally:
         for s in taken:
             del self._pending[s.key]
             self._written[s.key] = now
+            self._decided[s.key] = s.allowed
         return taken
 
     def everything(self) -> list[Sighting]:
@@ -178,6 +190,7 @@ class Tally:
         self._pending[key] = sighting if pending is None else sighting.merged(pending)
         self._written.pop(key, None)  # re-inserted: the dict stays in time order
         self._written[key] = self._clock()
+        self._decided.pop(key, None)
 
     def __len__(self) -> int:
         """Tallies not yet written."""
@@ -215,6 +228,7 @@ class Tally:
         """`key` left pending or written: it is no longer held once it is in neither."""
         if key in self._pending or key in self._written:
             return
+        self._decided.pop(key, None)
         agent = key[:2]
         left = self._per_agent[agent] - 1
         if left:

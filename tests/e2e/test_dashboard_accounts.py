@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from e2e_stack import Stack, stack_on_new_database
+from e2e_stack import Stack, eventually, stack_on_new_database
 
 from infra.ports import free_port
 
@@ -290,3 +290,47 @@ async def test_a_gateway_with_sign_up_closed_refuses_new_tenants_and_still_signs
             assert signed.status_code == 303
     finally:
         closed.stop(10)
+
+
+async def test_the_checklist_says_where_the_widget_was_seen_and_offers_to_allow_a_refused_site(
+    stack: Stack,
+) -> None:
+    site = "https://shop.example.com"
+    async with person(stack) as owner:
+        assert (await sign_up(owner, "embed@example.com")).status_code == 303
+        csrf = re.search(r'data-csrf="([^"]+)"', (await owner.get("/dashboard")).text)
+        assert csrf is not None
+        made = await owner.post(
+            "/v1/agents", json={"name": "Helper"}, headers={"X-CSRF-Token": csrf.group(1)}
+        )
+        agent_id = made.json()["agent_id"]
+
+        async def session_from(origin: str) -> int:
+            answer = await owner.post(
+                "/v1/widget/sessions", json={"agent_id": agent_id}, headers={"Origin": origin}
+            )
+            return answer.status_code
+
+        assert await session_from(site) == 403  # not in the allowlist yet
+
+        async def warned() -> str | None:
+            page = (await owner.get("/dashboard")).text
+            return page if f"Helper was loaded on {site}" in page else None
+
+        page = await eventually(warned, what="the refused site to show on the checklist")
+        assert "Add shop.example.com to the allowlist" in page and "Paste the snippet on your site" in page
+
+        allowed = await owner.patch(
+            f"/v1/agents/{agent_id}",
+            json={"allowed_domains": ["shop.example.com"]},
+            headers={"X-CSRF-Token": csrf.group(1)},
+        )
+        assert allowed.status_code in (200, 202)
+        assert await session_from(site) == 201
+
+        async def seen() -> str | None:
+            page = (await owner.get("/dashboard")).text
+            return page if f"Seen on {site} ✓" in page else None
+
+        page = await eventually(seen, what="the allowed site to turn the snippet step green")
+        assert f"Helper was loaded on {site}" not in page

@@ -12,7 +12,9 @@ def _done(f: Facts) -> dict[str, bool]:
 
 
 def test_a_new_tenant_has_every_step_to_do() -> None:
-    assert _done(Facts(0, None, (), OWN, ())) == dict.fromkeys(("agent", "test", "domain", "snippet", "live"), False)
+    assert _done(Facts(0, None, (), OWN, ())) == dict.fromkeys(
+        ("agent", "test", "domain", "snippet", "live"), False
+    )
 
 
 def test_a_conversation_on_the_dashboard_tests_the_agent_but_does_not_make_it_live() -> None:

@@ -50,13 +50,16 @@ async def test_counts_between_writes_are_added_to_the_next_write() -> None:
     recorder = SightingRecorder(store, Tally(every=60, clock=clock))
     recorder.saw("ten_1", "agt_1", "https://shop.example.com", True)
     assert await recorder.write_due() == 1
-    for allowed in (True, False, True):
-        recorder.saw("ten_1", "agt_1", "https://shop.example.com", allowed)
+    for _ in range(3):  # the same decision: it waits its minute
+        recorder.saw("ten_1", "agt_1", "https://shop.example.com", True)
     assert await recorder.write_due() == 0
     assert counts(await store.listing("ten_1", "agt_1")) == {"https://shop.example.com": (1, 0, True)}
     clock.now += 60
     assert await recorder.write_due() == 1
-    assert counts(await store.listing("ten_1", "agt_1")) == {"https://shop.example.com": (4, 1, True)}
+    assert counts(await store.listing("ten_1", "agt_1")) == {"https://shop.example.com": (4, 0, True)}
+    recorder.saw("ten_1", "agt_1", "https://shop.example.com", False)  # a new decision goes at once
+    assert await recorder.write_due() == 1
+    assert counts(await store.listing("ten_1", "agt_1")) == {"https://shop.example.com": (5, 1, False)}
 
 
 async def test_what_is_no_origin_is_not_counted() -> None:

@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from pipeline.assistants import model as assistants
-from pipeline.assistants.allowlist import frame_ancestors, origin_allowed
+from pipeline.assistants.allowlist import entry_for, frame_ancestors, origin_allowed
 from pipeline.assistants.branding import MAX_SUGGESTIONS
 from pipeline.assistants.model import Assistant, create, delete, from_record, update
 from pipeline.assistants.templates import TEMPLATES
@@ -494,3 +494,20 @@ def test_frame_ancestors_drops_what_could_break_out_of_the_header() -> None:
     hostile = ["evil.com; script-src *", "x.example.com 'unsafe-inline'", "*"]
     assert frame_ancestors(hostile) == "'none'"
     assert frame_ancestors(["Shop.Example.com", *hostile]) == "https://shop.example.com:*"
+
+
+@pytest.mark.parametrize(
+    ("origin", "entry"),
+    [
+        ("https://shop.example.com", "shop.example.com"),
+        ("https://Shop.Example.com:8443", "shop.example.com"),
+        ("http://shop.example.com", "http://shop.example.com"),
+        ("null", None),
+        ("https://shop.example.com/path", None),
+        ("ftp://shop.example.com", None),
+    ],
+)
+def test_the_entry_for_an_origin_lets_that_origin_in(origin: str, entry: str | None) -> None:
+    assert entry_for(origin) == entry
+    if entry is not None:
+        assert origin_allowed(origin, [entry])

@@ -36,16 +36,28 @@ def test_a_first_sighting_is_due_at_once_then_its_key_waits_a_minute_with_counts
     assert tally.due() == [] and len(tally) == 0
 
     clock.now += 10
-    assert tally.saw(shop(False, 10)) is False  # written 10 s ago: it waits
+    assert tally.saw(shop(True, 10)) is False  # written 10 s ago: it waits
     clock.now += 20
     assert tally.saw(shop(True, 30)) is False
-    assert tally.saw(shop(False, 31)) is False
+    assert tally.saw(shop(True, 31)) is False
     assert tally.due() == [] and len(tally) == 1
     clock.now += 30  # a minute after the first write
-    assert tally.due() == [
-        Sighting("ten_1", "agt_1", "https://shop.example.com", False, at(10), at(31), 3, 2)
-    ]
+    assert tally.due() == [Sighting("ten_1", "agt_1", "https://shop.example.com", True, at(10), at(31), 3, 0)]
     assert tally.due() == []
+
+
+def test_a_changed_decision_is_due_at_once_with_what_waited() -> None:
+    clock = Clock()
+    tally = Tally(every=60, clock=clock)
+    assert tally.saw(shop(False, 0)) is True  # refused: not in the allowlist yet
+    assert len(tally.due()) == 1
+    clock.now += 5
+    assert tally.saw(shop(False, 5)) is False  # the same decision waits its minute
+    clock.now += 5
+    assert tally.saw(shop(True, 10)) is True  # the allowlist now names it: shown at once
+    assert tally.due() == [Sighting("ten_1", "agt_1", "https://shop.example.com", True, at(5), at(10), 2, 1)]
+    clock.now += 1
+    assert tally.saw(shop(True, 11)) is False
 
 
 def test_keys_are_apart_by_tenant_agent_and_origin() -> None:
@@ -112,9 +124,9 @@ def test_everything_takes_what_is_not_due_yet() -> None:
     tally = Tally(every=60, clock=clock)
     tally.saw(shop())
     tally.due()
-    tally.saw(shop(False, 1))
+    tally.saw(shop(True, 1))
     assert tally.due() == []
-    assert tally.everything() == [shop(False, 1)]
+    assert tally.everything() == [shop(True, 1)]
     assert len(tally) == 0
 
 
