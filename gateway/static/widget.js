@@ -102,7 +102,7 @@ textarea{flex:1;min-height:40px;max-height:120px;padding:9px 10px;border:1px sol
   const chips = el("div", { class: "chips" });
   const empty = el("p", { class: "empty", text: "No messages yet. Ask a question to start." });
   const typing = el("div", { class: "typing", hidden: "" }, el("i"), el("i"), el("i"), el("span", { class: "sr", text: "The assistant is typing" }));
-  const log = el("div", { class: "log", role: "log", "aria-live": "polite", "aria-label": "Messages" },
+  const log = el("div", { class: "log", role: "log", "aria-live": "polite", "aria-label": "Conversation" },
     greeting, chips, empty, msgs, streamBox, pendBox, typing);
   const errorBox = el("div", { class: "error", role: "alert", hidden: "" });
   const input = el("textarea", { id: "input", rows: "1", placeholder: "Type a message\u2026" });
