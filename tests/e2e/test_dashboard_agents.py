@@ -5,6 +5,7 @@ caller's own agents only, while every other origin still needs the allowlist).""
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -54,6 +55,13 @@ async def signed_up(browser: httpx.AsyncClient, email: str) -> Person:
     found = re.search(r'data-csrf="([^"]+)"', home.text)
     assert found, home.text[:500]
     return Person(browser, found.group(1))
+
+
+def origin_of(token: str) -> str:
+    """The origin a session token names (its payload; the signature is the gateway's to check)."""
+    payload = token.split(".")[0]
+    origin: str = orjson.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["o"]
+    return origin
 
 
 async def open_socket(stack: Stack, token: str, origin: str) -> ClientConnection:
@@ -108,7 +116,7 @@ async def test_the_list_starts_empty_then_shows_an_agent_made_from_a_template(st
         agent_id = await ada.agent(template="sales", name="Sales bot", customer="acme")
         listed = await browser.get("/dashboard/agents")
         assert "No agents yet" not in listed.text
-        row = re.search(r"<tr>\s*<td><a href=\"/dashboard/agents/(agt_\w+)\">Sales bot</a></td>(.*?)</tr>",
+        row = re.search(r"<tr>\s*<td[^>]*><a href=\"/dashboard/agents/(agt_\w+)\">Sales bot</a></td>(.*?)</tr>",
                         listed.text, re.S)  # fmt: skip
         assert row and row.group(1) == agent_id
         assert "openrouter/auto" in row.group(2) and "none yet" in row.group(2) and " UTC" in row.group(2)
@@ -173,6 +181,15 @@ async def test_the_test_chat_talks_from_the_gateways_origin_while_sites_still_ne
         body = issued.json()
         assert body["visitor_id"] == f"test:{actor}" and body["agent"]["agent_id"] == agent_id
         assert body["agent"]["branding"]["greeting"] == "Hi! How can I help you today?"
+
+        # Behind a TLS proxy (127.0.0.1 is trusted by default) the token names the origin the browser saw.
+        proxied = await lin.browser.post(
+            f"/v1/agents/{agent_id}/test-sessions",
+            headers={"X-CSRF-Token": lin.csrf, "X-Forwarded-Proto": "https", "Host": "chat.example.org"},
+        )
+        assert proxied.status_code == 201, proxied.text
+        assert origin_of(proxied.json()["token"]) == "https://chat.example.org"
+        assert origin_of(body["token"]) == stack.url
 
         # The agent allows no site at all: its own sessions are refused, the test chat's is not.
         async with httpx.AsyncClient(base_url=stack.url, timeout=30) as anyone:
