@@ -168,6 +168,7 @@ ROUTES: list[BaseRoute] = [
     Route("/v1/agents/{agent_id}", agents.patch_agent, methods=["PATCH"]),
     Route("/v1/agents/{agent_id}", agents.delete_agent, methods=["DELETE"]),
     Route("/v1/agents/{agent_id}/sightings", sightings.get_sightings, methods=["GET"]),
+    Route("/v1/agents/{agent_id}/test-sessions", widget.post_test_session, methods=["POST"]),
     Route("/v1/conversations", conversations.list_conversations, methods=["GET"]),
     # Before /{conversation_id}, which would otherwise take "export" for an id.
     Route("/v1/conversations/export", conversations.export_conversations, methods=["GET"]),

@@ -1,9 +1,14 @@
-"""POST /v1/widget/sessions: a session token for a page whose Origin the agent's allowlist names.
+"""Widget session tokens: `POST /v1/widget/sessions` for a page whose Origin the agent's allowlist
+names, and `POST /v1/agents/{agent_id}/test-sessions` for the dashboard's test chat.
 
-No API key: the widget runs on the tenant's public pages. The browser sets `Origin` and page scripts
-cannot change it, so the allowlist is enforced here (and again when the socket opens). CORS headers
-echo the origin on every answer, refusals included, so the widget can read why it was refused. Each
-request for an existing agent is a sighting of its origin, allowed or refused (gateway/chat/sightings.py).
+The first needs no API key: the widget runs on the tenant's public pages. The browser sets `Origin` and
+page scripts cannot change it, so the allowlist is enforced here (and again when the socket opens). CORS
+headers echo the origin on every answer, refusals included, so the widget can read why it was refused.
+
+The second is an admin call (a key, or the dashboard's session cookie with its CSRF token) for one of the
+caller's own agents: its token names the gateway's own origin, which the socket accepts as it accepts the
+hosted chat page, so an agent can be tried before any site is on its allowlist. Each session request
+for an existing agent from a site is a sighting of its origin, allowed or refused (gateway/chat/sightings.py).
 """
 
 from __future__ import annotations
@@ -19,10 +24,10 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
 from gateway.http.body import read_json
-from gateway.http.errors import ApiError, error_response
+from gateway.http.errors import ApiError, error_response, not_found
 from gateway.http.limits import refusal
 from gateway.http.responses import json_response
-from gateway.services import services
+from gateway.services import Services, caller, services
 from pipeline.assistants.allowlist import origin_allowed
 from pipeline.assistants.model import Assistant
 from pipeline.chat import widget_tokens
@@ -92,7 +97,10 @@ async def _create(request: Request, origin: str) -> Response:
             "origin_not_allowed",
             f"{origin} is not in this agent's allowed domains; add its host to them",
         )
-    visitor_id = visitor_id or "vis_" + uuid.uuid4().hex
+    return _issued(svc, assistant, origin, visitor_id or "vis_" + uuid.uuid4().hex)
+
+
+def _issued(svc: Services, assistant: Assistant, origin: str, visitor_id: str) -> Response:
     token = widget_tokens.issue(
         svc.chat.secret, assistant.tenant_id, assistant.agent_id, origin, visitor_id, datetime.now(UTC)
     )
@@ -101,6 +109,27 @@ async def _create(request: Request, origin: str) -> Response:
         {"token": token, "expires_at": expires, "visitor_id": visitor_id, "agent": public_agent(assistant)},
         status=201,
     )
+
+
+def test_visitor(actor: str) -> str:
+    """The visitor a test chat speaks as: the person or key trying the agent (`test:user:usr_...`), so
+    the conversation says who held it and a reload resumes it."""
+    return "test:" + actor
+
+
+async def post_test_session(request: Request) -> Response:
+    """A session token for the gateway's own origin, for one of the caller's agents: the dashboard's
+    test chat. No body (or `{}`)."""
+    svc, who = await caller(request)
+    body = await read_json(request, limit=MAX_BODY, optional=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_type", "the body must be a JSON object")
+    if body:
+        raise ApiError(400, "unknown_field", f"the body has unknown field(s): {', '.join(sorted(body))}")
+    assistant = await assistants.load(svc.pool, who.tenant_id, request.path_params["agent_id"])
+    if assistant is None:  # absent, deleted, or another tenant's: all look the same
+        raise not_found("agent")
+    return _issued(svc, assistant, own_origin(request), test_visitor(who.actor))
 
 
 def _with_cors(

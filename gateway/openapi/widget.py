@@ -1,10 +1,28 @@
-"""OpenAPI paths of the embeddable chat widget: its script, chat page and sessions."""
+"""OpenAPI paths of the embeddable chat widget: its script, chat page and sessions (a site's, and the
+dashboard's test chat's)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from gateway.openapi.fragments import _ERROR, _RATE_LIMITED, _TIME, _errors, _json
+from gateway.openapi.fragments import _ERROR, _RATE_LIMITED, _TIME, _errors, _json, _op
+
+_SESSION = {
+    "type": "object",
+    "properties": {
+        "token": {"type": "string"},
+        "expires_at": _TIME,
+        "visitor_id": {"type": "string"},
+        "agent": {
+            "type": "object",
+            "properties": {
+                "agent_id": {"type": "string"},
+                "name": {"type": "string"},
+                "branding": {"type": "object"},
+            },
+        },
+    },
+}
 
 PATHS: dict[str, Any] = {
     "/widget.js": {
@@ -60,24 +78,7 @@ PATHS: dict[str, Any] = {
                     },
                 },
                 "responses": {
-                    "201": _json(
-                        {
-                            "type": "object",
-                            "properties": {
-                                "token": {"type": "string"},
-                                "expires_at": _TIME,
-                                "visitor_id": {"type": "string"},
-                                "agent": {
-                                    "type": "object",
-                                    "properties": {
-                                        "agent_id": {"type": "string"},
-                                        "name": {"type": "string"},
-                                        "branding": {"type": "object"},
-                                    },
-                                },
-                            },
-                        }
-                    ),
+                    "201": _json(_SESSION),
                     "400": _ERROR,
                     "403": {**_ERROR, "description": "origin_required or origin_not_allowed"},
                     "404": _ERROR,
@@ -91,5 +92,21 @@ PATHS: dict[str, Any] = {
             "security": [],
             "responses": {"204": {"description": "allowed methods and headers"}, "400": _ERROR},
         },
+    },
+    "/v1/agents/{agent_id}/test-sessions": {
+        "post": _op(
+            "A chat session token for trying one of your agents from the gateway's own origin (the "
+            "dashboard's test chat), whatever its allowlist; the visitor is `test:` + the caller",
+            {"201": _json(_SESSION), "404": _ERROR},
+            requestBody={
+                "required": False,
+                "content": {
+                    "application/json": {
+                        "schema": {"type": "object", "additionalProperties": False, "properties": {}}
+                    }
+                },
+            },
+            parameters=[{"name": "agent_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+        )
     },
 }

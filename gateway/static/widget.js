@@ -1,14 +1,18 @@
 /* Revos chat widget: <script src="https://GATEWAY/widget.js" data-agent="agt_..." async></script>
    Launcher and panel live in a shadow root: the host page's CSS cannot reach them and ours cannot leak
-   out. Protocol: docs/chat.md. No dependencies, no build step (ES2019). */
+   out. Protocol: docs/chat.md. No dependencies, no build step (ES2019).
+   data-mode="page": the panel fills the page (the hosted chat page). data-mode="test": the dashboard's
+   test chat, in place of the script tag, with sessions from POST /v1/agents/{id}/test-sessions (the
+   signed-in user's cookie and the CSRF token in data-csrf). */
 (function () {
   "use strict";
   const script = document.currentScript || document.querySelector('script[data-agent][src*="widget.js"]');
   if (!script || !script.dataset.agent) return;
   const AGENT = script.dataset.agent;
-  const PAGE = script.dataset.mode === "page";
+  const TEST = script.dataset.mode === "test";
+  const PAGE = script.dataset.mode === "page" || TEST;
   const BASE = new URL(script.src, location.href).origin;
-  const KEY = "revos:" + AGENT;
+  const KEY = "revos:" + (TEST ? "test:" : "") + AGENT; // the hosted page shares the dashboard's origin
   const VISITOR = "revos:visitor";
   const registry = (window.RevosWidgets = window.RevosWidgets || {});
   if (registry[AGENT]) return; // the tag was pasted twice
@@ -32,6 +36,8 @@ svg{width:26px;fill:currentColor}
 .panel{position:fixed;right:20px;bottom:88px;z-index:2147483000;display:flex;flex-direction:column;width:370px;max-width:calc(100vw - 40px);height:560px;max-height:calc(100vh - 108px);background:#fff;border-radius:12px;box-shadow:0 10px 40px #0004;overflow:hidden}
 .page .panel{inset:0;width:auto;height:auto;max-width:none;max-height:none;border-radius:0;box-shadow:none}
 @media (max-width:480px){.panel{inset:0;width:auto;height:auto;max-width:none;max-height:none;border-radius:0}}
+:host([data-mode=test]){display:block!important}
+.test .panel{position:relative;z-index:auto;height:480px;border:1px solid #dfe3e8;border-radius:12px}
 header{display:flex;align-items:center;gap:10px;padding:12px 14px;background:var(--p);color:var(--on)}
 img{width:28px;height:28px;border-radius:50%;object-fit:cover}
 h2{flex:1;margin:0;font-size:16px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
@@ -81,9 +87,9 @@ textarea{flex:1;min-height:40px;max-height:120px;padding:9px 10px;border:1px sol
   const group = () => el("div", { class: "g" });
 
   // ---- the DOM, all inside the shadow root ----
-  const host = el("revos-chat", { "data-agent": AGENT });
+  const host = el("revos-chat", TEST ? { "data-agent": AGENT, "data-mode": "test" } : { "data-agent": AGENT });
   const shadow = host.attachShadow({ mode: "open" });
-  const root = el("div", { class: PAGE ? "root page" : "root" });
+  const root = el("div", { class: TEST ? "root page test" : PAGE ? "root page" : "root" });
   const launcher = el("button", {
     class: "launcher", type: "button", "aria-label": "Open chat", "aria-expanded": "false",
     "aria-controls": "panel", onclick: () => (panel.hidden ? open() : close()),
@@ -96,7 +102,7 @@ textarea{flex:1;min-height:40px;max-height:120px;padding:9px 10px;border:1px sol
   const chips = el("div", { class: "chips" });
   const empty = el("p", { class: "empty", text: "No messages yet. Ask a question to start." });
   const typing = el("div", { class: "typing", hidden: "" }, el("i"), el("i"), el("i"), el("span", { class: "sr", text: "The assistant is typing" }));
-  const log = el("div", { class: "log", role: "log", "aria-live": "polite", "aria-label": "Messages" },
+  const log = el("div", { class: "log", role: "log", "aria-live": "polite", "aria-label": "Conversation" },
     greeting, chips, empty, msgs, streamBox, pendBox, typing);
   const errorBox = el("div", { class: "error", role: "alert", hidden: "" });
   const input = el("textarea", { id: "input", rows: "1", placeholder: "Type a message\u2026" });
@@ -109,7 +115,14 @@ textarea{flex:1;min-height:40px;max-height:120px;padding:9px 10px;border:1px sol
     header, notice, log, errorBox, form);
   header.append(closer);
   root.append(...(PAGE ? [panel] : [launcher, panel]));
-  shadow.append(el("style", { text: STYLE }), root);
+  // A constructed sheet, where the browser has them, applies under a Content-Security-Policy without
+  // 'unsafe-inline' styles (the dashboard's, and strict host pages'); a <style> element elsewhere.
+  if (shadow.adoptedStyleSheets && window.CSSStyleSheet && "replaceSync" in CSSStyleSheet.prototype) {
+    const sheet = new CSSStyleSheet();
+    sheet.replaceSync(STYLE);
+    shadow.adoptedStyleSheets = [sheet];
+    shadow.append(root);
+  } else shadow.append(el("style", { text: STYLE }), root);
 
   // ---- state ----
   const saved = store.get(KEY) || {};
@@ -159,6 +172,7 @@ textarea{flex:1;min-height:40px;max-height:120px;padding:9px 10px;border:1px sol
     title.textContent = name;
     panel.setAttribute("aria-label", "Chat with " + name);
     launcher.setAttribute("aria-label", "Chat with " + name);
+    logo.hidden = true;
     if (b.logo_url && /^https?:\/\//.test(b.logo_url)) {
       logo.src = b.logo_url;
       logo.hidden = false;
@@ -166,6 +180,9 @@ textarea{flex:1;min-height:40px;max-height:120px;padding:9px 10px;border:1px sol
     if (b.primary_color && window.CSS.supports("color", b.primary_color)) {
       root.style.setProperty("--p", b.primary_color);
       root.style.setProperty("--on", readableOn(getComputedStyle(header).backgroundColor));
+    } else {
+      root.style.removeProperty("--p");
+      root.style.removeProperty("--on");
     }
     greeting.replaceChildren(...(b.greeting ? [bubble({ role: "assistant", text: b.greeting })] : []));
     chips.replaceChildren(...(b.suggestions || []).map((s) =>
@@ -193,10 +210,10 @@ textarea{flex:1;min-height:40px;max-height:120px;padding:9px 10px;border:1px sol
   }
 
   // ---- panel and keyboard ----
-  function open() {
+  function open(focus = true) {
     panel.hidden = false;
     launcher.setAttribute("aria-expanded", "true");
-    (dead ? panel : input).focus();
+    if (focus) (dead ? panel : input).focus();
     if (!started) connect();
   }
   function close() {
@@ -221,19 +238,29 @@ textarea{flex:1;min-height:40px;max-height:120px;padding:9px 10px;border:1px sol
   });
 
   // ---- session and socket ----
-  async function newSession() {
+  function askForSession() {
+    if (TEST) {
+      // The signed-in user's own agent: the server names the visitor after them.
+      const headers = { "Content-Type": "application/json", "X-CSRF-Token": script.dataset.csrf || "" };
+      const path = "/v1/agents/" + encodeURIComponent(AGENT) + "/test-sessions";
+      return fetch(BASE + path, { method: "POST", body: "{}", headers, credentials: "same-origin" });
+    }
     const visitor = store.get(VISITOR);
     const body = visitor ? { agent_id: AGENT, visitor_id: visitor } : { agent_id: AGENT };
     // A text/plain body keeps this a simple CORS request: no preflight round trip.
-    const response = await fetch(BASE + "/v1/widget/sessions", { method: "POST", body: JSON.stringify(body), credentials: "omit" });
+    return fetch(BASE + "/v1/widget/sessions", { method: "POST", body: JSON.stringify(body), credentials: "omit" });
+  }
+
+  async function newSession() {
+    const response = await askForSession();
     const answer = await response.json().catch(() => null);
     if (!response.ok) {
       const error = (answer && answer.error) || {};
       const wait = response.status === 429 ? Number(response.headers.get("Retry-After")) || 0 : 0;
-      throw { refused: [400, 403, 404].includes(response.status), code: error.code || "http_" + response.status, message: error.message, retryAfter: wait };
+      throw { refused: [400, 401, 403, 404].includes(response.status), code: error.code || "http_" + response.status, message: error.message, retryAfter: wait };
     }
     session = { token: answer.token, expires: Date.parse(answer.expires_at) || Date.now() + 600000 };
-    if (answer.visitor_id) store.set(VISITOR, answer.visitor_id);
+    if (answer.visitor_id && !TEST) store.set(VISITOR, answer.visitor_id);
     applyAgent(answer.agent);
     save();
   }
@@ -456,11 +483,17 @@ textarea{flex:1;min-height:40px;max-height:120px;padding:9px 10px;border:1px sol
   // ---- start ----
   registry[AGENT] = { open, close };
   function boot() {
-    document.body.appendChild(host);
+    if (TEST) script.after(host);
+    else document.body.appendChild(host);
     applyAgent(agent); // the last known branding, until the session brings the current one
     render(() => msgs.append(...history.map(bubble)));
-    if (PAGE) open();
+    if (PAGE) open(!TEST); // the test chat waits on the dashboard page for the user to click into it
   }
+  // The dashboard's forms announce what they saved: the test chat shows a branding change at once.
+  if (TEST) document.addEventListener("revos:done", (e) => {
+    const saved = e.detail || {};
+    if (saved.agent_id === AGENT && saved.branding) applyAgent({ agent_id: AGENT, name: saved.name, branding: saved.branding });
+  });
   if (document.body) boot();
   else document.addEventListener("DOMContentLoaded", boot);
 })();
