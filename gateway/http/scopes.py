@@ -66,6 +66,7 @@ ROUTE_SCOPES: dict[tuple[str, str], str] = {
     ("/v1/agents/{agent_id}", "GET"): ADMIN,
     ("/v1/agents/{agent_id}", "PATCH"): ADMIN,
     ("/v1/agents/{agent_id}", "DELETE"): ADMIN,
+    ("/v1/agents/{agent_id}/tools/{name}/test", "POST"): ADMIN,
     ("/v1/conversations", "GET"): ADMIN,
     ("/v1/conversations/export", "GET"): ADMIN,
     ("/v1/conversations/{conversation_id}", "GET"): ADMIN,
