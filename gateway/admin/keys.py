@@ -31,7 +31,7 @@ from projections.admin import Caller
 from projections.waiting import wait_for_value
 
 
-def _status(revoked_at: datetime | None, now: datetime) -> str:
+def key_status(revoked_at: datetime | None, now: datetime) -> str:
     return "active" if revoked_at is None else "expiring" if revoked_at > now else "revoked"
 
 
@@ -42,7 +42,7 @@ def _shown(row: asyncpg.Record, who: Caller, now: datetime) -> dict[str, Any]:
         "scope": row["scope"],
         "created_at": row["created_at"],
         "revoked_at": row["revoked_at"],
-        "status": _status(row["revoked_at"], now),
+        "status": key_status(row["revoked_at"], now),
         "current": row["key_id"] == who.key_id,  # the key this request was made with
     }
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from gateway.dashboard import accounts, home, views
+from gateway.dashboard import accounts, audit, conversations, home, keys, tools, views
 
 ROUTES: list[BaseRoute] = [
     Route("/", home.root, methods=["GET"]),
@@ -16,5 +16,9 @@ ROUTES: list[BaseRoute] = [
     Route("/dashboard", home.home, methods=["GET"]),
     Route("/dashboard/account", accounts.account_page, methods=["GET"]),
     Route("/dashboard/account", accounts.change_password, methods=["POST"]),
+    *keys.ROUTES,
+    *conversations.ROUTES,
+    *audit.ROUTES,
+    *tools.ROUTES,
     Route("/dashboard/static/{name}", views.static_file, methods=["GET"]),
 ]
