@@ -6,6 +6,7 @@ artifacts/screenshots/ to be looked at."""
 from __future__ import annotations
 
 import itertools
+import re
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -100,10 +101,25 @@ async def test_a_new_key_is_shown_once_then_revoked(browser_stack: Stack, contex
     await page.get_by_role("link", name="Done").click()
     await page.get_by_role("button", name="Revoke").wait_for()
     assert key not in await page.content()  # shown once: never again
+
+    # Rotate: a new key, shown once; the old one works for the grace chosen.
+    await page.get_by_label("Old key works for").select_option(label="1 hour")
+    await page.get_by_role("button", name="Rotate").click()
+    rotated = await page.get_by_label("New admin API key").input_value()
+    assert rotated.startswith("rk_") and rotated != key
+    assert await page.get_by_text(
+        re.compile(r"The key it replaces keeps working until \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\.")
+    ).is_visible()
+    await shoot(page, "keys-rotated")
+    await page.get_by_role("link", name="Done").click()
+    await page.get_by_text("Expiring", exact=True).wait_for()
+
+    # Revoke the new key, the tenant's last live admin key: a tenant with a user may.
+    new_row = page.locator("tbody tr", has=page.get_by_text("Active", exact=True))
     page.once("dialog", lambda dialog: dialog.accept())
-    await page.get_by_role("button", name="Revoke").click()
+    await new_row.get_by_role("button", name="Revoke").click()
     await page.get_by_text("Revoked", exact=True).wait_for()
-    assert await page.get_by_role("button", name="Revoke").count() == 0
+    assert await page.get_by_text("Active", exact=True).count() == 0
     await shoot(page, "keys-revoked")
 
 
@@ -292,6 +308,20 @@ async def test_add_a_tool_and_send_it_a_signed_test_call(
     await stock.get_by_text("The call failed: the tool answered HTTP 401").wait_for()
     assert "bad signature" in await stock.locator("[data-field='response.body']").inner_text()
     await shoot(page, "tools-test-call-failed")
+
+    # Edit one tool, then delete the other: the one left keeps its secret through both writes.
+    await stock.get_by_text("Edit").click()
+    await stock.get_by_label("Description").fill("Check what is in stock.")
+    await stock.get_by_role("button", name="Save tool").click()
+    await page.locator("section.tool > p", has_text="Check what is in stock.").wait_for()
+    stock = page.locator("section.tool", has=page.get_by_role("heading", name="stock"))
+    page.once("dialog", lambda dialog: dialog.accept())
+    await stock.get_by_role("button", name="Delete").click()
+    await page.get_by_role("heading", name="stock").wait_for(state="detached")
+    tool = page.locator("section.tool", has=page.get_by_role("heading", name="lookup_order"))
+    await tool.get_by_text("Send a test call").click()
+    await tool.get_by_role("button", name="Send test call").click()
+    await tool.get_by_text("The tool answered 200").wait_for()
 
 
 async def test_the_tools_page_reads_at_a_phone_width(

@@ -2,9 +2,10 @@
 // A form marked data-api="METHOD /v1/path" is sent as JSON with the session's CSRF token; the API
 // answers as it answers any client, and its error message is shown in the form's alert region.
 // data-reveal="<id>" shows the answer in that element instead of reloading: each [data-field="a.b"]
-// inside gets the answer's field (or, when the answer has none, the field that was sent), and each
-// [data-shown-if="a.b"] is hidden unless that field is there (not null, false or empty). A form marked
-// data-once is hidden once it succeeded (what it made shows after a reload), so it is not sent twice.
+// inside gets the answer's field (or, when the answer has none, the field that was sent; with
+// data-time, a UTC time reads as the pages show times), and each [data-shown-if="a.b"] is hidden
+// unless that field is there (not null, false or empty). A form marked data-once is hidden once it
+// succeeded (what it made shows after a reload), so it is not sent twice.
 (function () {
   "use strict";
 
@@ -49,6 +50,7 @@
     panel.querySelectorAll("[data-field]").forEach(function (el) {
       var value = valueOf(el.getAttribute("data-field"));
       var text = value == null ? "" : typeof value === "object" ? JSON.stringify(value, null, 2) : String(value);
+      if (el.getAttribute("data-time") !== null) text = text.replace("T", " ").replace(/(\.[0-9]+)?(Z|\+00:00)$/, " UTC");
       if (el.tagName === "INPUT" || el.tagName === "TEXTAREA") el.value = text;
       else el.textContent = text;
     });
