@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from gateway.admin import audit, keys
-from gateway.assistants import agents, conversations, sightings
+from gateway.assistants import agents, conversations, sightings, tools
 from gateway.billing import corrections, credits, customers, entitlements, usage
 from gateway.chat import pages, socket, widget
 from gateway.chat.providers import provider_from_settings
@@ -169,6 +169,7 @@ ROUTES: list[BaseRoute] = [
     Route("/v1/agents/{agent_id}", agents.delete_agent, methods=["DELETE"]),
     Route("/v1/agents/{agent_id}/sightings", sightings.get_sightings, methods=["GET"]),
     Route("/v1/agents/{agent_id}/test-sessions", widget.post_test_session, methods=["POST"]),
+    Route("/v1/agents/{agent_id}/tools/{name}/test", tools.test_tool, methods=["POST"]),
     Route("/v1/conversations", conversations.list_conversations, methods=["GET"]),
     # Before /{conversation_id}, which would otherwise take "export" for an id.
     Route("/v1/conversations/export", conversations.export_conversations, methods=["GET"]),

@@ -27,13 +27,15 @@ UPDATE api_keys SET revoked_at = $3
 WHERE tenant_id = $1 AND key_id = $2 AND (revoked_at IS NULL OR revoked_at > $3)
 """
 
-# Whether revoking the key would leave its tenant without an admin key that is not being revoked. The
-# admin topic is keyed by tenant, so one writer applies a tenant's records in the log's order: two
+# Whether revoking the key would leave its tenant without an admin key that is not being revoked, and
+# without a dashboard user (who can always issue another key, so cannot be locked out). The admin topic
+# is keyed by tenant, so one writer applies a tenant's records (its users' too) in the log's order: two
 # revocations racing each other are decided here, one after the other, never both let through.
 LAST_ADMIN_KEY = """
 SELECT EXISTS (SELECT 1 FROM api_keys WHERE tenant_id = $1 AND key_id = $2 AND revoked_at IS NULL AND scope = 'admin')
    AND NOT EXISTS (SELECT 1 FROM api_keys
                    WHERE tenant_id = $1 AND key_id <> $2 AND revoked_at IS NULL AND scope = 'admin')
+   AND NOT EXISTS (SELECT 1 FROM users WHERE tenant_id = $1)
 """
 REFUSE_REVOCATION = """
 INSERT INTO api_key_revocations_refused (event_id, tenant_id, key_id, refused_at) VALUES ($1, $2, $3, $4)

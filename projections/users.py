@@ -22,6 +22,8 @@ WHERE tenant_id = $1 AND user_id = $2 AND password_set_at <= $5 AND password_eve
 FIND_BY_EMAIL = "SELECT user_id, tenant_id, email, password_hash FROM users WHERE email = $1"
 FIND = "SELECT user_id, tenant_id, email, password_hash FROM users WHERE user_id = $1"
 EMAIL_TAKEN = "SELECT user_id FROM users WHERE email = $1"
+HAS_USERS = "SELECT EXISTS (SELECT 1 FROM users WHERE tenant_id = $1)"
+EMAILS = "SELECT user_id, email FROM users WHERE tenant_id = $1"
 # For waiting on a write: the user exists / has this password record.
 CREATED = "SELECT user_id FROM users WHERE email = $1"
 PASSWORD_SET = "SELECT 1 FROM users WHERE user_id = $1 AND password_event = $2"
@@ -55,3 +57,14 @@ async def by_email(pool: asyncpg.Pool, email: str) -> User | None:
 
 async def by_id(pool: asyncpg.Pool, user_id: str) -> User | None:
     return _user(await pool.fetchrow(FIND, user_id))
+
+
+async def has_users(pool: asyncpg.Pool, tenant_id: str) -> bool:
+    """Whether anyone can sign in to the tenant's dashboard."""
+    found: bool = await pool.fetchval(HAS_USERS, tenant_id)
+    return found
+
+
+async def emails(pool: asyncpg.Pool, tenant_id: str) -> dict[str, str]:
+    """The tenant's users' emails by user id."""
+    return {r["user_id"]: r["email"] for r in await pool.fetch(EMAILS, tenant_id)}

@@ -2,8 +2,11 @@
 
 A new key is shown once, with its scope (`admin` or `ingest`). A revocation applies at once; a rotation
 issues a new key of the same scope and lets the old one work for a grace period. The tenant's last admin
-key is never revoked: checked here, and decided for good by the admin writer, which applies a tenant's
-revocations one after the other (two racing revocations cannot both pass).
+key is never revoked, unless the tenant has a dashboard user (who can always issue another): checked
+here, and decided for good by the admin writer, which applies a tenant's revocations one after the other
+(two racing revocations cannot both pass).
+
+A dashboard user calls these routes as the tenant's admin without being a key: no key is `current`.
 """
 
 from __future__ import annotations
@@ -23,11 +26,12 @@ from pipeline.admin import actions as admin
 from pipeline.admin.keys import ADMIN as ADMIN_SCOPE
 from pipeline.records import ApiKeyIssued, ApiKeyRevoked, AuditRecorded
 from projections import admin as store
+from projections import users
 from projections.admin import Caller
 from projections.waiting import wait_for_value
 
 
-def _status(revoked_at: datetime | None, now: datetime) -> str:
+def key_status(revoked_at: datetime | None, now: datetime) -> str:
     return "active" if revoked_at is None else "expiring" if revoked_at > now else "revoked"
 
 
@@ -38,7 +42,7 @@ def _shown(row: asyncpg.Record, who: Caller, now: datetime) -> dict[str, Any]:
         "scope": row["scope"],
         "created_at": row["created_at"],
         "revoked_at": row["revoked_at"],
-        "status": _status(row["revoked_at"], now),
+        "status": key_status(row["revoked_at"], now),
         "current": row["key_id"] == who.key_id,  # the key this request was made with
     }
 
@@ -123,7 +127,11 @@ async def revoke_key(request: Request) -> Response:
         )
     others = [r for r in await store.keys(svc.pool, who.tenant_id) if r["key_id"] != row["key_id"]]
     live_admin = row["revoked_at"] is None and row["scope"] == ADMIN_SCOPE
-    if live_admin and not any(r["revoked_at"] is None and r["scope"] == ADMIN_SCOPE for r in others):
+    if (
+        live_admin
+        and not any(r["revoked_at"] is None and r["scope"] == ADMIN_SCOPE for r in others)
+        and not await users.has_users(svc.pool, who.tenant_id)
+    ):
         raise _last_key()  # the common case, answered at once; the admin writer decides races
     applied = await _publish(
         svc, [record], [admin.revoked_trail(record, row["revoked_at"], request.state.request_id)]

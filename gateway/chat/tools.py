@@ -7,7 +7,7 @@ import codecs
 import logging
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import httpx
 import orjson
@@ -33,6 +33,41 @@ class ToolResult:
     content: str
 
 
+@dataclass(frozen=True, slots=True)
+class ToolRequest:
+    """The signed request as sent: every header httpx sent, and the body exactly as signed."""
+
+    url: str
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ToolAnswer:
+    """The tool's answer: its body decoded and capped (None when it was not read)."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: str | None = None
+    truncated: bool = False  # the body reached MAX_RESULT_BYTES; the rest was not read
+
+
+@dataclass(frozen=True, slots=True)
+class ToolExchange:
+    """One call of a tool: the request (None when none could be made), the answer (None when none came),
+    and why the call failed (None when it succeeded)."""
+
+    request: ToolRequest | None
+    answer: ToolAnswer | None
+    error: str | None
+
+    @property
+    def result(self) -> ToolResult:
+        if self.error is not None or self.answer is None or self.answer.body is None:
+            return _failed(self.error or "the tool gave no answer")
+        return ToolResult(ok=True, content=self.answer.body)
+
+
 async def call_tool(
     tool: AssistantTool,
     arguments: str,
@@ -47,16 +82,29 @@ async def call_tool(
     `tool_client`, which refuses a host that resolves to a private, loopback or link-local address: a
     tenant must not be able to make the gateway call into the network it runs in.
     """
+    return (await exchange(tool, arguments, client=client, context=context)).result
+
+
+async def exchange(
+    tool: AssistantTool,
+    arguments: str,
+    *,
+    client: httpx.AsyncClient,
+    context: dict[str, object],
+    read_failed: bool = False,
+) -> ToolExchange:
+    """The call `call_tool` makes, with what was sent and received; `read_failed` also reads the body of
+    a non-2xx answer (a chat turn does not: the model is only told the status)."""
     try:
         parsed = orjson.loads(arguments) if arguments.strip() else {}
     except orjson.JSONDecodeError as exc:
-        return _failed(f"the arguments are not valid JSON: {exc}")
+        return ToolExchange(None, None, f"the arguments are not valid JSON: {exc}")
     if not isinstance(parsed, dict):
-        return _failed("the arguments must be a JSON object")
+        return ToolExchange(None, None, "the arguments must be a JSON object")
     try:
         url = canonical_url(tool.url)
     except ValueError:
-        return _failed("the tool's host is not a valid host name")
+        return ToolExchange(None, None, "the tool's host is not a valid host name")
     body = orjson.dumps({"tool": tool.name, "arguments": parsed, "context": context})
     timestamp = int(time.time())
     delivery = new_delivery_id()
@@ -68,25 +116,39 @@ async def call_tool(
         "X-Revos-Signature": sign(tool.secret, timestamp, body, delivery=delivery),
     }
     try:
+        outgoing = client.build_request(
+            "POST", url, content=body, headers=headers, timeout=tool.timeout_seconds
+        )
+    except httpx.InvalidURL as exc:
+        log.info("tool %s at %s failed: %r", tool.name, tool.url, exc)
+        return ToolExchange(None, None, f"the tool could not be reached ({type(exc).__name__})")
+    sent = ToolRequest(url, list(outgoing.headers.multi_items()), body)
+    answer: ToolAnswer | None = None
+    try:
         # httpx's timeout bounds each read; the outer one bounds a tool that answers a byte at a time.
         async with asyncio.timeout(tool.timeout_seconds):
-            async with client.stream(
-                "POST", url, content=body, headers=headers, timeout=tool.timeout_seconds
-            ) as response:
-                if not response.is_success:
-                    return _failed(f"the tool answered HTTP {response.status_code}")
-                return ToolResult(ok=True, content=await _read_capped(response))
+            response = await client.send(outgoing, stream=True)
+            try:
+                answer = ToolAnswer(response.status_code, list(response.headers.multi_items()))
+                failed = None if response.is_success else f"the tool answered HTTP {response.status_code}"
+                if failed is None or read_failed:
+                    text, truncated = await _read_capped(response)
+                    answer = replace(answer, body=text, truncated=truncated)
+                return ToolExchange(sent, answer, failed)
+            finally:
+                await response.aclose()
     except AddressRefused as exc:
-        return _failed(exc.message)
+        error = exc.message
     except _UnsupportedEncoding as exc:
-        return _failed(f"the tool answered in an unsupported content encoding ({exc})")
+        error = f"the tool answered in an unsupported content encoding ({exc})"
     except zlib.error:
-        return _failed("the tool's compressed answer is corrupt")
+        error = "the tool's compressed answer is corrupt"
     except (TimeoutError, httpx.TimeoutException):
-        return _failed(f"the tool did not answer within {tool.timeout_seconds:g} s")
+        error = f"the tool did not answer within {tool.timeout_seconds:g} s"
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         log.info("tool %s at %s failed: %r", tool.name, tool.url, exc)
-        return _failed(f"the tool could not be reached ({type(exc).__name__})")
+        error = f"the tool could not be reached ({type(exc).__name__})"
+    return ToolExchange(sent, answer, error)
 
 
 class _UnsupportedEncoding(Exception):
@@ -103,9 +165,10 @@ def _inflater(response: httpx.Response) -> zlib._Decompress | None:
     return zlib.decompressobj(_WBITS[encoding])
 
 
-async def _read_capped(response: httpx.Response) -> str:
+async def _read_capped(response: httpx.Response) -> tuple[str, bool]:
     """The body as text, cut after MAX_RESULT_BYTES of decoded bytes (without splitting a UTF-8
-    character). The cap holds while inflating: a small compressed chunk never inflates past it."""
+    character), and whether it reached the cap. The cap holds while inflating: a small compressed chunk
+    never inflates past it."""
     inflate = _inflater(response)
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     parts: list[str] = []
@@ -115,22 +178,24 @@ async def _read_capped(response: httpx.Response) -> str:
         parts.append(decoder.decode(data))
         remaining -= len(data)
         if remaining == 0:
-            return "".join(parts)
+            return "".join(parts), True
     parts.append(decoder.decode(b"", final=True))
-    return "".join(parts)
+    return "".join(parts), False
 
 
 def tool_context(
-    tenant_id: str, agent_id: str, conversation_id: str, *, visitor_id: str
+    tenant_id: str, agent_id: str, conversation_id: str, *, visitor_id: str, test: bool = False
 ) -> dict[str, object]:
     """The `context` a tool receives. `visitor_id` is whatever the visitor's browser chose (or one the
-    gateway made up): a tool must never treat it as an identity, hence `visitor_id_verified: false`."""
+    gateway made up): a tool must never treat it as an identity, hence `visitor_id_verified: false`.
+    `test` is true only for a test call made from the dashboard or the API, never in a conversation."""
     return {
         "tenant_id": tenant_id,
         "agent_id": agent_id,
         "conversation_id": conversation_id,
         "visitor_id": visitor_id,
         "visitor_id_verified": False,
+        "test": test,
     }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from gateway.dashboard import accounts, agents, home, views
+from gateway.dashboard import accounts, agents, audit, conversations, home, keys, tools, views
 
 ROUTES: list[BaseRoute] = [
     Route("/", home.root, methods=["GET"]),
@@ -17,5 +17,9 @@ ROUTES: list[BaseRoute] = [
     Route("/dashboard/account", accounts.account_page, methods=["GET"]),
     Route("/dashboard/account", accounts.change_password, methods=["POST"]),
     *agents.ROUTES,
+    *keys.ROUTES,
+    *conversations.ROUTES,
+    *audit.ROUTES,
+    *tools.ROUTES,
     Route("/dashboard/static/{name}", views.static_file, methods=["GET"]),
 ]

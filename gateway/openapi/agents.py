@@ -7,6 +7,8 @@ from typing import Any
 from gateway.openapi.fragments import _ERROR, _TIME, _json, _op, _ref
 
 _AGENT = {"name": "agent_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_TOOL = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+_HEADERS = {"type": "object", "additionalProperties": {"type": "string"}}
 
 SCHEMAS: dict[str, Any] = {
     "AgentTool": {
@@ -104,6 +106,57 @@ SCHEMAS: dict[str, Any] = {
             "refused": {"type": "integer", "minimum": 0, "description": "of them, refused"},
         },
     },
+    "ToolTest": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "arguments": {
+                "type": "object",
+                "description": "the arguments, as a model would send them; default {}",
+            }
+        },
+    },
+    "ToolTestResult": {
+        "type": "object",
+        "required": ["tool", "ok", "error", "result", "request", "response", "duration_ms"],
+        "properties": {
+            "tool": {"type": "string"},
+            "ok": {"type": "boolean", "description": "the tool answered 2xx in time"},
+            "error": {"type": ["string", "null"], "description": "why the call failed"},
+            "result": {"type": "string", "description": "what a model would be given"},
+            "request": {
+                "description": "the signed request as sent; null when none could be made",
+                "oneOf": [
+                    {"type": "null"},
+                    {
+                        "type": "object",
+                        "properties": {
+                            "method": {"const": "POST"},
+                            "url": {"type": "string"},
+                            "headers": _HEADERS,
+                            "body": {"type": "string"},
+                        },
+                    },
+                ],
+            },
+            "response": {
+                "description": "the tool's answer; null when none came",
+                "oneOf": [
+                    {"type": "null"},
+                    {
+                        "type": "object",
+                        "properties": {
+                            "status": {"type": "integer"},
+                            "headers": _HEADERS,
+                            "body": {"type": ["string", "null"]},
+                            "truncated": {"type": "boolean", "description": "cut at 64 KiB"},
+                        },
+                    },
+                ],
+            },
+            "duration_ms": {"type": "integer"},
+        },
+    },
 }
 
 PATHS: dict[str, Any] = {
@@ -168,5 +221,14 @@ PATHS: dict[str, Any] = {
             },
             parameters=[_AGENT],
         )
+    },
+    "/v1/agents/{agent_id}/tools/{name}/test": {
+        "post": _op(
+            "Send a signed test call to one of the agent's tools, exactly as a chat turn would, and see "
+            "the request sent and the answer received (or the error)",
+            {"200": _json(_ref("ToolTestResult")), "404": _ERROR},
+            parameters=[_AGENT, _TOOL],
+            requestBody={"required": False, "content": {"application/json": {"schema": _ref("ToolTest")}}},
+        ),
     },
 }

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from pipeline import validation
 from pipeline.assistants import fields
 from pipeline.assistants.tool_addresses import canonical_url
 from pipeline.records import AssistantTool
@@ -104,3 +105,19 @@ def tools(raw: object, kept: Sequence[AssistantTool] = ()) -> tuple[AssistantToo
         if name in names[:i]:
             raise fields.fail("tools", f"tools[{i}].name {name!r} is used twice", at=f"tools[{i}].name")
     return tools
+
+
+TEST_CALL_FIELDS = frozenset({"arguments"})
+
+
+def arguments_to_test(raw: object) -> dict[str, object]:
+    """The arguments of a test call of a tool: `{"arguments": {...}}`; none (or null) is `{}`."""
+    if not isinstance(raw, dict):
+        raise fields.fail("arguments", 'the body must be a JSON object: {"arguments": {...}}')
+    validation.no_unknown(raw, TEST_CALL_FIELDS, "the test call")
+    arguments = raw.get("arguments")
+    if arguments is None:
+        return {}
+    if not isinstance(arguments, dict):
+        raise fields.fail("arguments", "arguments must be a JSON object, as a model sends them")
+    return arguments

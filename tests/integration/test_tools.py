@@ -18,7 +18,7 @@ import orjson
 import pytest
 
 from gateway.chat.tool_client import tool_client
-from gateway.chat.tools import MAX_RESULT_BYTES, ToolResult, call_tool, tool_context
+from gateway.chat.tools import MAX_RESULT_BYTES, ToolResult, call_tool, exchange, tool_context
 from infra.ports import free_port
 from pipeline.assistants.tool_addresses import IPAddress
 from pipeline.chat.tool_signing import verify
@@ -253,6 +253,41 @@ async def test_a_failing_tool_is_a_failed_result(tools: ToolServer, client: http
     result = await call_tool(tool(tools.url("/fail")), "{}", client=client, context=CONTEXT)
 
     assert result == ToolResult(ok=False, content='{"error":"the tool answered HTTP 500"}')
+
+
+async def test_an_exchange_shows_the_signed_request_and_the_answer_and_what_the_model_gets(
+    tools: ToolServer, client: httpx.AsyncClient
+) -> None:
+    done = await exchange(tool(tools.url("/order")), '{"order_id": "A-1"}', client=client, context=CONTEXT)
+
+    assert done.error is None and done.request is not None and done.answer is not None
+    assert tools.bodies == [orjson.loads(done.request.body)]  # the body shown is the body sent
+    sent = dict(done.request.headers)
+    assert tools.verified == [True] and sent["x-revos-signature"].startswith("sha256=")
+    assert SECRET not in repr(done.request)
+    assert (done.answer.status, done.answer.truncated) == (200, False)
+    assert done.result == ToolResult(ok=True, content=done.answer.body or "")
+
+
+async def test_an_exchange_reads_a_failed_answer_only_when_asked(
+    tools: ToolServer, client: httpx.AsyncClient
+) -> None:
+    as_a_turn = await exchange(tool(tools.url("/fail")), "{}", client=client, context=CONTEXT)
+    as_a_test = await exchange(
+        tool(tools.url("/fail")), "{}", client=client, context=CONTEXT, read_failed=True
+    )
+
+    assert as_a_turn.answer is not None and as_a_turn.answer.body is None
+    assert as_a_test.answer is not None and as_a_test.answer.body == '{"message": "database down"}'
+    for done in (as_a_turn, as_a_test):
+        assert done.answer is not None and done.answer.status == 500
+        assert done.result == ToolResult(ok=False, content='{"error":"the tool answered HTTP 500"}')
+
+
+async def test_an_exchange_says_when_the_answer_was_cut(tools: ToolServer, client: httpx.AsyncClient) -> None:
+    done = await exchange(tool(tools.url("/big")), "{}", client=client, context=CONTEXT)
+
+    assert done.answer is not None and done.answer.truncated is True
 
 
 async def test_an_unreachable_tool_is_a_failed_result(client: httpx.AsyncClient) -> None:

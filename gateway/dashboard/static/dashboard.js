@@ -1,6 +1,11 @@
 // The dashboard's only script: forms that talk to the JSON API, copy buttons, and small helpers.
 // A form marked data-api="METHOD /v1/path" is sent as JSON with the session's CSRF token; the API
 // answers as it answers any client, and its error message is shown in the form's alert region.
+// data-reveal="<id>" shows the answer in that element instead of reloading: each [data-field="a.b"]
+// inside gets the answer's field (or, when the answer has none, the field that was sent; with
+// data-time, a UTC time reads as the pages show times), and each [data-shown-if="a.b"] is hidden
+// unless that field is there (not null, false or empty). A form marked data-once is hidden once it
+// succeeded (what it made shows after a reload), so it is not sent twice.
 (function () {
   "use strict";
 
@@ -19,15 +24,42 @@
     return raw;
   }
 
-  // name="branding.title" puts the value at body.branding.title.
+  // name="branding.title" puts the value at body.branding.title; name="tools.0.url" at body.tools[0].url
+  // (an input typed json whose value is [] names an empty list).
   function put(body, name, value) {
     var parts = name.split(".");
     var at = body;
     for (var i = 0; i < parts.length - 1; i++) {
-      at[parts[i]] = at[parts[i]] || {};
+      at[parts[i]] = at[parts[i]] || (/^[0-9]+$/.test(parts[i + 1]) ? [] : {});
       at = at[parts[i]];
     }
     at[parts[parts.length - 1]] = value;
+  }
+
+  function lookup(data, path) {
+    return path.split(".").reduce(function (at, key) { return at == null ? undefined : at[key]; }, data);
+  }
+
+  function reveal(form, answer, sent) {
+    var panel = document.getElementById(form.getAttribute("data-reveal"));
+    if (!panel) return;
+    var valueOf = function (path) {
+      var found = lookup(answer, path);
+      return found === undefined ? lookup(sent, path) : found;
+    };
+    panel.querySelectorAll("[data-field]").forEach(function (el) {
+      var value = valueOf(el.getAttribute("data-field"));
+      var text = value == null ? "" : typeof value === "object" ? JSON.stringify(value, null, 2) : String(value);
+      if (el.getAttribute("data-time") !== null) text = text.replace("T", " ").replace(/(\.[0-9]+)?(Z|\+00:00)$/, " UTC");
+      if (el.tagName === "INPUT" || el.tagName === "TEXTAREA") el.value = text;
+      else el.textContent = text;
+    });
+    panel.querySelectorAll("[data-shown-if]").forEach(function (el) {
+      var value = valueOf(el.getAttribute("data-shown-if"));
+      el.hidden = value == null || value === false || value === "";
+    });
+    panel.hidden = false;
+    panel.focus();
   }
 
   function bodyOf(form) {
@@ -76,9 +108,9 @@
     var method = spec.split(" ")[0];
     var path = spec.slice(method.length + 1);
     var button = form.querySelector("[type=submit]");
-    var body;
+    var sent;
     try {
-      body = method === "DELETE" ? undefined : JSON.stringify(bodyOf(form));
+      sent = method === "DELETE" ? undefined : bodyOf(form);
     } catch (e) {
       show(form, "One of the fields is not valid JSON: " + e.message, false);
       return;
@@ -90,7 +122,7 @@
         method: method,
         headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
         credentials: "same-origin",
-        body: body,
+        body: sent === undefined ? undefined : JSON.stringify(sent),
       });
       var data = response.status === 204 ? {} : await response.json().catch(function () { return {}; });
       if (!response.ok) {
@@ -100,7 +132,9 @@
       }
       form.dispatchEvent(new CustomEvent("revos:done", { detail: data, bubbles: true }));
       var next = form.getAttribute("data-next");
-      if (next) window.location.assign(fill(next, data));
+      if (form.getAttribute("data-once") !== null) form.hidden = true;
+      if (form.getAttribute("data-reveal")) reveal(form, data, sent);
+      else if (next) window.location.assign(fill(next, data));
       else if (form.getAttribute("data-stay") === null) window.location.reload();
       else show(form, form.getAttribute("data-done") || "Saved.", true);
     } catch (e) {
