@@ -46,6 +46,7 @@ ROUTE_SCOPES: dict[tuple[str, str], str] = {
     ("/v1/customers/{customer}/entitlements", "GET"): INGEST,
     ("/v1/burn-tables/{name}", "PUT"): ADMIN,
     ("/v1/burn-tables/{name}", "GET"): ADMIN,
+    ("/v1/customers", "GET"): ADMIN,
     ("/v1/customers/{customer}", "PUT"): ADMIN,
     ("/v1/customers/{customer}", "GET"): ADMIN,
     ("/v1/customers/{customer}/grants", "POST"): ADMIN,
