@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from gateway.dashboard import accounts, home, views
+from gateway.dashboard import accounts, customers, home, views
 
 ROUTES: list[BaseRoute] = [
     Route("/", home.root, methods=["GET"]),
@@ -17,4 +17,5 @@ ROUTES: list[BaseRoute] = [
     Route("/dashboard/account", accounts.account_page, methods=["GET"]),
     Route("/dashboard/account", accounts.change_password, methods=["POST"]),
     Route("/dashboard/static/{name}", views.static_file, methods=["GET"]),
+    *customers.ROUTES,
 ]

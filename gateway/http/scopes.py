@@ -39,6 +39,8 @@ ROUTE_SCOPES: dict[tuple[str, str], str] = {
     ("/dashboard/account", "GET"): DASHBOARD,
     ("/dashboard/account", "POST"): DASHBOARD,
     ("/dashboard/static/{name}", "GET"): DASHBOARD,
+    ("/dashboard/customers", "GET"): DASHBOARD,
+    ("/dashboard/customers/{customer}", "GET"): DASHBOARD,
     ("/v1/events", "POST"): INGEST,
     ("/v1/check", "POST"): INGEST,
     ("/v1/holds/{hold_id}", "DELETE"): INGEST,

@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-CUSTOMER = "SELECT debt, updated_at FROM customers WHERE tenant_id = $1 AND customer = $2"
+CUSTOMER = "SELECT debt, updated_at, ledger_seq FROM customers WHERE tenant_id = $1 AND customer = $2"
 
 GRANTS = """
 SELECT grant_id, amount, remaining, priority, effective_at, expires_at, reason, granted_at, status, closed_at
