@@ -141,6 +141,7 @@ ROUTES: list[BaseRoute] = [
     Route("/v1/events", usage.post_events, methods=["POST"]),
     Route("/v1/burn-tables/{name}", usage.put_burn_table, methods=["PUT"]),
     Route("/v1/burn-tables/{name}", usage.get_burn_table, methods=["GET"]),
+    Route("/v1/customers", customers.list_customers, methods=["GET"]),
     Route("/v1/customers/{customer}", customers.put_customer, methods=["PUT"]),
     Route("/v1/customers/{customer}", customers.get_customer, methods=["GET"]),
     Route("/v1/customers/{customer}/grants", credits.post_grant, methods=["POST"]),

@@ -158,7 +158,8 @@ def _seq(raw: str) -> int:
     return int(seq)
 
 
-def _alert_position(raw: str) -> tuple[int, Decimal]:
+def alert_after(raw: str) -> tuple[int, Decimal]:
+    """The position an alerts cursor holds: (ledger seq, threshold)."""
     seq, threshold = paging.decode(raw, 2)
     if not paging.is_position(seq) or not isinstance(threshold, str):
         raise paging.invalid_cursor()
@@ -166,6 +167,16 @@ def _alert_position(raw: str) -> tuple[int, Decimal]:
         return seq, parse_decimal(threshold, "cursor", allow_negative=True)
     except ValidationError as exc:
         raise paging.invalid_cursor() from exc
+
+
+def charge_position(row: dict[str, Any]) -> tuple[str, str]:
+    """Where a page of charges (newest first) ends: its last row's event time and id."""
+    return row["event_time"].isoformat(), row["event_id"]
+
+
+def alert_position(row: dict[str, Any]) -> tuple[int, str]:
+    """Where a page of alerts ends: its last row's ledger seq and threshold."""
+    return row["ledger_seq"], str(row["threshold"])
 
 
 async def get_charges(request: Request) -> Response:
@@ -177,7 +188,7 @@ async def get_charges(request: Request) -> Response:
     if before is None and await reads.customer(svc.pool, who.tenant_id, customer) is None:
         raise not_found("customer")
     rows = await reads.charges(svc.pool, who.tenant_id, customer, before=before, limit=limit + 1)
-    page, next_cursor = paging.page(rows, limit, lambda row: (row["event_time"].isoformat(), row["event_id"]))
+    page, next_cursor = paging.page(rows, limit, charge_position)
     return json_response({"customer": customer, "charges": page, "next_cursor": next_cursor})
 
 
@@ -205,8 +216,8 @@ async def get_alerts(request: Request) -> Response:
     customer = request.path_params["customer"]
     limit = _limit(request)
     cursor = request.query_params.get("cursor")
-    after = _alert_position(cursor) if cursor else None
+    after = alert_after(cursor) if cursor else None
     await _known_customer(svc, who.tenant_id, customer)
     rows = await reads.alerts(svc.pool, who.tenant_id, customer, after=after, limit=limit + 1)
-    page, next_cursor = paging.page(rows, limit, lambda row: (row["ledger_seq"], str(row["threshold"])))
+    page, next_cursor = paging.page(rows, limit, alert_position)
     return json_response({"customer": customer, "alerts": page, "next_cursor": next_cursor})

@@ -63,7 +63,7 @@ def _definition(e: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _periods(now: datetime) -> tuple[datetime, datetime]:
+def periods(now: datetime) -> tuple[datetime, datetime]:
     return period_start(now, "day"), period_start(now, "month")
 
 
@@ -96,7 +96,8 @@ async def put_entitlement(request: Request) -> Response:
     )
 
 
-def _listed(row: Mapping[str, Any]) -> dict[str, Any]:
+def listed(row: Mapping[str, Any]) -> dict[str, Any]:
+    """An entitlement as listed: its definition, and for a metered one its use in the current period."""
     out = _definition(row)
     if row["kind"] == METERED:
         e = Entitlement(METERED, allowance=row["allowance"], used=row["used"])
@@ -108,10 +109,10 @@ def _listed(row: Mapping[str, Any]) -> dict[str, Any]:
 async def get_entitlements(request: Request) -> Response:
     svc, who = await caller(request)
     customer = request.path_params["customer"]
-    rows = await reads.entitlements(svc.pool, who.tenant_id, customer, periods=_periods(datetime.now(UTC)))
+    rows = await reads.entitlements(svc.pool, who.tenant_id, customer, periods=periods(datetime.now(UTC)))
     if not rows and await reads.customer(svc.pool, who.tenant_id, customer) is None:
         raise not_found("customer")
-    return json_response({"customer": customer, "entitlements": [_listed(r) for r in rows]})
+    return json_response({"customer": customer, "entitlements": [listed(r) for r in rows]})
 
 
 async def evaluate(
@@ -127,7 +128,7 @@ async def evaluate(
         asked.customer,
         asked.feature,
         at=now,
-        periods=_periods(now),
+        periods=periods(now),
         watermark=(BILLING, partition),
     )
     entitlement = None

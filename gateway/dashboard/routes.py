@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from gateway.dashboard import accounts, agents, audit, conversations, home, keys, tools, views
+from gateway.dashboard import accounts, agents, audit, conversations, customers, home, keys, tools, views
 
 ROUTES: list[BaseRoute] = [
     Route("/", home.root, methods=["GET"]),
@@ -22,4 +22,5 @@ ROUTES: list[BaseRoute] = [
     *audit.ROUTES,
     *tools.ROUTES,
     Route("/dashboard/static/{name}", views.static_file, methods=["GET"]),
+    *customers.ROUTES,
 ]

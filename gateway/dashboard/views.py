@@ -8,17 +8,20 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from importlib import resources
 from typing import Any
 from urllib.parse import quote
 
 import jinja2
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from gateway.http.auth import CSRF_FIELD, SESSION_COOKIE
 from gateway.services import services
+from pipeline.money import format_decimal
 from projections import login_sessions
 from projections.login_sessions import LoginSession
 
@@ -38,7 +41,30 @@ STATIC = {
     "dashboard.css": "text/css; charset=utf-8",
     "dashboard.js": "text/javascript; charset=utf-8",
     "agent-preview.js": "text/javascript; charset=utf-8",
+    "customers.js": "text/javascript; charset=utf-8",
 }
+
+
+def decimal(value: Decimal | str | None) -> str:
+    """Money and quantities exactly as the API writes them (never through a float)."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else format_decimal(value)
+
+
+def time_tag(value: datetime | None) -> Markup:
+    """A time as people read it, in UTC to the second; a narrow column breaks it between date and time."""
+    if value is None:
+        return Markup("")
+    at = value.astimezone(UTC)
+    return Markup('<time datetime="{}"><span>{}</span> <span>{}</span></time>').format(
+        at.isoformat(), at.strftime("%Y-%m-%d"), at.strftime("%H:%M:%S UTC")
+    )
+
+
+def segment(value: str) -> str:
+    """An identifier as one URL path segment: every reserved character escaped, '/' included."""
+    return quote(value, safe="")
 
 
 @functools.cache
@@ -47,6 +73,7 @@ def templates() -> Jinja2Templates:
     env = jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined)
     env.globals["static"] = static_url
     env.filters["when"] = when
+    env.filters.update(decimal=decimal, time_tag=time_tag, segment=segment)
     return Jinja2Templates(env=env)
 
 

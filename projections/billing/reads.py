@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-CUSTOMER = "SELECT debt, updated_at FROM customers WHERE tenant_id = $1 AND customer = $2"
+CUSTOMER = "SELECT debt, updated_at, ledger_seq FROM customers WHERE tenant_id = $1 AND customer = $2"
 
 GRANTS = """
 SELECT grant_id, amount, remaining, priority, effective_at, expires_at, reason, granted_at, status, closed_at
@@ -125,18 +125,24 @@ async def correction(pool: asyncpg.Pool, tenant_id: str, correction_id: str) -> 
 
 # Balances, entitlements and the real-time check.
 
-# A customer's spendable balance at $3 (active grants effective then and not yet expired, minus debt)
-# and credit limit: one row even for a customer never seen (`known` false, zeros). The balance
-# endpoint and the check both read it, so they always agree.
-BALANCE = """
+
+def spendable(tenant: str, customer: str, at: str) -> str:
+    """SQL for the credits a customer may spend at `at`: its active grants effective then and not yet
+    expired. The arguments are SQL expressions (parameters or columns)."""
+    return f"""COALESCE((SELECT sum(g.remaining) FROM grants g
+                 WHERE g.tenant_id = {tenant} AND g.customer = {customer} AND g.status = 'active'
+                   AND g.effective_at <= {at} AND (g.expires_at IS NULL OR {at} < g.expires_at)), 0)"""
+
+
+# A customer's spendable balance at $3 (spendable grants minus debt) and credit limit: one row even for
+# a customer never seen (`known` false, zeros). The balance endpoint, the check and the list of
+# customers all count it this way, so they always agree.
+BALANCE = f"""
 SELECT c.customer IS NOT NULL AS known,
        COALESCE(c.debt, 0) AS debt,
        COALESCE(c.credit_limit, 0) AS credit_limit,
        c.updated_at,
-       COALESCE((SELECT sum(g.remaining) FROM grants g
-                 WHERE g.tenant_id = $1 AND g.customer = $2 AND g.status = 'active'
-                   AND g.effective_at <= $3 AND (g.expires_at IS NULL OR $3 < g.expires_at)), 0)
-         - COALESCE(c.debt, 0) AS balance
+       {spendable("$1", "$2", "$3")} - COALESCE(c.debt, 0) AS balance
 FROM (VALUES (1)) AS one
 LEFT JOIN customers c ON c.tenant_id = $1 AND c.customer = $2
 """

@@ -28,9 +28,16 @@ async def test_customer_answers_are_documented(fuzz_stack: Stack, fuzz_headers: 
         api.headers.update(fuzz_headers)
         put = await api.put("/v1/customers/doc_1", json={"credit_limit": "5", "metadata": {"a": "b"}})
         got = await api.get("/v1/customers/doc_1")
+        listed = await api.get("/v1/customers", params={"prefix": "doc_", "limit": 1})
+        paged = await api.get(
+            "/v1/customers", params={"limit": 1, "cursor": listed.json()["next_cursor"] or ""}
+        )
+        refused = await api.get("/v1/customers", params={"cursor": "not-one"})
+    assert listed.json()["customers"][0]["customer"] == "doc_1" and refused.status_code == 400
     wrong = [
         undocumented("PUT", "/v1/customers/{customer}", put),
         undocumented("GET", "/v1/customers/{customer}", got),
+        *(undocumented("GET", "/v1/customers", answer) for answer in (listed, paged, refused)),
     ]
     assert [w for w in wrong if w] == []
 

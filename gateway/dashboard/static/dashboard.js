@@ -1,4 +1,4 @@
-// The dashboard's only script: forms that talk to the JSON API, copy buttons, and small helpers.
+// The dashboard's shared script: forms that talk to the JSON API, copy buttons, and small helpers.
 // A form marked data-api="METHOD /v1/path" is sent as JSON with the session's CSRF token; the API
 // answers as it answers any client, and its error message is shown in the form's alert region.
 // data-reveal="<id>" shows the answer in that element instead of reloading: each [data-field="a.b"]
@@ -6,6 +6,8 @@
 // data-time, a UTC time reads as the pages show times), and each [data-shown-if="a.b"] is hidden
 // unless that field is there (not null, false or empty). A form marked data-once is hidden once it
 // succeeded (what it made shows after a reload), so it is not sent twice.
+// "{name}" in the path is the form's field of that name, URL-encoded (mark the field data-skip to keep
+// it out of the body), e.g. data-api="PUT /v1/customers/{customer}".
 (function () {
   "use strict";
 
@@ -20,7 +22,17 @@
     if (kind === "null-empty") return raw.trim() === "" ? null : raw;
     if (kind === "number") return raw.trim() === "" ? null : Number(raw);
     if (kind === "lines") return raw.split("\n").map(function (s) { return s.trim(); }).filter(Boolean);
-    if (kind === "json") return raw.trim() === "" ? null : JSON.parse(raw);
+    if (kind === "json") {
+      if (raw.trim() === "") return null;
+      try { return JSON.parse(raw); } catch (e) { throw new Error(input.name + " is not valid JSON (" + e.message + ")"); }
+    }
+    // A datetime-local input: the person's local time, sent as RFC 3339 in UTC; empty leaves it out.
+    if (kind === "time") {
+      if (raw.trim() === "") return undefined;
+      var at = new Date(raw);
+      if (isNaN(at.getTime())) throw new Error(input.name + " is not a date and time");
+      return at.toISOString();
+    }
     return raw;
   }
 
@@ -73,6 +85,14 @@
     return body;
   }
 
+  function fieldsOf(form) {
+    var values = {};
+    Array.prototype.forEach.call(form.elements, function (el) {
+      if (el.name && !el.disabled) values[el.name] = el.value;
+    });
+    return values;
+  }
+
   function fill(template, data) {
     return template.replace(/\{([a-z_]+)\}/g, function (_, key) {
       return encodeURIComponent(data[key] === undefined ? "" : data[key]);
@@ -106,13 +126,13 @@
     var confirmText = form.getAttribute("data-confirm");
     if (confirmText && !window.confirm(confirmText)) return;
     var method = spec.split(" ")[0];
-    var path = spec.slice(method.length + 1);
+    var path = fill(spec.slice(method.length + 1), fieldsOf(form));
     var button = form.querySelector("[type=submit]");
     var sent;
     try {
       sent = method === "DELETE" ? undefined : bodyOf(form);
     } catch (e) {
-      show(form, "One of the fields is not valid JSON: " + e.message, false);
+      show(form, "One of the fields is not valid: " + e.message, false);
       return;
     }
     if (button) button.disabled = true;
