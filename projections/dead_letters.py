@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
+from pipeline.codec import Codec
+from pipeline.dead_letters import replay_headers
+from pipeline.publishing import Outgoing
 from pipeline.records import DeadLetter, DeadLetterReplayed
 
 INSERT = """
@@ -104,3 +108,25 @@ async def get(pool: asyncpg.Pool, dead_letter_id: str) -> dict[str, Any] | None:
 
 async def all_ids(pool: asyncpg.Pool, code: str | None = None) -> list[str]:
     return [r["dead_letter_id"] for r in await pool.fetch(ALL_IDS, code)]
+
+
+# Replays: the original record again, then the note that it was replayed (the `replays` count).
+
+
+def original_again(row: Mapping[str, Any]) -> Outgoing:
+    """A stored dead letter's original record, to its source topic under its key, marked as a replay."""
+    original = [header_bytes(h) for h in row["headers"]]
+    return Outgoing(
+        row["source_topic"],
+        bytes(row["value"]),
+        key=None if row["key"] is None else bytes(row["key"]),
+        headers=replay_headers(original, row["dead_letter_id"], row["replay_count"]),
+    )
+
+
+def replay_note(
+    codec: Codec, row: Mapping[str, Any], *, target_topic: str, actor: str, now: datetime
+) -> Outgoing:
+    """The note, on the dead letter's own topic, that its record went to `target_topic` again."""
+    note = DeadLetterReplayed(row["dead_letter_id"], target_topic, actor, now)
+    return Outgoing(row["topic"], codec.encode(note), key=row["dead_letter_id"].encode())
