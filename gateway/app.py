@@ -22,7 +22,7 @@ from starlette.routing import BaseRoute, Route
 
 from gateway.admin import audit, keys
 from gateway.assistants import agents, conversations, sightings
-from gateway.billing import corrections, credits, customers, entitlements, usage
+from gateway.billing import burn_tables, corrections, credits, customers, entitlements, usage
 from gateway.chat import pages, socket, widget
 from gateway.chat.providers import provider_from_settings
 from gateway.chat.runtime import chat_runtime
@@ -139,8 +139,11 @@ ROUTES: list[BaseRoute] = [
     Route("/metrics", metrics),
     Route("/openapi.json", openapi),
     Route("/v1/events", usage.post_events, methods=["POST"]),
-    Route("/v1/burn-tables/{name}", usage.put_burn_table, methods=["PUT"]),
-    Route("/v1/burn-tables/{name}", usage.get_burn_table, methods=["GET"]),
+    Route("/v1/burn-tables", burn_tables.list_burn_tables, methods=["GET"]),
+    Route("/v1/burn-tables/{name}", burn_tables.put_burn_table, methods=["PUT"]),
+    Route("/v1/burn-tables/{name}", burn_tables.get_burn_table, methods=["GET"]),
+    Route("/v1/burn-tables/{name}/versions", burn_tables.list_versions, methods=["GET"]),
+    Route("/v1/burn-tables/{name}/preview", burn_tables.preview, methods=["POST"]),
     Route("/v1/customers/{customer}", customers.put_customer, methods=["PUT"]),
     Route("/v1/customers/{customer}", customers.get_customer, methods=["GET"]),
     Route("/v1/customers/{customer}/grants", credits.post_grant, methods=["POST"]),

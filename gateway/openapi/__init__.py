@@ -9,6 +9,7 @@ from gateway.http.scopes import ROUTE_SCOPES
 from gateway.openapi import (
     agents,
     audit,
+    burn_tables,
     conversations,
     corrections,
     credits,
@@ -39,6 +40,7 @@ OPENAPI: dict[str, Any] = {
                 },
             },
             **usage.SCHEMAS,
+            **burn_tables.SCHEMAS,
             **customers.SCHEMAS,
             **entitlements.SCHEMAS,
             **credits.SCHEMAS,
@@ -51,6 +53,7 @@ OPENAPI: dict[str, Any] = {
     "security": [{"bearer": []}],
     "paths": {
         **usage.PATHS,
+        **burn_tables.PATHS,
         **customers.PATHS,
         **entitlements.PATHS,
         **audit.PATHS,
