@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from gateway.admin import audit, keys
+from gateway.admin import audit, dead_letters, keys
 from gateway.assistants import agents, conversations, sightings
 from gateway.billing import burn_tables, corrections, credits, customers, entitlements, usage
 from gateway.chat import pages, socket, widget
@@ -150,6 +150,9 @@ ROUTES: list[BaseRoute] = [
     Route("/v1/customers/{customer}/balance", credits.get_balance, methods=["GET"]),
     Route("/v1/customers/{customer}/charges", credits.get_charges, methods=["GET"]),
     Route("/v1/audit", audit.get_audit, methods=["GET"]),
+    Route("/v1/dead-letters", dead_letters.list_dead_letters, methods=["GET"]),
+    Route("/v1/dead-letters/{dead_letter_id}", dead_letters.get_dead_letter, methods=["GET"]),
+    Route("/v1/dead-letters/{dead_letter_id}/replay", dead_letters.replay, methods=["POST"]),
     Route("/v1/keys", keys.list_keys, methods=["GET"]),
     Route("/v1/keys", keys.post_key, methods=["POST"]),
     Route("/v1/keys/{key_id}/revoke", keys.revoke_key, methods=["POST"]),

@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 
+from pipeline.billing.ledger import DEFAULT_TABLE
 from pipeline.records import BurnTablePublished
 from projections.billing.burn_rules import version_from_row
 
@@ -98,6 +99,21 @@ async def versions_page(
     pool: asyncpg.Pool, tenant_id: str, name: str, *, below: int | None, limit: int
 ) -> list[dict[str, Any]]:
     return [dict(r) for r in await pool.fetch(VERSIONS, tenant_id, name, below, limit)]
+
+
+CHARGED_TO = "SELECT customer FROM charges WHERE tenant_id = $1 AND event_id = $2"
+TABLE_OF = "SELECT burn_table FROM customers WHERE tenant_id = $1 AND customer = $2"
+
+
+async def charged_to(pool: asyncpg.Pool, tenant_id: str, event_id: str) -> str | None:
+    """The customer an event id was charged to, if it was."""
+    found: str | None = await pool.fetchval(CHARGED_TO, tenant_id, event_id)
+    return found
+
+
+async def table_of(pool: asyncpg.Pool, tenant_id: str, customer: str) -> str:
+    """The burn table that prices a customer's usage: theirs, or `default`."""
+    return await pool.fetchval(TABLE_OF, tenant_id, customer) or DEFAULT_TABLE
 
 
 async def priced_versions(pool: asyncpg.Pool, tenant_id: str, name: str) -> list[BurnTablePublished]:
