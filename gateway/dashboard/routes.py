@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from gateway.dashboard import accounts, home, views
+from gateway.dashboard import accounts, burn_tables, dead_letters, home, views
 
 ROUTES: list[BaseRoute] = [
     Route("/", home.root, methods=["GET"]),
@@ -16,5 +16,7 @@ ROUTES: list[BaseRoute] = [
     Route("/dashboard", home.home, methods=["GET"]),
     Route("/dashboard/account", accounts.account_page, methods=["GET"]),
     Route("/dashboard/account", accounts.change_password, methods=["POST"]),
+    *burn_tables.ROUTES,
+    *dead_letters.ROUTES,
     Route("/dashboard/static/{name}", views.static_file, methods=["GET"]),
 ]

@@ -7,6 +7,7 @@ import hashlib
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 from urllib.parse import quote
@@ -33,7 +34,11 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
-STATIC = {"dashboard.css": "text/css; charset=utf-8", "dashboard.js": "text/javascript; charset=utf-8"}
+STATIC = {
+    "dashboard.css": "text/css; charset=utf-8",
+    "dashboard.js": "text/javascript; charset=utf-8",
+    "previews.js": "text/javascript; charset=utf-8",
+}
 
 
 @functools.cache
@@ -41,7 +46,13 @@ def templates() -> Jinja2Templates:
     loader = jinja2.PackageLoader("gateway.dashboard", "templates")
     env = jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined)
     env.globals["static"] = static_url
+    env.filters["when"] = when
     return Jinja2Templates(env=env)
+
+
+def when(moment: datetime | None) -> str:
+    """A time as the pages show it: to the minute, in UTC."""
+    return "" if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 @functools.cache

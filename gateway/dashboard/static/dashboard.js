@@ -1,6 +1,7 @@
 // The dashboard's only script: forms that talk to the JSON API, copy buttons, and small helpers.
 // A form marked data-api="METHOD /v1/path" is sent as JSON with the session's CSRF token; the API
-// answers as it answers any client, and its error message is shown in the form's alert region.
+// answers as it answers any client, and its error message is shown in the form's alert region. A
+// `{field}` in the path is filled with that field's value, which then stays out of the body.
 (function () {
   "use strict";
 
@@ -78,7 +79,13 @@
     var button = form.querySelector("[type=submit]");
     var body;
     try {
-      body = method === "DELETE" ? undefined : JSON.stringify(bodyOf(form));
+      var fields = bodyOf(form);
+      path = path.replace(/\{([a-z_]+)\}/g, function (_, key) {
+        var value = fields[key];
+        delete fields[key];
+        return encodeURIComponent(value === undefined || value === null ? "" : value);
+      });
+      body = method === "DELETE" ? undefined : JSON.stringify(fields);
     } catch (e) {
       show(form, "One of the fields is not valid JSON: " + e.message, false);
       return;
