@@ -20,9 +20,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from gateway.admin import audit, keys
+from gateway.admin import audit, dead_letters, keys
 from gateway.assistants import agents, conversations, sightings, tools
-from gateway.billing import corrections, credits, customers, entitlements, usage
+from gateway.billing import burn_tables, corrections, credits, customers, entitlements, usage
 from gateway.chat import pages, socket, widget
 from gateway.chat.providers import provider_from_settings
 from gateway.chat.runtime import chat_runtime
@@ -139,8 +139,11 @@ ROUTES: list[BaseRoute] = [
     Route("/metrics", metrics),
     Route("/openapi.json", openapi),
     Route("/v1/events", usage.post_events, methods=["POST"]),
-    Route("/v1/burn-tables/{name}", usage.put_burn_table, methods=["PUT"]),
-    Route("/v1/burn-tables/{name}", usage.get_burn_table, methods=["GET"]),
+    Route("/v1/burn-tables", burn_tables.list_burn_tables, methods=["GET"]),
+    Route("/v1/burn-tables/{name}", burn_tables.put_burn_table, methods=["PUT"]),
+    Route("/v1/burn-tables/{name}", burn_tables.get_burn_table, methods=["GET"]),
+    Route("/v1/burn-tables/{name}/versions", burn_tables.list_versions, methods=["GET"]),
+    Route("/v1/burn-tables/{name}/preview", burn_tables.preview, methods=["POST"]),
     Route("/v1/customers", customers.list_customers, methods=["GET"]),
     Route("/v1/customers/{customer}", customers.put_customer, methods=["PUT"]),
     Route("/v1/customers/{customer}", customers.get_customer, methods=["GET"]),
@@ -148,6 +151,9 @@ ROUTES: list[BaseRoute] = [
     Route("/v1/customers/{customer}/balance", credits.get_balance, methods=["GET"]),
     Route("/v1/customers/{customer}/charges", credits.get_charges, methods=["GET"]),
     Route("/v1/audit", audit.get_audit, methods=["GET"]),
+    Route("/v1/dead-letters", dead_letters.list_dead_letters, methods=["GET"]),
+    Route("/v1/dead-letters/{dead_letter_id}", dead_letters.get_dead_letter, methods=["GET"]),
+    Route("/v1/dead-letters/{dead_letter_id}/replay", dead_letters.replay, methods=["POST"]),
     Route("/v1/keys", keys.list_keys, methods=["GET"]),
     Route("/v1/keys", keys.post_key, methods=["POST"]),
     Route("/v1/keys/{key_id}/revoke", keys.revoke_key, methods=["POST"]),

@@ -8,10 +8,11 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from pipeline.records import DeadLetter, Header
-from pipeline.topics import REPLAY_COUNT
+from pipeline.topics import OUTBOX_ID, REPLAY_COUNT, REPLAY_OF
 from pipeline.version import APP_VERSION
 
 MAX_STACK = 4000
+MAX_REPLAYS = 3  # generations of one record: a replay that fails again may be replayed, this many times
 
 
 def dead_letter_id(stage: str, topic: str, partition: int, offset: int, value: bytes = b"") -> str:
@@ -37,6 +38,22 @@ def replay_count(headers: Sequence[tuple[str, bytes]]) -> int:
             except (UnicodeDecodeError, ValueError):
                 return 0
     return 0
+
+
+def replay_refusal(*, replay_count: int, replays: int) -> str | None:
+    """Why a dead letter must not be replayed again (its record was replayed too often), or None."""
+    if replay_count + replays >= MAX_REPLAYS:
+        return f"already replayed {replay_count + replays} time(s); the limit is {MAX_REPLAYS}"
+    return None
+
+
+def replay_headers(
+    original: Sequence[tuple[str, bytes]], dead_letter_id: str, replay_count: int
+) -> tuple[tuple[str, bytes], ...]:
+    """The headers of a replayed record: the original's, marked as a replay of `dead_letter_id`."""
+    # The outbox id of the original is spent: its row went when the original was dead-lettered.
+    kept = [(k, v) for k, v in original if k not in (REPLAY_OF, REPLAY_COUNT, OUTBOX_ID)]
+    return (*kept, (REPLAY_OF, dead_letter_id.encode()), (REPLAY_COUNT, str(replay_count + 1).encode()))
 
 
 def for_source_record(

@@ -1,12 +1,17 @@
-"""The dead-letter projection: what failed, why, and how often it was replayed; read by `revos dlq`."""
+"""The dead-letter projection: what failed, why, and how often it was replayed; read by `revos dlq` (every
+dead letter) and by the API (a tenant's own: those without a tenant are the operator's)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
+from pipeline.codec import Codec
+from pipeline.dead_letters import replay_headers
+from pipeline.publishing import Outgoing
 from pipeline.records import DeadLetter, DeadLetterReplayed
 
 INSERT = """
@@ -35,6 +40,25 @@ GET = "SELECT * FROM dead_letters WHERE dead_letter_id = $1"
 ALL_IDS = (
     "SELECT dead_letter_id FROM dead_letters WHERE ($1::text IS NULL OR code = $1) ORDER BY last_failed_at"
 )
+
+# A tenant's own, newest first (by when each first failed, which never changes: stable pages).
+TENANT_PAGE = """
+SELECT dead_letter_id, stage, code, message, event_id, attempts, replay_count, replays,
+       first_failed_at, last_failed_at, last_replayed_at
+FROM dead_letters
+WHERE tenant_id = $1 AND ($2::text IS NULL OR code = $2) AND ($3::text IS NULL OR stage = $3)
+  AND ($4::timestamptz IS NULL OR (first_failed_at, dead_letter_id) < ($4, $5))
+ORDER BY first_failed_at DESC, dead_letter_id DESC
+LIMIT $6
+"""
+TENANT_COUNTS = """
+SELECT code, count(*) AS count FROM dead_letters
+WHERE tenant_id = $1 AND ($2::text IS NULL OR stage = $2)
+GROUP BY code ORDER BY count(*) DESC, code
+"""
+TENANT_GET = "SELECT * FROM dead_letters WHERE tenant_id = $1 AND dead_letter_id = $2"
+# Read your writes: the replay's note was applied.
+REPLAYED = "SELECT 1 FROM dead_letters WHERE dead_letter_id = $1 AND replays > $2"
 
 
 def _text(value: str | None) -> str | None:
@@ -104,3 +128,50 @@ async def get(pool: asyncpg.Pool, dead_letter_id: str) -> dict[str, Any] | None:
 
 async def all_ids(pool: asyncpg.Pool, code: str | None = None) -> list[str]:
     return [r["dead_letter_id"] for r in await pool.fetch(ALL_IDS, code)]
+
+
+async def tenant_page(
+    pool: asyncpg.Pool,
+    tenant_id: str,
+    *,
+    code: str | None,
+    stage: str | None,
+    before: tuple[datetime, str] | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    at, dead_letter_id = before if before else (None, None)
+    rows = await pool.fetch(TENANT_PAGE, tenant_id, code, stage, at, dead_letter_id, limit)
+    return [dict(r) for r in rows]
+
+
+async def tenant_counts(pool: asyncpg.Pool, tenant_id: str, *, stage: str | None) -> dict[str, int]:
+    """How many of the tenant's dead letters each code has, most first."""
+    return {r["code"]: r["count"] for r in await pool.fetch(TENANT_COUNTS, tenant_id, stage)}
+
+
+async def tenant_get(pool: asyncpg.Pool, tenant_id: str, dead_letter_id: str) -> dict[str, Any] | None:
+    """One of the tenant's dead letters; another tenant's, or the operator's, is None like a missing one."""
+    row = await pool.fetchrow(TENANT_GET, tenant_id, dead_letter_id)
+    return None if row is None else dict(row)
+
+
+# Replays: the original record again, then the note that it was replayed (the `replays` count).
+
+
+def original_again(row: Mapping[str, Any]) -> Outgoing:
+    """A stored dead letter's original record, to its source topic under its key, marked as a replay."""
+    original = [header_bytes(h) for h in row["headers"]]
+    return Outgoing(
+        row["source_topic"],
+        bytes(row["value"]),
+        key=None if row["key"] is None else bytes(row["key"]),
+        headers=replay_headers(original, row["dead_letter_id"], row["replay_count"]),
+    )
+
+
+def replay_note(
+    codec: Codec, row: Mapping[str, Any], *, target_topic: str, actor: str, now: datetime
+) -> Outgoing:
+    """The note, on the dead letter's own topic, that its record went to `target_topic` again."""
+    note = DeadLetterReplayed(row["dead_letter_id"], target_topic, actor, now)
+    return Outgoing(row["topic"], codec.encode(note), key=row["dead_letter_id"].encode())

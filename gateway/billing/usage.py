@@ -1,5 +1,5 @@
-"""Usage in and its prices: POST /v1/events (validate each event, produce the accepted, dead-letter the
-rejected, answer per event) and the burn tables that price it."""
+"""Usage in: POST /v1/events (validate each event, produce the accepted, dead-letter the rejected, answer
+per event). The burn tables that price it are in burn_tables.py."""
 
 from __future__ import annotations
 
@@ -13,25 +13,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.http.body import read_json
-from gateway.http.errors import ApiError, not_found
+from gateway.http.errors import ApiError
 from gateway.http.responses import json_response
 from gateway.services import caller
-from gateway.writes import audit_entry
 from pipeline import validation
-from pipeline.billing.validation import burn_tables as burn_table_validation
 from pipeline.errors import ValidationError
 from pipeline.publishing import Outgoing
 from pipeline.records import DeadLetter, Header
 from pipeline.topics import BILLING, BILLING_DLQ, customer_key
 from pipeline.version import APP_VERSION
-from projections import named_leases
-from projections.billing import reads
-from projections.billing.burn_rules import rules_to_json
 
 MAX_EVENTS = 1000
 STAGE = "gateway.ingest"
 REQUEST_ID = "revos-request-id"
-LEASE_MARGIN = 5.0  # seconds a burn table's lease outlives the wait for its projection
 
 EVENTS = Counter("revos_events_total", "Usage events received by the gateway", ["status"])
 
@@ -92,78 +86,3 @@ async def post_events(request: Request) -> Response:
     EVENTS.labels("accepted").inc(accepted)
     EVENTS.labels("rejected").inc(len(events) - accepted)
     return json_response({"accepted": accepted, "rejected": len(events) - accepted, "results": results})
-
-
-async def put_burn_table(request: Request) -> Response:
-    svc, who = await caller(request)
-    name = request.path_params["name"]
-    body = await read_json(request)
-    now = datetime.now(UTC)
-    # Fail fast, before taking the lock: the version number does not change what is valid.
-    burn_table_validation.burn_table(body, tenant_id=who.tenant_id, name=name, version=1, actor="", now=now)
-    try:
-        # Versions are numbered under a lease held until the projection shows the new one, so that
-        # concurrent publishes (from any gateway replica) get consecutive numbers. A lease, not an
-        # advisory lock: waiting for or holding it must not keep a pooled connection from other requests.
-        async with named_leases.held(
-            svc.pool,
-            f"burn-table|{who.tenant_id}|{name}",
-            seconds=svc.write_timeout + LEASE_MARGIN,
-            wait=svc.write_timeout,
-        ):
-            previous = await reads.burn_table_versions(svc.pool, who.tenant_id, name, limit=1)
-            version = (previous[0]["version"] if previous else 0) + 1
-            table = burn_table_validation.burn_table(
-                body, tenant_id=who.tenant_id, name=name, version=version, actor=who.actor, now=now
-            )
-            encoded = svc.codec.encode(table)
-            key = f"{who.tenant_id}:burn-table:{name}".encode()
-            trail = audit_entry(
-                request,
-                who,
-                action="burn_table.publish",
-                target=f"burn_table:{name}",
-                before=_table_json(previous[0]) if previous else None,
-                after={"name": name, "version": version, "effective_at": table.effective_at,
-                       "rules": rules_to_json(table.rules)},
-                now=now,
-            )  # fmt: skip
-            # Every partition gets the version, in order with the usage it must price.
-            partitions = await svc.publisher.partitions(BILLING)
-            await svc.writer.publish(
-                [Outgoing(BILLING, encoded, key=key, partition=p) for p in partitions], [trail]
-            )
-            applied = await svc.writer.wait(reads.VERSION_EXISTS, who.tenant_id, name, version)
-    except named_leases.LeaseBusy as exc:
-        raise ApiError(
-            503,
-            "burn_table_busy",
-            "another version of this burn table is being published; retry shortly",
-            {"Retry-After": "1"},
-        ) from exc
-    return json_response(
-        {
-            "name": name,
-            "version": version,
-            "effective_at": table.effective_at,
-            "status": "applied" if applied else "pending",
-        },
-        status=200 if applied else 202,
-    )
-
-
-async def get_burn_table(request: Request) -> Response:
-    svc, who = await caller(request)
-    name = request.path_params["name"]
-    rows = await reads.burn_table_versions(svc.pool, who.tenant_id, name, limit=1)
-    if not rows:
-        raise not_found("burn_table")
-    return json_response(rows[0])
-
-
-def _table_json(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: row[k] for k in ("name", "version", "effective_at", "rules")}
-
-
-def _table_json(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: row[k] for k in ("name", "version", "effective_at", "rules")}

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from gateway.dashboard import accounts, agents, audit, conversations, customers, home, keys, tools, views
+from gateway.dashboard import (
+    accounts,
+    agents,
+    audit,
+    burn_tables,
+    conversations,
+    customers,
+    dead_letters,
+    home,
+    keys,
+    tools,
+    views,
+)
 
 ROUTES: list[BaseRoute] = [
     Route("/", home.root, methods=["GET"]),
@@ -21,6 +33,8 @@ ROUTES: list[BaseRoute] = [
     *conversations.ROUTES,
     *audit.ROUTES,
     *tools.ROUTES,
+    *burn_tables.ROUTES,
+    *dead_letters.ROUTES,
     Route("/dashboard/static/{name}", views.static_file, methods=["GET"]),
     *customers.ROUTES,
 ]

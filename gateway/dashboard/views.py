@@ -42,6 +42,7 @@ STATIC = {
     "dashboard.js": "text/javascript; charset=utf-8",
     "agent-preview.js": "text/javascript; charset=utf-8",
     "customers.js": "text/javascript; charset=utf-8",
+    "previews.js": "text/javascript; charset=utf-8",
 }
 
 

@@ -17,8 +17,11 @@ def _default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-def dumps(value: Any) -> bytes:
-    return orjson.dumps(value, default=_default, option=orjson.OPT_UTC_Z)
+def dumps(value: Any, *, indent: bool = False) -> bytes:
+    """JSON as the API answers it; `indent` for people to read (the dashboard's pages)."""
+    return orjson.dumps(
+        value, default=_default, option=orjson.OPT_UTC_Z | (orjson.OPT_INDENT_2 if indent else 0)
+    )
 
 
 def json_response(value: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> Response:

@@ -1,4 +1,4 @@
-"""OpenAPI schemas and paths of usage events and the burn tables that price them."""
+"""OpenAPI schemas and paths of usage events (the burn tables that price them: burn_tables.py)."""
 
 from __future__ import annotations
 
@@ -51,24 +51,6 @@ SCHEMAS: dict[str, Any] = {
             },
         },
     },
-    "BurnRule": {
-        "type": "object",
-        "required": ["type", "credits_per_unit"],
-        "properties": {
-            "type": {"type": "string"},
-            "match": {
-                "type": "object",
-                "additionalProperties": {"type": ["string", "number", "boolean"]},
-            },
-            "credits_per_unit": _DECIMAL,
-            "cost_per_unit": _DECIMAL,
-        },
-    },
-    "BurnTable": {
-        "type": "object",
-        "required": ["rules"],
-        "properties": {"rules": {"type": "array", "items": _ref("BurnRule")}, "effective_at": _TIME},
-    },
 }
 
 PATHS: dict[str, Any] = {
@@ -78,21 +60,5 @@ PATHS: dict[str, Any] = {
             {"200": _json(_ref("EventResults")), "413": _ERROR, "503": _ERROR},
             body="EventBatch",
         )
-    },
-    "/v1/burn-tables/{name}": {
-        "put": _op(
-            "Publish a new burn-table version",
-            {
-                "200": _json({"type": "object"}),
-                "202": _json({"type": "object"}, "accepted, not yet applied"),
-            },
-            body="BurnTable",
-            parameters=[{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
-        ),
-        "get": _op(
-            "The newest version of a burn table",
-            {"200": _json({"type": "object"}), "404": _ERROR},
-            parameters=[{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
-        ),
     },
 }

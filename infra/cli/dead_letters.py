@@ -11,15 +11,12 @@ from typing import Any
 import orjson
 
 from pipeline.codec import default_codec
-from pipeline.publishing import Outgoing, Publisher
-from pipeline.records import DeadLetterReplayed
+from pipeline.dead_letters import replay_refusal as limit_reached
+from pipeline.publishing import Publisher
 from pipeline.settings import Settings
-from pipeline.topics import OUTBOX_ID, REPLAY_COUNT, REPLAY_OF, dead_letter_topic
 from projections import dead_letters
 from projections.db import create_pool
 from projections.outbox import open_publisher
-
-MAX_REPLAYS = 3
 
 
 def _json(value: Any) -> str:
@@ -79,9 +76,7 @@ def replay_refusal(row: dict[str, Any]) -> str | None:
     """Why a dead letter must not be replayed, or None when it may be."""
     if row["source_topic"] is None:
         return "rejected at the gateway before reaching a topic; fix the input and send it again"
-    if row["replay_count"] + row["replays"] >= MAX_REPLAYS:
-        return f"already replayed {row['replay_count'] + row['replays']} time(s); the limit is {MAX_REPLAYS}"
-    return None
+    return limit_reached(replay_count=row["replay_count"], replays=row["replays"])
 
 
 async def _replay(args: argparse.Namespace, settings: Settings) -> int:
@@ -121,27 +116,12 @@ async def _replay_rows(
         print(f"{dead_letter_id}: {'replaying' if publisher else 'would replay'} to {row['source_topic']}")
         if publisher is None:
             continue
-        original = [dead_letters.header_bytes(h) for h in row["headers"]]
-        # The outbox id of the original is spent: its row went when the original was dead-lettered.
-        headers = [(k, v) for k, v in original if k not in (REPLAY_OF, REPLAY_COUNT, OUTBOX_ID)]
-        headers += [
-            (REPLAY_OF, dead_letter_id.encode()),
-            (REPLAY_COUNT, str(row["replay_count"] + 1).encode()),
-        ]
         # The original first, then the note that it was replayed: a crash between them only replays again.
-        await publisher.publish(
-            [Outgoing(row["source_topic"], bytes(row["value"]), key=row["key"], headers=tuple(headers))]
+        await publisher.publish([dead_letters.original_again(row)])
+        note = dead_letters.replay_note(
+            default_codec(), row, target_topic=row["source_topic"], actor="cli", now=datetime.now(UTC)
         )
-        note = DeadLetterReplayed(dead_letter_id, row["source_topic"], "cli", datetime.now(UTC))
-        await publisher.publish(
-            [
-                Outgoing(
-                    dead_letter_topic(row["source_topic"]),
-                    default_codec().encode(note),
-                    key=dead_letter_id.encode(),
-                )
-            ]
-        )
+        await publisher.publish([note])
         replayed += 1
     print(f"{replayed} replayed, {refused} refused" + ("" if publisher else " (dry run)"))
     return 1 if refused and not replayed and not all_requested else 0

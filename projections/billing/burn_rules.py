@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
 
 from pipeline.money import format_decimal
-from pipeline.records import BurnRule
+from pipeline.records import BurnRule, BurnTablePublished
 
 
 def rules_to_json(rules: Iterable[BurnRule]) -> list[dict[str, object]]:
@@ -21,8 +25,6 @@ def rules_to_json(rules: Iterable[BurnRule]) -> list[dict[str, object]]:
 
 
 def rules_from_json(raw: Iterable[dict[str, object]]) -> tuple[BurnRule, ...]:
-    from decimal import Decimal
-
     return tuple(
         BurnRule(
             type=str(r["type"]),
@@ -31,4 +33,18 @@ def rules_from_json(raw: Iterable[dict[str, object]]) -> tuple[BurnRule, ...]:
             cost_per_unit=None if r["cost_per_unit"] is None else Decimal(str(r["cost_per_unit"])),
         )
         for r in raw
+    )
+
+
+def version_from_row(r: asyncpg.Record | Mapping[str, Any]) -> BurnTablePublished:
+    """A stored burn_table_versions row (every column) as the record that published it."""
+    return BurnTablePublished(
+        event_id=r["event_id"],
+        tenant_id=r["tenant_id"],
+        name=r["name"],
+        version=r["version"],
+        effective_at=r["effective_at"],
+        rules=rules_from_json(r["rules"]),
+        actor=r["published_by"],
+        occurred_at=r["published_at"],
     )

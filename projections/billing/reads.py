@@ -8,6 +8,10 @@ from typing import Any
 
 import asyncpg
 
+from pipeline.billing.ledger import DEFAULT_TABLE
+from pipeline.records import BurnTablePublished
+from projections.billing.burn_rules import version_from_row
+
 CUSTOMER = "SELECT debt, updated_at, ledger_seq FROM customers WHERE tenant_id = $1 AND customer = $2"
 
 GRANTS = """
@@ -65,6 +69,56 @@ async def burn_table_versions(
     pool: asyncpg.Pool, tenant_id: str, name: str, limit: int
 ) -> list[dict[str, Any]]:
     return [dict(r) for r in await pool.fetch(BURN_TABLE, tenant_id, name, limit)]
+
+
+# Every table of a tenant with its newest version, by name.
+BURN_TABLES = """
+SELECT DISTINCT ON (name) name, version, effective_at, published_at, jsonb_array_length(rules) AS rule_count
+FROM burn_table_versions
+WHERE tenant_id = $1 AND ($2::text IS NULL OR name > $2)
+ORDER BY name, version DESC
+LIMIT $3
+"""
+# One table's versions, newest first, below a version (a page's cursor).
+VERSIONS = """
+SELECT version, effective_at, rules, published_at, published_by FROM burn_table_versions
+WHERE tenant_id = $1 AND name = $2 AND ($3::integer IS NULL OR version < $3)
+ORDER BY version DESC LIMIT $4
+"""
+# Every stored column of every version: what pricing reads (pipeline/billing/pricing.py).
+ALL_VERSIONS = "SELECT * FROM burn_table_versions WHERE tenant_id = $1 AND name = $2 ORDER BY version"
+
+
+async def burn_tables(
+    pool: asyncpg.Pool, tenant_id: str, *, after: str | None, limit: int
+) -> list[dict[str, Any]]:
+    return [dict(r) for r in await pool.fetch(BURN_TABLES, tenant_id, after, limit)]
+
+
+async def versions_page(
+    pool: asyncpg.Pool, tenant_id: str, name: str, *, below: int | None, limit: int
+) -> list[dict[str, Any]]:
+    return [dict(r) for r in await pool.fetch(VERSIONS, tenant_id, name, below, limit)]
+
+
+CHARGED_TO = "SELECT customer FROM charges WHERE tenant_id = $1 AND event_id = $2"
+TABLE_OF = "SELECT burn_table FROM customers WHERE tenant_id = $1 AND customer = $2"
+
+
+async def charged_to(pool: asyncpg.Pool, tenant_id: str, event_id: str) -> str | None:
+    """The customer an event id was charged to, if it was."""
+    found: str | None = await pool.fetchval(CHARGED_TO, tenant_id, event_id)
+    return found
+
+
+async def table_of(pool: asyncpg.Pool, tenant_id: str, customer: str) -> str:
+    """The burn table that prices a customer's usage: theirs, or `default`."""
+    return await pool.fetchval(TABLE_OF, tenant_id, customer) or DEFAULT_TABLE
+
+
+async def priced_versions(pool: asyncpg.Pool, tenant_id: str, name: str) -> list[BurnTablePublished]:
+    """Every version of a table as the records that published it, as the billing fold prices with them."""
+    return [version_from_row(r) for r in await pool.fetch(ALL_VERSIONS, tenant_id, name)]
 
 
 # The credits lifecycle: grant voids, the ledger, usage corrections and balance alerts.

@@ -10,7 +10,7 @@ import asyncpg
 from pipeline.billing.ledger import Account, Allocation, Grant, Hold
 from pipeline.billing.state import AccountKey, Charge, EventKey
 from pipeline.records import BurnTablePublished, EntitlementSet
-from projections.billing.burn_rules import rules_from_json
+from projections.billing.burn_rules import version_from_row
 
 LOAD_CATALOG = """
 SELECT v.* FROM burn_table_versions v
@@ -25,18 +25,7 @@ async def load_catalog(
 ) -> dict[tuple[str, str], list[BurnTablePublished]]:
     catalog: dict[tuple[str, str], list[BurnTablePublished]] = {}
     for r in await conn.fetch(LOAD_CATALOG, topic, partition):
-        catalog.setdefault((r["tenant_id"], r["name"]), []).append(
-            BurnTablePublished(
-                event_id=r["event_id"],
-                tenant_id=r["tenant_id"],
-                name=r["name"],
-                version=r["version"],
-                effective_at=r["effective_at"],
-                rules=rules_from_json(r["rules"]),
-                actor=r["published_by"],
-                occurred_at=r["published_at"],
-            )
-        )
+        catalog.setdefault((r["tenant_id"], r["name"]), []).append(version_from_row(r))
     return catalog
 
 

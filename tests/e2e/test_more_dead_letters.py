@@ -10,7 +10,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from e2e_stack import Stack, eventually
 from test_delivery import revos, setup_tenant, wait_for_charges
 
-from infra.cli.dead_letters import MAX_REPLAYS
+from pipeline.dead_letters import MAX_REPLAYS
 from pipeline.topics import BILLING, REPLAY_COUNT, REPLAY_OF, customer_key
 
 GARBAGE = b"\xde\xad\xbe\xef this was never Avro"

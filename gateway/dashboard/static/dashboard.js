@@ -131,6 +131,7 @@
     var sent;
     try {
       sent = method === "DELETE" ? undefined : bodyOf(form);
+      if (sent) (spec.match(/\{([a-z_]+)\}/g) || []).forEach(function (m) { delete sent[m.slice(1, -1)]; });
     } catch (e) {
       show(form, "One of the fields is not valid: " + e.message, false);
       return;

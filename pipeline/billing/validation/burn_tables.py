@@ -7,7 +7,7 @@ from datetime import datetime
 from pipeline.billing import pricing
 from pipeline.errors import ValidationError
 from pipeline.money import parse_decimal
-from pipeline.records import BurnRule, BurnTablePublished
+from pipeline.records import BurnRule, BurnTablePublished, UsageRecorded
 from pipeline.validation import (
     LATE_WINDOW,
     identifier,
@@ -20,6 +20,8 @@ from pipeline.validation import (
 
 TABLE_FIELDS = frozenset({"rules", "effective_at"})
 RULE_FIELDS = frozenset({"type", "match", "credits_per_unit", "cost_per_unit"})
+PREVIEW_FIELDS = frozenset({"type", "quantity", "properties", "timestamp"})
+PREVIEW_ID = "preview"  # the event id and customer of a priced-but-never-sent event
 
 
 def burn_rules(raw: object) -> tuple[BurnRule, ...]:
@@ -66,4 +68,23 @@ def burn_table(
         rules=burn_rules(body.get("rules")),
         actor=actor,
         occurred_at=now,
+    )
+
+
+def preview(raw: object, *, tenant_id: str, now: datetime) -> UsageRecorded:
+    """The usage record an event would become, to price it without sending it: the fields of a usage
+    event that pricing reads (`type`, `quantity`, `properties`, `timestamp`, default now), checked as
+    POST /v1/events checks them, at any time (a preview may ask about a version not yet in force)."""
+    body = json_object(raw, "body")
+    no_unknown(body, PREVIEW_FIELDS, "preview")
+    at = now if body.get("timestamp") is None else timestamp(body["timestamp"], "timestamp")
+    return UsageRecorded(
+        event_id=PREVIEW_ID,
+        tenant_id=tenant_id,
+        customer=PREVIEW_ID,
+        type=identifier(body.get("type"), "type"),
+        timestamp=at,
+        quantity=parse_decimal(body.get("quantity", 1), "quantity"),
+        properties=properties(body.get("properties")),
+        received_at=now,
     )

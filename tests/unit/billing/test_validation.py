@@ -443,3 +443,31 @@ def test_new_event_ids_are_unique_and_prefixed() -> None:
     ids = {validation.new_event_id() for _ in range(100)}
     assert len(ids) == 100
     assert all(i.startswith("evt_") and len(i) == 36 for i in ids)
+
+
+# previews: an event priced without sending it
+
+
+def preview(raw: object) -> Any:
+    return burn_table_validation.preview(raw, tenant_id="ten_1", now=NOW)
+
+
+def test_a_preview_is_the_usage_record_pricing_reads_with_the_usage_defaults() -> None:
+    record = preview({"type": "llm.tokens"})
+    assert (record.type, record.quantity, record.properties, record.timestamp) == ("llm.tokens", 1, {}, NOW)
+    full = preview({"type": "t", "quantity": "2.5", "properties": {"model": "m"}, "timestamp": iso(NOW)})
+    assert (full.quantity, full.properties, full.tenant_id) == (Decimal("2.5"), {"model": "m"}, "ten_1")
+
+
+def test_a_preview_may_ask_about_any_time() -> None:
+    for moment in (NOW - timedelta(days=400), NOW + timedelta(days=30)):
+        assert preview({"type": "t", "timestamp": iso(moment)}).timestamp == moment
+
+
+def test_a_preview_is_checked_as_an_event_is() -> None:
+    refused(preview, {"type": "t", "customer": "c"}, "unknown_field")
+    refused(preview, {"quantity": 1}, "invalid_type")
+    refused(preview, {"type": "t", "quantity": "-1"}, "negative_decimal")
+    refused(preview, {"type": "t", "properties": {"a": {"nested": 1}}}, "invalid_properties")
+    refused(preview, {"type": "t", "timestamp": "2026-03-01T12:00:00"}, "invalid_timestamp")
+    refused(preview, ["not", "an", "object"], "invalid_type")
