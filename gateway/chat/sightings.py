@@ -65,8 +65,11 @@ class SightingRecorder:
                     self._tally.dropped - self._dropped,
                 )
                 self._dropped = self._tally.dropped
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that lands as
+            # the event is set, and the gateway's stop would then wait a whole tick for this task.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._tick)
+                async with asyncio.timeout(self._tick):
+                    await self._wake.wait()
 
     async def close(self, timeout: float = 2.0) -> None:
         """Write every tally, due or not, within `timeout` seconds (a process about to stop)."""

@@ -15,9 +15,9 @@ PHONE = {"width": 390, "height": 844}
 _EMAILS = (f"person{i}@example.com" for i in itertools.count(1))
 
 
-async def shoot(page: Any, name: str) -> None:
+async def shoot(page: Any, name: str, *, full_page: bool = True) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)
 
 
 async def sign_up(page: Any, url: str, email: str, organization: str = "Acme Inc") -> None:

@@ -32,11 +32,13 @@ async def test_from_sign_up_to_a_first_conversation_on_a_live_site(
     await sign_up(page, url, next(_EMAILS), "Shop & Co")
     lap("signed up")
     await expect(page.get_by_text("0 of 5 steps done")).to_be_visible()
+    await shoot(page, "onboarding-0-checklist", full_page=False)
 
     # 1. An agent from a template, straight from the checklist.
     await page.get_by_role("link", name="Create an agent from a template").click()
     await page.get_by_role("radio", name="Support").check()
     await page.get_by_label("Name").fill("Shop helper")
+    await shoot(page, "onboarding-1-template", full_page=False)
     await page.get_by_role("button", name="Create agent").click()
     await page.get_by_role("heading", name="Shop helper", level=1).wait_for()
     lap("agent created")
@@ -47,7 +49,7 @@ async def test_from_sign_up_to_a_first_conversation_on_a_live_site(
     await page.get_by_role("button", name="Send").click()
     await expect(test_chat.get_by_text(ECHO.format("Hello"))).to_be_visible()
     lap("tested")
-    await shoot(page, "onboarding-2-agent-tested")
+    await shoot(page, "onboarding-2-agent-tested", full_page=False)
 
     # 3. The site's domain, then 4. the snippet as the page shows it, pasted on a page of that site.
     await page.get_by_label("Allowed domains").fill("http://shop.test")
@@ -55,7 +57,11 @@ async def test_from_sign_up_to_a_first_conversation_on_a_live_site(
     await expect(page.get_by_text("Saved. Pages on these sites may use the widget now.")).to_be_visible()
     snippet = await page.get_by_label("Embed snippet").input_value()
     lap("domain added, snippet copied")
-    site.pages["/"] = f"<!doctype html><html><head><title>Shop</title></head><body><h1>Shop</h1>{snippet}</body></html>"
+    await page.get_by_role("heading", name="Where it may run").scroll_into_view_if_needed()
+    await shoot(page, "onboarding-3-domain-and-snippet", full_page=False)
+    site.pages["/"] = (
+        f"<!doctype html><html><head><title>Shop</title></head><body><h1>Shop</h1>{snippet}</body></html>"
+    )
 
     shop = await context.new_page()
     await shop.goto(site.url("shop.test", "/"))

@@ -88,7 +88,7 @@ async def test_grant_usage_and_balance_move_together(stack: Stack) -> None:
         assert (await api.get("/v1/customers/cust_1/balance")).json()["balance"] == "934.68"
 
 
-# Step 3's table as the README publishes it, and step 5's agent.
+# Step 4's table as the README publishes it, and step 6's agent.
 README_TABLE = {
     "rules": [
         {"type": "llm.tokens", "match": {"model": "gpt-4o"}, "credits_per_unit": "0.01"},
