@@ -12,7 +12,18 @@ from test_dashboard import PHONE, sign_up
 
 _EMAILS = (f"a11y{i}@example.com" for i in itertools.count(1))
 SIGNED_OUT = ["/signup", "/login"]
-SIGNED_IN = ["/dashboard", "/dashboard/account", "/dashboard/burn-tables", "/dashboard/dead-letters"]
+SIGNED_IN = [
+    "/dashboard",
+    "/dashboard/account",
+    "/dashboard/agents",
+    "/dashboard/agents/new",
+    "/dashboard/conversations",
+    "/dashboard/customers",
+    "/dashboard/burn-tables",
+    "/dashboard/dead-letters",
+    "/dashboard/keys",
+    "/dashboard/audit",
+]
 
 
 async def serious_violations(page: Any) -> list[str]:
