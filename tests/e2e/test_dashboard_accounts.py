@@ -4,7 +4,6 @@ throttling behave as a billing system's users expect."""
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,13 +12,12 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from dashboard_support import PASSWORD, form_token, next_address, person, sign_up
 from e2e_stack import Stack, eventually, stack_on_new_database
 
 from infra.ports import free_port
 
-PASSWORD = "correct horse battery"
 LOGINS_PER_MINUTE = 4
-_ADDRESSES = (f"203.0.113.{i}" for i in itertools.count(1))
 
 
 @pytest.fixture(scope="module")
@@ -27,27 +25,6 @@ async def stack(service_root: Path, postgres: Any) -> AsyncIterator[Stack]:
     env = {"REVOS_LOGIN_PER_MINUTE": str(LOGINS_PER_MINUTE)}
     async with stack_on_new_database(service_root, postgres.dsn, gateway_env=env) as running:
         yield running
-
-
-def person(stack: Stack, **kwargs: Any) -> httpx.AsyncClient:
-    """A person at an address of their own (the gateway believes the local proxy's X-Forwarded-For), so
-    one test's sign-ins do not count against another's."""
-    headers = {"X-Forwarded-For": next(_ADDRESSES)}
-    return httpx.AsyncClient(base_url=stack.url, timeout=30.0, headers=headers, **kwargs)
-
-
-def _token(page: httpx.Response) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-    assert found, page.text[:500]
-    return found.group(1)
-
-
-async def sign_up(client: httpx.AsyncClient, email: str, organization: str = "Acme") -> httpx.Response:
-    form = await client.get("/signup")
-    return await client.post(
-        "/signup",
-        data={"organization": organization, "email": email, "password": PASSWORD, "csrf_token": _token(form)},
-    )
 
 
 async def test_sign_up_creates_a_tenant_signs_in_and_the_session_drives_the_api(stack: Stack) -> None:
@@ -92,7 +69,7 @@ async def test_sign_up_creates_a_tenant_signs_in_and_the_session_drives_the_api(
 
         # Sign out: the cookie no longer works, for pages or the API.
         page = await browser.get("/dashboard")
-        out = await browser.post("/logout", data={"csrf_token": _token(page)})
+        out = await browser.post("/logout", data={"csrf_token": form_token(page)})
         assert out.status_code == 303 and out.headers["location"] == "/login"
         assert (await browser.get("/dashboard")).headers["location"].startswith("/login")
     async with httpx.AsyncClient(
@@ -111,10 +88,11 @@ async def test_sign_in_refuses_wrong_passwords_alike_and_a_taken_email(stack: St
         form = await browser.get("/login")
         wrong = await browser.post(
             "/login",
-            data={"email": "grace@example.com", "password": "not it at all", "csrf_token": _token(form)},
+            data={"email": "grace@example.com", "password": "not it at all", "csrf_token": form_token(form)},
         )
         unknown = await browser.post(
-            "/login", data={"email": "nobody@example.com", "password": PASSWORD, "csrf_token": _token(form)}
+            "/login",
+            data={"email": "nobody@example.com", "password": PASSWORD, "csrf_token": form_token(form)},
         )
         assert wrong.status_code == unknown.status_code == 401
         assert (
@@ -126,7 +104,7 @@ async def test_sign_in_refuses_wrong_passwords_alike_and_a_taken_email(stack: St
 
         right = await browser.post(
             "/login",
-            data={"email": "grace@example.com", "password": PASSWORD, "csrf_token": _token(form),
+            data={"email": "grace@example.com", "password": PASSWORD, "csrf_token": form_token(form),
                   "next": "https://evil.example/"},
         )  # fmt: skip
         assert right.status_code == 303 and right.headers["location"] == "/dashboard"
@@ -154,7 +132,7 @@ async def test_the_password_change_signs_out_other_sessions_and_the_old_password
         assert (await sign_up(first, "lin@example.com")).status_code == 303
         form = await second.get("/login")
         signed = await second.post(
-            "/login", data={"email": "lin@example.com", "password": PASSWORD, "csrf_token": _token(form)}
+            "/login", data={"email": "lin@example.com", "password": PASSWORD, "csrf_token": form_token(form)}
         )
         assert signed.status_code == 303
         page = await first.get("/dashboard/account")
@@ -163,7 +141,7 @@ async def test_the_password_change_signs_out_other_sessions_and_the_old_password
             data={
                 "current_password": PASSWORD,
                 "new_password": "a much newer secret",
-                "csrf_token": _token(page),
+                "csrf_token": form_token(page),
             },
         )
         assert changed.status_code == 200 and "Your password was changed" in changed.text
@@ -172,11 +150,15 @@ async def test_the_password_change_signs_out_other_sessions_and_the_old_password
 
         form = await second.get("/login")
         old = await second.post(
-            "/login", data={"email": "lin@example.com", "password": PASSWORD, "csrf_token": _token(form)}
+            "/login", data={"email": "lin@example.com", "password": PASSWORD, "csrf_token": form_token(form)}
         )
         new = await second.post(
             "/login",
-            data={"email": "lin@example.com", "password": "a much newer secret", "csrf_token": _token(form)},
+            data={
+                "email": "lin@example.com",
+                "password": "a much newer secret",
+                "csrf_token": form_token(form),
+            },
         )
         assert old.status_code == 401 and new.status_code == 303
 
@@ -186,13 +168,13 @@ async def test_sign_in_attempts_are_throttled_per_email_and_per_address(stack: S
         form = await client.get("/login", headers=headers)
         return await client.post(
             "/login",
-            data={"email": email, "password": "guess guess", "csrf_token": _token(form)},
+            data={"email": email, "password": "guess guess", "csrf_token": form_token(form)},
             headers=headers,
         )
 
     # One email guessed from many addresses.
     async with person(stack) as client:
-        many = [await attempt(client, "target@example.com", **{"X-Forwarded-For": next(_ADDRESSES)})
+        many = [await attempt(client, "target@example.com", **{"X-Forwarded-For": next_address()})
                 for _ in range(LOGINS_PER_MINUTE + 1)]  # fmt: skip
     # Many emails tried from one address.
     async with person(stack) as client:
@@ -222,7 +204,7 @@ async def test_operators_add_users_and_reset_passwords_from_the_command_line(sta
                 data={
                     "email": "colleague@example.com",
                     "password": created["password"],
-                    "csrf_token": _token(form),
+                    "csrf_token": form_token(form),
                 },
             )
             assert signed.status_code == 303
@@ -238,7 +220,7 @@ async def test_operators_add_users_and_reset_passwords_from_the_command_line(sta
                 data={
                     "email": "colleague@example.com",
                     "password": created["password"],
-                    "csrf_token": _token(form),
+                    "csrf_token": form_token(form),
                 },
             )
             new = await colleague.post(
@@ -246,7 +228,7 @@ async def test_operators_add_users_and_reset_passwords_from_the_command_line(sta
                 data={
                     "email": "colleague@example.com",
                     "password": orjson.loads(reset.stdout)["password"],
-                    "csrf_token": _token(form),
+                    "csrf_token": form_token(form),
                 },
             )
             assert old.status_code == 401 and new.status_code == 303
@@ -285,7 +267,7 @@ async def test_a_gateway_with_sign_up_closed_refuses_new_tenants_and_still_signs
             assert "Sign up" not in login.text
             signed = await visitor.post(
                 "/login",
-                data={"email": "existing@example.com", "password": PASSWORD, "csrf_token": _token(login)},
+                data={"email": "existing@example.com", "password": PASSWORD, "csrf_token": form_token(login)},
             )
             assert signed.status_code == 303
     finally:

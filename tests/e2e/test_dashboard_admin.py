@@ -19,10 +19,10 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from dashboard_support import person, sign_up
 from e2e_stack import Stack, eventually, stack_on_new_database
 from loopback_tool import loopback_tool
 from test_assistants import produce
-from test_dashboard_accounts import person, sign_up
 
 from infra.ports import free_port
 from pipeline.chat import tool_signing

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from dashboard_support import person, sign_up
 from e2e_stack import Stack, eventually, stack_on_new_database
-from test_dashboard_accounts import person, sign_up
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 

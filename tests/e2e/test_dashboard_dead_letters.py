@@ -4,15 +4,13 @@ missing, and sign-in first."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
+from dashboard_support import csrf_of, person, sign_up
 from e2e_stack import Stack, stack_on_new_database
-from test_dashboard_accounts import person, sign_up
 from test_tenant_dead_letters import listed
 
 
@@ -20,12 +18,6 @@ from test_tenant_dead_letters import listed
 async def stack(service_root: Path, postgres: Any) -> AsyncIterator[Stack]:
     async with stack_on_new_database(service_root, postgres.dsn) as running:
         yield running
-
-
-def csrf_of(page: httpx.Response) -> str:
-    found = re.search(r'data-csrf="([^"]+)"', page.text)
-    assert found, page.text[:300]
-    return found.group(1)
 
 
 async def test_the_pages_list_inspect_and_replay_for_their_tenant_only(stack: Stack) -> None:
