@@ -73,3 +73,28 @@ async def test_the_pages_read_at_a_phone_width(browser_stack: Stack, browser: An
         assert width <= PHONE["width"], f"the page scrolls sideways at a phone's width ({width}px)"
     finally:
         await context.close()
+
+
+async def test_sign_up_and_a_first_agent_with_the_keyboard_alone(browser_stack: Stack, context: Any) -> None:
+    page = await context.new_page()
+    url = browser_stack.url
+    await page.goto(f"{url}/signup")
+    await page.keyboard.press("Tab")  # the skip link comes first
+    assert await page.evaluate("document.activeElement.textContent") == "Skip to content"
+    await page.get_by_label("Organization name").focus()
+    await page.keyboard.type("Keys Ltd")
+    await page.keyboard.press("Tab")
+    await page.keyboard.type(next(_EMAILS))
+    await page.keyboard.press("Tab")
+    await page.keyboard.type("correct horse battery")
+    await page.keyboard.press("Enter")
+    await page.wait_for_url(f"{url}/dashboard")
+
+    await page.goto(f"{url}/dashboard/agents/new")
+    await page.get_by_role("radio", name="Support").focus()
+    await page.keyboard.press("ArrowRight")  # radios move with the arrow keys
+    assert await page.get_by_role("radio", name="Sales").is_checked()
+    await page.get_by_label("Name").focus()
+    await page.keyboard.type("Keyboard agent")
+    await page.keyboard.press("Enter")
+    await page.get_by_role("heading", name="Keyboard agent", level=1).wait_for()
