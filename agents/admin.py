@@ -1,4 +1,5 @@
-"""The admin stream processor: tenants, API keys (issued and revoked), dashboard users and assistants."""
+"""The admin stream processor: tenants, API keys (issued and revoked), dashboard users, assistants and
+the tenants' voice provider accounts."""
 
 from __future__ import annotations
 
@@ -17,10 +18,12 @@ from pipeline.records import (
     TenantCreated,
     UserCreated,
     UserPasswordChanged,
+    VoiceProviderSet,
 )
 from projections import admin as store
 from projections import users
 from projections.chat import assistants
+from projections.voice import providers
 
 CONSUMER = "admin"
 STAGE = "admin.apply"
@@ -49,6 +52,8 @@ class AdminProjection:
                 await users.change_password(conn, record)
             elif isinstance(record, AssistantChanged):
                 await assistants.apply(conn, record)
+            elif isinstance(record, VoiceProviderSet):
+                await providers.apply(conn, record)
             else:
                 dead.append(unexpected(self.stage, m, record))
         return dead

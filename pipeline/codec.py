@@ -21,6 +21,7 @@ from pipeline.records import (
     AssistantBranding,
     AssistantChanged,
     AssistantTool,
+    AssistantVoice,
     BurnRule,
     BurnTablePublished,
     DeadLetter,
@@ -38,9 +39,9 @@ _NESTED: dict[type[Any], dict[str, type[Any]]] = {
     DeadLetter: {"headers": Header},
     AssistantChanged: {"tools": AssistantTool},
 }
-# Nested single records.
+# Nested single records (a field may be null where its schema allows it).
 _EMBEDDED: dict[type[Any], dict[str, type[Any]]] = {
-    AssistantChanged: {"branding": AssistantBranding},
+    AssistantChanged: {"branding": AssistantBranding, "voice": AssistantVoice},
 }
 
 
@@ -149,7 +150,8 @@ class Codec:
         for name in _NESTED.get(type(record), {}):
             out[name] = [{f.name: getattr(item, f.name) for f in fields(item)} for item in out[name]]
         for name in _EMBEDDED.get(type(record), {}):
-            out[name] = {f.name: getattr(out[name], f.name) for f in fields(out[name])}
+            if out[name] is not None:
+                out[name] = {f.name: getattr(out[name], f.name) for f in fields(out[name])}
         return out
 
     def _from_avro(self, cls: type[Any], payload: Any) -> Record:
@@ -158,7 +160,8 @@ class Codec:
         for name, item_cls in _NESTED.get(cls, {}).items():
             payload[name] = tuple(item_cls(**item) for item in payload[name])
         for name, item_cls in _EMBEDDED.get(cls, {}).items():
-            payload[name] = item_cls(**payload[name])
+            if payload.get(name) is not None:
+                payload[name] = item_cls(**payload[name])
         try:
             record: Record = cls(**payload)
         except TypeError as exc:

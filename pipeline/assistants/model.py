@@ -21,7 +21,8 @@ from pipeline.assistants import branding as assistant_branding
 from pipeline.assistants import tools as assistant_tools
 from pipeline.assistants.templates import DEFAULT_MODEL, TEMPLATES
 from pipeline.errors import ValidationError
-from pipeline.records import AssistantBranding, AssistantChanged, AssistantTool
+from pipeline.records import AssistantBranding, AssistantChanged, AssistantTool, AssistantVoice
+from pipeline.voice import config as voice_config
 
 DEFAULT_PROMPT = "You are a helpful assistant. Answer briefly, politely and truthfully."
 MAX_NAME = 200
@@ -41,6 +42,7 @@ FIELDS = frozenset(
         "allowed_domains",
         "branding",
         "template",
+        "voice",
     }
 )
 
@@ -62,6 +64,7 @@ class Assistant:
     customer: str | None  # the billing customer; None: its replies are neither checked nor billed
     template: str | None
     deleted: bool = False
+    voice: AssistantVoice | None = None  # its phone line (pipeline/voice/config.py)
 
 
 def new_agent_id() -> str:
@@ -152,6 +155,8 @@ def _merge(current: Assistant, body: Mapping[str, Any], *, creating: bool) -> As
         a = replace(a, branding=assistant_branding.branding(body["branding"]))
     if "template" in body:
         a = replace(a, template=templates.template(body["template"]))
+    if "voice" in body:
+        a = replace(a, voice=voice_config.voice(body["voice"], current.voice))
     return _apply_template(a, body, creating=creating)
 
 
@@ -173,6 +178,7 @@ def _record(a: Assistant, action: str, *, actor: str, now: datetime, event_id: s
         template=a.template,
         actor=actor,
         occurred_at=now,
+        voice=a.voice,
     )
 
 
@@ -231,6 +237,7 @@ def from_record(r: AssistantChanged) -> Assistant:
         customer=r.customer or None,
         template=r.template,
         deleted=r.action == "deleted",
+        voice=r.voice,
     )
 
 
@@ -265,4 +272,5 @@ def public(a: Assistant) -> dict[str, Any]:
             "greeting": b.greeting,
             "suggestions": list(b.suggestions),
         },
+        "voice": voice_config.public(a.voice),
     }

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from pipeline.assistants.model import Assistant
 from pipeline.errors import RevosError
-from pipeline.records import AssistantChanged, AssistantTool
+from pipeline.records import AssistantChanged, AssistantTool, AssistantVoice
 
 PREFIX = "enc:v1:"
 _NONCE = 12
@@ -66,16 +66,31 @@ def _tools(tools: tuple[AssistantTool, ...], change: Callable[[str], str]) -> tu
     return tuple(replace(t, secret=change(t.secret)) for t in tools)
 
 
+def _voice(line: AssistantVoice | None, change: Callable[[str], str]) -> AssistantVoice | None:
+    if line is None or line.status_webhook_secret is None:
+        return line
+    return replace(line, status_webhook_secret=change(line.status_webhook_secret))
+
+
 def sealed(box: SecretBox, r: AssistantChanged) -> AssistantChanged:
-    """`r` with every tool secret sealed."""
+    """`r` with every tool secret (and its status webhook's signing secret) sealed."""
     where = context(r.tenant_id, r.agent_id)
-    return replace(r, tools=_tools(r.tools, lambda s: box.seal(s, where)))
+    seal: Callable[[str], str] = lambda s: box.seal(s, where)  # noqa: E731
+    return replace(r, tools=_tools(r.tools, seal), voice=_voice(r.voice, seal))
 
 
 def opened(box: SecretBox, a: Assistant) -> Assistant:
-    """`a` with every tool secret opened (for carrying kept secrets over, never for showing)."""
+    """`a` with every secret opened (for carrying kept secrets over, never for showing)."""
     where = context(a.tenant_id, a.agent_id)
-    return replace(a, tools=_tools(a.tools, lambda s: box.open(s, where)))
+    unseal: Callable[[str], str] = lambda s: box.open(s, where)  # noqa: E731
+    return replace(a, tools=_tools(a.tools, unseal), voice=_voice(a.voice, unseal))
+
+
+def opened_webhook_secret(box: SecretBox, tenant_id: str, agent_id: str, line: AssistantVoice) -> str | None:
+    """The status webhook's signing secret of an agent's phone line, to sign a delivery."""
+    if line.status_webhook_secret is None:
+        return None
+    return box.open(line.status_webhook_secret, context(tenant_id, agent_id))
 
 
 def opened_tool(box: SecretBox, tenant_id: str, agent_id: str, tool: AssistantTool) -> AssistantTool:

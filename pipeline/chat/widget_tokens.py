@@ -66,6 +66,11 @@ def issue(
 ) -> str:
     """A token for one visitor of one agent on one origin, valid `ttl` seconds from `now`."""
     claims = {"t": tenant_id, "a": agent_id, "o": origin, "v": visitor_id, "exp": int(now.timestamp()) + ttl}
+    return sign_claims(secret, claims)
+
+
+def sign_claims(secret: bytes, claims: dict[str, object]) -> str:
+    """`base64url(claims).base64url(HMAC-SHA256(secret, claims))`."""
     payload = orjson.dumps(claims)
     return f"{_b64encode(payload)}.{_b64encode(_sign(secret, payload))}"
 
@@ -74,8 +79,8 @@ def _invalid(why: str) -> TokenError:
     return TokenError(f"the session token is invalid: {why}", code=INVALID)
 
 
-def verify(secret: bytes, token: str, now: datetime) -> TokenClaims:
-    """The token's claims when its signature is ours and it has not expired; TokenError otherwise.
+def signed_claims(secret: bytes, token: str) -> dict[str, object]:
+    """The claims of a token `sign_claims` made with `secret`; TokenError for anything else.
 
     The signature is checked (in constant time) before the payload is even parsed, so nothing a
     forger wrote is interpreted."""
@@ -91,6 +96,17 @@ def verify(secret: bytes, token: str, now: datetime) -> TokenClaims:
         raise _invalid("bad signature")
     try:
         claims = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise _invalid("unreadable claims") from exc
+    if not isinstance(claims, dict):
+        raise _invalid("unreadable claims")
+    return claims
+
+
+def verify(secret: bytes, token: str, now: datetime) -> TokenClaims:
+    """The token's claims when its signature is ours and it has not expired; TokenError otherwise."""
+    claims = signed_claims(secret, token)
+    try:
         parsed = TokenClaims(
             tenant_id=claims["t"],
             agent_id=claims["a"],
@@ -98,7 +114,7 @@ def verify(secret: bytes, token: str, now: datetime) -> TokenClaims:
             visitor_id=claims["v"],
             expires_at=claims["exp"],
         )
-    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+    except (KeyError, TypeError) as exc:
         raise _invalid("unreadable claims") from exc
     if not all(
         isinstance(v, str) for v in (parsed.tenant_id, parsed.agent_id, parsed.origin, parsed.visitor_id)

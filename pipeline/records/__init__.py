@@ -13,6 +13,7 @@ from pipeline.records.admin import (
     AssistantBranding,
     AssistantChanged,
     AssistantTool,
+    AssistantVoice,
     AuditRecorded,
     TenantCreated,
     UserCreated,
@@ -37,6 +38,7 @@ from pipeline.records.billing import (
 )
 from pipeline.records.chat import ChatMessageRecorded
 from pipeline.records.dead_letters import DeadLetter, DeadLetterReplayed, Header
+from pipeline.records.voice import CallEventRecorded, VoiceProviderSet
 
 Record = (
     UsageRecorded
@@ -61,6 +63,8 @@ Record = (
     | ChatMessageRecorded
     | UserCreated
     | UserPasswordChanged
+    | CallEventRecorded
+    | VoiceProviderSet
 )
 
 # Every type a record may have, in the union's order (the codec maps schemas to them).
@@ -73,10 +77,12 @@ __all__ = [
     "AssistantBranding",
     "AssistantChanged",
     "AssistantTool",
+    "AssistantVoice",
     "AuditRecorded",
     "BalanceThresholdCrossed",
     "BurnRule",
     "BurnTablePublished",
+    "CallEventRecorded",
     "ChatMessageRecorded",
     "CreditsExpired",
     "CreditsGranted",
@@ -96,5 +102,6 @@ __all__ = [
     "UsageRecorded",
     "UserCreated",
     "UserPasswordChanged",
+    "VoiceProviderSet",
     "Watermark",
 ]

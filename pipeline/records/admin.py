@@ -103,6 +103,22 @@ class AssistantBranding:
 
 
 @dataclass(frozen=True, slots=True)
+class AssistantVoice:
+    """An assistant's phone line: its number and how calls to it sound (pipeline/voice/config.py)."""
+
+    phone_number: str  # E.164; one agent per number across all tenants
+    language: str = "en-US"
+    tts_provider: str = "ElevenLabs"
+    voice: str | None = None
+    transcription_provider: str = "Deepgram"
+    welcome_greeting: str | None = None
+    interruptible: bool = True
+    max_call_seconds: int = 600
+    status_webhook_url: str | None = None
+    status_webhook_secret: str | None = field(default=None, repr=False)  # sealed; signs status webhooks
+
+
+@dataclass(frozen=True, slots=True)
 class AssistantChanged:
     """A tenant's AI assistant ("agent" in the API) was created, updated or deleted; whole config."""
 
@@ -124,6 +140,7 @@ class AssistantChanged:
     template: str | None
     actor: str
     occurred_at: datetime
+    voice: AssistantVoice | None = None  # its phone line (schema v2); None: no phone line
 
 
 @dataclass(frozen=True, slots=True)

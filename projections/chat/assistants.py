@@ -9,7 +9,7 @@ import asyncpg
 
 from pipeline.assistants.model import Assistant
 from pipeline.assistants.tool_secrets import SecretBox, context
-from pipeline.records import AssistantBranding, AssistantChanged, AssistantTool
+from pipeline.records import AssistantBranding, AssistantChanged, AssistantTool, AssistantVoice
 
 # Records of one tenant share a partition, so the log's order is the order of the writes (gateway clocks
 # may disagree; the log does not). A delete hides the row for good, keeping its last configuration for
@@ -17,24 +17,29 @@ from pipeline.records import AssistantBranding, AssistantChanged, AssistantTool
 UPSERT = """
 INSERT INTO assistants (tenant_id, agent_id, name, system_prompt, model, fallback_models, temperature,
                         tools, allowed_domains, branding, customer, template, event_id, created_at,
-                        updated_at, deleted_at)
+                        updated_at, deleted_at, voice)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14,
-        CASE WHEN $15 THEN $14::timestamptz END)
+        CASE WHEN $15 THEN $14::timestamptz END, $16)
 ON CONFLICT (tenant_id, agent_id) DO UPDATE SET
     name = EXCLUDED.name, system_prompt = EXCLUDED.system_prompt, model = EXCLUDED.model,
     fallback_models = EXCLUDED.fallback_models, temperature = EXCLUDED.temperature,
     tools = EXCLUDED.tools, allowed_domains = EXCLUDED.allowed_domains, branding = EXCLUDED.branding,
     customer = EXCLUDED.customer, template = EXCLUDED.template, event_id = EXCLUDED.event_id,
-    updated_at = EXCLUDED.updated_at,
+    updated_at = EXCLUDED.updated_at, voice = EXCLUDED.voice,
     deleted_at = COALESCE(assistants.deleted_at, EXCLUDED.deleted_at)
 """
 
 _COLUMNS = """
 tenant_id, agent_id, name, system_prompt, model, fallback_models, temperature, tools, allowed_domains,
-branding, customer, template, event_id, created_at, updated_at, deleted_at
+branding, customer, template, event_id, created_at, updated_at, deleted_at, voice
 """
 FIND = f"SELECT {_COLUMNS} FROM assistants WHERE tenant_id = $1 AND agent_id = $2 AND deleted_at IS NULL"
 FIND_PUBLIC = f"SELECT {_COLUMNS} FROM assistants WHERE agent_id = $1 AND deleted_at IS NULL"
+# A phone number's agent, whichever tenant it belongs to (a number belongs to at most one agent).
+BY_PHONE_NUMBER = f"""
+SELECT {_COLUMNS} FROM assistants WHERE phone_number = $1 AND deleted_at IS NULL
+ORDER BY created_at LIMIT 1
+"""
 LIST = f"""
 SELECT {_COLUMNS} FROM assistants WHERE tenant_id = $1 AND deleted_at IS NULL
 ORDER BY created_at, agent_id
@@ -71,6 +76,7 @@ async def apply(conn: asyncpg.Connection, r: AssistantChanged) -> None:
         r.event_id,
         r.occurred_at,
         r.action == "deleted",
+        None if r.voice is None else asdict(r.voice),
     )
 
 
@@ -89,6 +95,7 @@ def _stored(row: asyncpg.Record) -> Stored:
         customer=row["customer"] or None,  # "" as in the record: no billing customer
         template=row["template"],
         deleted=row["deleted_at"] is not None,
+        voice=None if row["voice"] is None else AssistantVoice(**row["voice"]),
     )
     return Stored(assistant, row["event_id"], row["created_at"], row["updated_at"])
 
@@ -108,6 +115,12 @@ async def load(pool: asyncpg.Pool | asyncpg.Connection, tenant_id: str, agent_id
 async def load_public(pool: asyncpg.Pool | asyncpg.Connection, agent_id: str) -> Assistant | None:
     """An assistant found by its id alone (ids are globally unique), for callers without an API key."""
     row = await pool.fetchrow(FIND_PUBLIC, agent_id)
+    return None if row is None else _stored(row).assistant
+
+
+async def by_phone_number(pool: asyncpg.Pool | asyncpg.Connection, phone_number: str) -> Assistant | None:
+    """The agent a number calls, in whichever tenant (the gateway refuses a number already taken)."""
+    row = await pool.fetchrow(BY_PHONE_NUMBER, phone_number)
     return None if row is None else _stored(row).assistant
 
 

@@ -19,10 +19,12 @@ from pipeline.records import (
     AssistantBranding,
     AssistantChanged,
     AssistantTool,
+    AssistantVoice,
     AuditRecorded,
     BalanceThresholdCrossed,
     BurnRule,
     BurnTablePublished,
+    CallEventRecorded,
     ChatMessageRecorded,
     CreditsExpired,
     CreditsGranted,
@@ -40,6 +42,7 @@ from pipeline.records import (
     UsageRecorded,
     UserCreated,
     UserPasswordChanged,
+    VoiceProviderSet,
     Watermark,
 )
 
@@ -175,6 +178,19 @@ SAMPLES: dict[str, Record] = {
         "key:k1",
         T0,
     ),
+    "assistant_voice": AssistantChanged(
+        "evt_v", "ten_1", "agt_2", "updated", "Phone", "Be brief.", "m", [], None, (), [], AssistantBranding(),
+        "", None, "key:k1", T0,
+        voice=AssistantVoice("+14155550100", "en-GB", "Google", "en-GB-Neural2-A", "Deepgram", "Hello!", False,
+                             300, "https://example.com/hooks", "enc:v1:abc"),
+    ),  # fmt: skip
+    "call_event": CallEventRecorded(
+        "call:CA1:ab", "ten_1", "agt_2", "CA1", "interrupted", T0, state=None, conversation_id="cnv_1",
+        from_number="+14155550111", to_number="+14155550100", duration_seconds=42, end_reason=None,
+        detail=None, reply_to=3, heard="Our hours are", heard_ms=1820, customer="cus_1",
+    ),  # fmt: skip
+    "call_state": CallEventRecorded("call:CA1:cd", "ten_1", "agt_2", "CA1", "state", T0, state="ringing"),
+    "voice_provider": VoiceProviderSet("evt_p", "ten_1", "twilio", "AC123", "enc:v1:xyz", "key:k1", T0),
     "chat": ChatMessageRecorded(
         "conv_1:2",
         "ten_1",

@@ -257,7 +257,10 @@ BASE = {"name": "a", "customer": "c"}
         ({**BASE, "branding": {"suggestions": ["a"] * 7}}, "invalid_branding", "branding.suggestions"),
         ({**BASE, "branding": {"suggestions": [""]}}, "invalid_branding", "branding.suggestions[0]"),
         ({**BASE, "branding": {"font": "x"}}, "unknown_field", "branding.font"),
-        ({**BASE, "voice": "x"}, "unknown_field", "voice"),
+        ({**BASE, "colour": "x"}, "unknown_field", "colour"),
+        ({**BASE, "voice": "x"}, "invalid_voice", "voice"),
+        ({**BASE, "voice": {"phone_number": "555"}}, "invalid_voice", "voice.phone_number"),
+        ({**BASE, "voice": {"phone_number": "+14155550100", "pitch": 1}}, "unknown_field", "voice.pitch"),
         ({**BASE, "agent_id": "agt_mine"}, "unknown_field", "agent_id"),
     ],
 )
@@ -425,7 +428,7 @@ def test_the_public_view_never_holds_a_secret() -> None:
     assert shown["branding"] == {"logo_url": None, "primary_color": None, "title": "Old", "greeting": "Hi",
                                  "suggestions": []}  # fmt: skip
     assert set(shown) == {"agent_id", "name", "customer", "template", "system_prompt", "model",
-                          "fallback_models", "temperature", "tools", "allowed_domains", "branding"}  # fmt: skip
+                          "fallback_models", "temperature", "tools", "allowed_domains", "branding", "voice"}  # fmt: skip
 
 
 # --- the allowlist ------------------------------------------------------------------------------

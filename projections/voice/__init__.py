@@ -1,0 +1,1 @@
+"""Voice projections: the tenants' Twilio accounts, calls and their events."""
