@@ -70,6 +70,7 @@ async def test_agents_crud_keeps_secrets_audits_each_write_and_isolates_tenants(
             "allowed_domains": ["shop.example.com", "*.example.org"],
             "branding": {"logo_url": None, "primary_color": "#112233", "title": "Help",
                          "greeting": support.greeting, "suggestions": list(support.suggestions)},
+            "voice": None,
             "created_at": agent["created_at"],
             "updated_at": agent["created_at"],
         }  # fmt: skip
