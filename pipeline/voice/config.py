@@ -36,7 +36,7 @@ TTS_PROVIDERS = ("ElevenLabs", "Google", "Amazon")
 TRANSCRIPTION_PROVIDERS = ("Deepgram", "Google")
 MAX_VOICE = 100
 MAX_GREETING = 1_000
-MIN_CALL_SECONDS = 30
+MIN_CALL_SECONDS = 5
 MAX_CALL_SECONDS = 4 * 3600  # Twilio's own limit on a call
 SECRET_PREFIX = "whsec_"  # the Standard Webhooks form: whsec_ + base64 of the key
 
