@@ -18,7 +18,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from gateway.admin import audit, dead_letters, keys
 from gateway.assistants import agents, conversations, sightings, tools
@@ -35,6 +35,10 @@ from gateway.http.proxy import ForwardedHeaders
 from gateway.http.responses import json_response
 from gateway.openapi import OPENAPI
 from gateway.services import Services, services
+from gateway.voice import calls as voice_calls
+from gateway.voice import relay as voice_relay
+from gateway.voice import twilio as voice_twilio
+from gateway.voice import webhooks as voice_webhooks
 from infra.kafka import KafkaPublisher
 from infra.key_files import secrets_key
 from pipeline.admin.audit_topic import AuditFirst
@@ -183,6 +187,16 @@ ROUTES: list[BaseRoute] = [
     Route("/v1/conversations/{conversation_id}", conversations.get_conversation, methods=["GET"]),
     Route("/widget.js", pages.widget_js, methods=["GET"]),
     Route("/chat/{agent_id}", pages.chat_page, methods=["GET"]),
+    Route("/v1/voice/twilio", voice_twilio.put_account, methods=["PUT"]),
+    Route("/v1/voice/twilio", voice_twilio.get_account, methods=["GET"]),
+    Route("/v1/voice/twilio/incoming", voice_webhooks.incoming, methods=["POST"]),
+    Route("/v1/voice/twilio/ended", voice_webhooks.ended, methods=["POST"]),
+    Route("/v1/voice/twilio/status", voice_webhooks.status, methods=["POST"]),
+    WebSocketRoute("/v1/voice/relay", voice_relay.relay),
+    Route("/v1/calls", voice_calls.list_calls, methods=["GET"]),
+    # Before /{call_sid}, which would otherwise take "export" for a call.
+    Route("/v1/calls/export", voice_calls.export_calls, methods=["GET"]),
+    Route("/v1/calls/{call_sid}", voice_calls.get_call, methods=["GET"]),
     *dashboard.ROUTES,
 ]
 

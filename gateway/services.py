@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 import httpx
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 
 from gateway.http import scopes
 from gateway.http.auth import Authenticator
@@ -44,7 +44,7 @@ class Services:
         return Writer(self.publisher, self.codec, self.pool, self.write_timeout)
 
 
-def services(request: Request) -> Services:
+def services(request: HTTPConnection) -> Services:
     found: Services = request.app.state.services
     return found
 

@@ -116,6 +116,18 @@ _LIMITS = (
 )
 
 
+def _public_url(env: Mapping[str, str]) -> str | None:
+    raw = (env.get("REVOS_PUBLIC_URL") or "").strip()
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+        raise ConfigurationError(
+            f"REVOS_PUBLIC_URL must be an origin such as https://revos.example.com, not {raw!r}"
+        )
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything configurable about one Revos installation."""
@@ -173,6 +185,12 @@ class Settings:
     signup: bool | None = None
     # Dashboard sign-in attempts per email and per client address (0: no limit).
     login_per_minute: int = 10
+    # The origin the outside world reaches this gateway at (https://revos.example.com), when it differs
+    # from what requests say (behind a proxy): Twilio signs its webhooks over the URL it called.
+    public_url: str | None = None
+    # A voice call's caller is asked once whether they are still there after this long without a word,
+    # and told goodbye after as long again.
+    voice_silence_seconds: float = 15.0
 
     def __post_init__(self) -> None:
         for name in _LIMITS:
@@ -219,6 +237,8 @@ class Settings:
             audit_heads_dir=Path(heads).resolve() if heads else None,
             signup=_signup(env),
             login_per_minute=_int(env, "REVOS_LOGIN_PER_MINUTE", 10),
+            public_url=_public_url(env),
+            voice_silence_seconds=_float(env, "REVOS_VOICE_SILENCE_SECONDS", 15.0),
         )
 
     @property

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.http.body import read_json
-from gateway.http.errors import not_found
+from gateway.http.errors import ApiError, not_found
 from gateway.http.responses import json_response
 from gateway.services import Services, caller
 from gateway.writes import audit_entry
@@ -41,8 +41,22 @@ async def _found(svc: Services, who: Caller, request: Request) -> store.Stored:
 async def _publish(
     request: Request, svc: Services, who: Caller, record: AssistantChanged, before: dict[str, Any] | None
 ) -> bool:
-    """Publish the record, its tool secrets sealed, and its audit entry together; True once the
-    projection shows the record."""
+    """Publish the record and its audit entry; a phone number another agent has is refused (409)."""
+    if record.voice is None or record.action == "deleted":
+        return await _publish_sealed(request, svc, who, record, before)
+    number = record.voice.phone_number
+    async with store.number_claim(svc.pool, number):
+        holder = await store.by_phone_number(svc.pool, number)
+        if holder is not None and (holder.tenant_id, holder.agent_id) != (record.tenant_id, record.agent_id):
+            raise ApiError(409, "phone_number_taken", f"{number} is the phone number of another agent")
+        return await _publish_sealed(request, svc, who, record, before)
+
+
+async def _publish_sealed(
+    request: Request, svc: Services, who: Caller, record: AssistantChanged, before: dict[str, Any] | None
+) -> bool:
+    """Publish the record, its secrets sealed, and its audit entry together; True once the projection
+    shows the record."""
     record = tool_secrets.sealed(svc.secrets, record)
     after = None if record.action == "deleted" else assistants.public(assistants.from_record(record))
     trail = audit_entry(
@@ -58,8 +72,13 @@ async def _publish(
     return await svc.writer.wait(store.APPLIED, record.tenant_id, record.agent_id, record.event_id)
 
 
-def _written(record: AssistantChanged, created_at: datetime, applied: bool, *, created: bool) -> Response:
+def _written(
+    record: AssistantChanged, created_at: datetime, applied: bool, *, created: bool, had_secret: bool = False
+) -> Response:
     shown = assistants.public(assistants.from_record(record))
+    if record.voice is not None and record.voice.status_webhook_secret is not None and not had_secret:
+        # A status webhook's new signing secret is shown this once (the record is sealed; this one is not).
+        shown["voice"] = {**shown["voice"], "status_webhook_secret": record.voice.status_webhook_secret}
     body = {**shown, "created_at": created_at, "updated_at": record.occurred_at}
     status = (201 if created else 200) if applied else 202
     return json_response({**body, "status": "applied" if applied else "pending"}, status=status)
@@ -96,7 +115,8 @@ async def patch_agent(request: Request) -> Response:
     current = tool_secrets.opened(svc.secrets, stored.assistant)  # a tool named again keeps its secret
     record = assistants.update(body, current=current, actor=who.actor, now=datetime.now(UTC))
     applied = await _publish(request, svc, who, record, assistants.public(stored.assistant))
-    return _written(record, stored.created_at, applied, created=False)
+    had_secret = current.voice is not None and current.voice.status_webhook_secret is not None
+    return _written(record, stored.created_at, applied, created=False, had_secret=had_secret)
 
 
 async def delete_agent(request: Request) -> Response:

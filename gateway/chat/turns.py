@@ -88,8 +88,11 @@ class Turn:
         claims: TokenClaims,
         listener: Listener,
         gone: asyncio.Event,
+        *,
+        instructions: str = "",
     ) -> None:
         self._svc = svc
+        self._instructions = instructions  # added to the agent's prompt for this channel (a phone call)
         self._conversation = conversation
         self._t = conversation.transcript
         self._claims = claims
@@ -103,6 +106,12 @@ class Turn:
                 await self._run(send)
         finally:
             self._conversation.turn_running = False
+
+    async def say(self, text: str) -> bool:
+        """Store something the assistant said that no model wrote (a phone call's greeting, reprompt or
+        goodbye); True once acknowledged."""
+        async with self._conversation.lock:
+            return await self._commit(self._message(ASSISTANT, text, COMPLETE))
 
     async def _run(self, send: Send) -> None:
         user = self._message(USER, send.text, COMPLETE, client_message_id=send.client_message_id)
@@ -119,7 +128,12 @@ class Turn:
         if assistant is None or not await self._may_spend(assistant):
             await self._commit(self._message(ASSISTANT, UNAVAILABLE_TEXT, UNAVAILABLE, reply_to=reply_to))
             return
-        messages = model_messages(assistant.system_prompt, self._t.recent(CONTEXT_MESSAGES))
+        prompt = (
+            f"{assistant.system_prompt}\n\n{self._instructions}"
+            if self._instructions
+            else assistant.system_prompt
+        )
+        messages = model_messages(prompt, self._t.recent(CONTEXT_MESSAGES))
         tools = {t.name: t for t in assistant.tools}
         specs = tool_specs(assistant.tools)
         label = self._svc.provider.label

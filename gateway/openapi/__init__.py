@@ -19,6 +19,7 @@ from gateway.openapi import (
     health,
     keys,
     usage,
+    voice,
     widget,
 )
 from gateway.openapi.fragments import _ERROR
@@ -50,6 +51,7 @@ OPENAPI: dict[str, Any] = {
             **conversations.SCHEMAS,
             **keys.SCHEMAS,
             **dead_letters.SCHEMAS,
+            **voice.SCHEMAS,
         },
     },
     "security": [{"bearer": []}],
@@ -65,6 +67,7 @@ OPENAPI: dict[str, Any] = {
         **corrections.PATHS,
         **agents.PATHS,
         **conversations.PATHS,
+        **voice.PATHS,
         **widget.PATHS,
         **health.PATHS,
     },

@@ -76,6 +76,7 @@ SCHEMAS: dict[str, Any] = {
                 "suffix) whose pages may embed the agent; no port or path",
             },
             "branding": _ref("AgentBranding"),
+            "voice": _ref("AgentVoice"),
             "created_at": {**_TIME, "readOnly": True},
             "updated_at": {**_TIME, "readOnly": True},
             "status": {

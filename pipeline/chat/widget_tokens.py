@@ -13,6 +13,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 
@@ -79,7 +80,7 @@ def _invalid(why: str) -> TokenError:
     return TokenError(f"the session token is invalid: {why}", code=INVALID)
 
 
-def signed_claims(secret: bytes, token: str) -> dict[str, object]:
+def signed_claims(secret: bytes, token: str) -> dict[str, Any]:
     """The claims of a token `sign_claims` made with `secret`; TokenError for anything else.
 
     The signature is checked (in constant time) before the payload is even parsed, so nothing a

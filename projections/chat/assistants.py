@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
@@ -122,6 +124,18 @@ async def by_phone_number(pool: asyncpg.Pool | asyncpg.Connection, phone_number:
     """The agent a number calls, in whichever tenant (the gateway refuses a number already taken)."""
     row = await pool.fetchrow(BY_PHONE_NUMBER, phone_number)
     return None if row is None else _stored(row).assistant
+
+
+@contextlib.asynccontextmanager
+async def number_claim(pool: asyncpg.Pool, phone_number: str) -> AsyncIterator[None]:
+    """Hold a number while checking it is free and writing the agent that takes it: two writes naming one
+    number, in any gateway process, run one after the other (the second then sees the first's agent)."""
+    async with pool.acquire() as conn:
+        await conn.execute("SELECT pg_advisory_lock(hashtextextended($1, 7))", phone_number)
+        try:
+            yield
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 7))", phone_number)
 
 
 async def listing(pool: asyncpg.Pool | asyncpg.Connection, tenant_id: str) -> list[Stored]:

@@ -100,3 +100,12 @@ async def transcript(
 async def endings(pool: asyncpg.Pool, tenant_id: str | None = None) -> dict[str, int]:
     """How many ended calls ended for each reason (every tenant's when `tenant_id` is None)."""
     return {r["end_reason"] or "unknown": r["calls"] for r in await pool.fetch(ENDINGS, tenant_id)}
+
+
+OWNER = "SELECT tenant_id, agent_id FROM calls WHERE call_sid = $1 LIMIT 1"
+
+
+async def owner(pool: asyncpg.Pool, call_sid: str) -> tuple[str, str] | None:
+    """The tenant and agent of a call the projection knows (a Twilio call SID is globally unique)."""
+    row = await pool.fetchrow(OWNER, call_sid)
+    return None if row is None else (row["tenant_id"], row["agent_id"])
