@@ -48,9 +48,11 @@ from pipeline.errors import RevosError
 from pipeline.publishing import Publisher
 from pipeline.settings import Settings
 from pipeline.topics import BILLING
+from pipeline.voice.calls import drop_rate
 from projections.db import create_pool
 from projections.outbox import OutboxPublisher
 from projections.rate_limits import PostgresLimiter
+from projections.voice import reads as voice_reads
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,11 @@ UNAPPLIED = Gauge("revos_outbox_unapplied_records", "Records acknowledged and no
 LOG_LOSSES = Gauge(
     "revos_broker_log_losses",
     "Times the broker's log was found new while projections held offsets of an older one",
+)
+CALLS_ENDED = Gauge("revos_calls_ended", "Voice calls that have ended, by end reason", ["reason"])
+CALL_DROP_RATE = Gauge(
+    "revos_call_drop_rate",
+    "Share of ended voice calls that dropped (dropped, relay_error, provider_down, failed); 0 before any",
 )
 DELIVERY_FACTS = "SELECT (SELECT count(*) FROM outbox WHERE NOT regenerable) AS unapplied, (SELECT count(*) FROM broker_log_losses) AS losses"
 
@@ -130,6 +137,12 @@ async def metrics(request: Request) -> Response:
             row = await services(request).pool.fetchrow(DELIVERY_FACTS)
         UNAPPLIED.set(row["unapplied"])
         LOG_LOSSES.set(row["losses"])
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(1.0):
+            endings = await voice_reads.endings(services(request).pool)
+        for reason, count in endings.items():
+            CALLS_ENDED.labels(reason).set(count)
+        CALL_DROP_RATE.set(drop_rate(endings) or 0.0)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -62,6 +63,20 @@ OFFLINE = "offline"
 
 
 @dataclass(frozen=True, slots=True)
+class Builtin:
+    """A tool the gateway answers itself rather than a tenant's server (a phone call's `end_call`)."""
+
+    description: str
+    run: Callable[[], str]  # what the model is told it did, as JSON text
+
+    def spec(self, name: str) -> dict[str, Any]:
+        return {
+            "type": "function",
+            "function": {"name": name, "description": self.description, "parameters": {"type": "object"}},
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
     """How one model call ended: `completed`, or cut off (`interrupted`) or failed with `text` so far."""
 
@@ -90,8 +105,10 @@ class Turn:
         gone: asyncio.Event,
         *,
         instructions: str = "",
+        builtins: Mapping[str, Builtin] | None = None,
     ) -> None:
         self._svc = svc
+        self._builtins = builtins or {}
         self._instructions = instructions  # added to the agent's prompt for this channel (a phone call)
         self._conversation = conversation
         self._t = conversation.transcript
@@ -135,7 +152,8 @@ class Turn:
         )
         messages = model_messages(prompt, self._t.recent(CONTEXT_MESSAGES))
         tools = {t.name: t for t in assistant.tools}
-        specs = tool_specs(assistant.tools)
+        specs = tool_specs(t for t in assistant.tools if t.name not in self._builtins)
+        specs += [builtin.spec(name) for name, builtin in self._builtins.items()]
         label = self._svc.provider.label
         for round_ in range(MAX_TOOL_ROUNDS + 1):
             if self._gone.is_set():  # left while a tool ran: nothing more to stream to
@@ -265,6 +283,9 @@ class Turn:
 
     async def _tool(self, tools: dict[str, AssistantTool], call: dict[str, Any]) -> ToolResult:
         function = call.get("function") or {}
+        builtin = self._builtins.get(str(function.get("name", "")))
+        if builtin is not None:
+            return ToolResult(True, builtin.run())
         tool = tools.get(str(function.get("name", "")))
         if tool is None:
             return ToolResult(False, orjson.dumps({"error": "this agent has no such tool"}).decode())

@@ -20,7 +20,7 @@ import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from gateway.chat.hub import Conversation
-from gateway.chat.turns import Turn
+from gateway.chat.turns import Builtin, Turn
 from gateway.services import Services, services
 from gateway.voice import twilio
 from gateway.voice.events import call_event, record_or_log
@@ -43,6 +43,7 @@ INSTRUCTIONS = (
     "plain spoken sentences: no lists, markdown, links or emoji."
 )
 REPROMPT = "Are you still there?"
+END_CALL = "end_call"  # the tool the model ends the call with, once it has said goodbye
 GOODBYES = {
     calls.SILENCE: "I haven't heard anything, so I'll end the call now. Goodbye.",
     calls.MAX_DURATION: "We've reached the time limit for this call. Thank you for calling. Goodbye.",
@@ -116,6 +117,7 @@ class Call:
         self._started = time.monotonic()
         self._count = 0  # numbers the caller's messages and the call's events
         self._reason: str | None = None  # why the agent ends the call
+        self._agent_done = False  # the model called end_call: the call ends after its reply
         self._ending = asyncio.Event()
 
     def _event(self, kind: str, *identity: object, **fields: Any) -> CallEventRecorded:
@@ -123,9 +125,19 @@ class Call:
 
     def _turn(self, interrupt: asyncio.Event) -> Turn:
         assert self._conversation is not None
-        return Turn(
-            self._svc, self._conversation, self._claims, self._speaker, interrupt, instructions=INSTRUCTIONS
+        hang_up = Builtin(
+            "End the phone call. Call it when the caller says goodbye or has nothing more to ask, after "
+            "saying goodbye in your reply.",
+            self._hang_up,
         )
+        return Turn(
+            self._svc, self._conversation, self._claims, self._speaker, interrupt,
+            instructions=INSTRUCTIONS, builtins={END_CALL: hang_up},
+        )  # fmt: skip
+
+    def _hang_up(self) -> str:
+        self._agent_done = True
+        return '{"ended": true}'
 
     @property
     def seconds(self) -> int:
@@ -263,6 +275,9 @@ class Call:
                 self._idle.set()
                 self._interrupt = None
                 self._heard_from = time.monotonic()
+            if self._agent_done:
+                self._end(calls.AGENT_ENDED)
+                return
             if self._speaker.failed is not None:
                 agent = await assistants.load(self._svc.pool, self._agent.tenant_id, self._agent.agent_id)
                 if self._speaker.failed == "failed":

@@ -109,6 +109,7 @@ def _down(args: argparse.Namespace, settings: Settings) -> int:
 def _status(args: argparse.Namespace, settings: Settings) -> int:
     described = _describe(settings)
     described["delivery"] = asyncio.run(_delivery(settings))
+    described["voice"] = asyncio.run(_voice(settings))
     print(json.dumps(described, indent=2))
     return 0
 
@@ -124,6 +125,25 @@ async def _delivery(settings: Settings) -> dict[str, Any]:
     except Exception as exc:  # a stopped stack is a normal answer here, not an error
         facts.update(reachable=False, error=type(exc).__name__)
     return facts
+
+
+async def _voice(settings: Settings) -> dict[str, Any]:
+    """Ended calls by end reason and the call drop rate (a share of ended calls, null before any)."""
+    import asyncpg  # local: status must work without a database
+
+    from pipeline.voice.calls import drop_rate
+    from projections.voice.reads import endings
+
+    try:
+        conn = await asyncio.wait_for(asyncpg.connect(settings.dsn), 5)
+    except Exception as exc:  # a stopped stack is a normal answer here, not an error
+        return {"reachable": False, "error": type(exc).__name__}
+    try:
+        ended = await endings(conn)
+    finally:
+        await conn.close()
+    rate = drop_rate(ended)
+    return {"calls_ended": ended, "drop_rate": None if rate is None else round(rate, 4)}
 
 
 def _parts(settings: Settings, *, embedded_only: bool = True) -> list[EmbeddedBroker | EmbeddedPostgres]:

@@ -57,8 +57,8 @@ END_PRIORITY = {
     FAILED: 1,
     CANCELED: 1,
     RELAY_ERROR: 1,
-    DROPPED: 2,
     CALLER_HANGUP: 2,
+    DROPPED: 3,
     COMPLETED: 4,
 }
 END_REASONS = tuple(END_PRIORITY)
@@ -89,12 +89,13 @@ def end_reason_of(
 
 
 def stronger(current: str | None, new: str | None) -> bool:
-    """True when end reason `new` is better evidence than `current`."""
+    """True when end reason `new` is better evidence than `current` (equal evidence: the first by name,
+    so that the reason never depends on the order the facts arrived in)."""
     if new is None:
         return False
     if current is None:
         return True
-    return END_PRIORITY.get(new, 9) < END_PRIORITY.get(current, 9)
+    return (END_PRIORITY.get(new, 9), new) < (END_PRIORITY.get(current, 9), current)
 
 
 def event_id(call_sid: str, *parts: object) -> str:
@@ -106,3 +107,12 @@ def event_id(call_sid: str, *parts: object) -> str:
 def minutes(duration_seconds: int) -> Decimal:
     """A call's billed quantity of `voice.minutes`: its duration in minutes, up to the next 1/1000."""
     return (Decimal(max(0, duration_seconds)) / Decimal(60)).quantize(Decimal("0.001"), rounding=ROUND_UP)
+
+
+def drop_rate(endings: dict[str, int]) -> float | None:
+    """The share of ended calls that dropped (`DROPS`), from the count of calls per end reason; None
+    before any call ended."""
+    ended = sum(endings.values())
+    if not ended:
+        return None
+    return sum(n for reason, n in endings.items() if reason in DROPS) / ended

@@ -97,7 +97,7 @@ async def transcript(
     return turns
 
 
-async def endings(pool: asyncpg.Pool, tenant_id: str | None = None) -> dict[str, int]:
+async def endings(pool: asyncpg.Pool | asyncpg.Connection, tenant_id: str | None = None) -> dict[str, int]:
     """How many ended calls ended for each reason (every tenant's when `tenant_id` is None)."""
     return {r["end_reason"] or "unknown": r["calls"] for r in await pool.fetch(ENDINGS, tenant_id)}
 
