@@ -176,6 +176,10 @@ class Call:
             await self._stop_turns(turns)  # a reply being streamed is stored as interrupted
             await asyncio.wait({watch})
             if self._reason is None:  # the socket closed without the agent ending the call
+                log.info(
+                    "call %s (agent %s): the relay socket closed after %d s without the agent ending it "
+                    "(a hang-up if Twilio reports one, else dropped)", self.sid, self._agent.agent_id, self.seconds,
+                )  # fmt: skip
                 await record_or_log(self._svc, self._event(calls.RELAY_CLOSED, duration_seconds=self.seconds))
             reader.cancel()
             writer.cancel()
@@ -195,6 +199,12 @@ class Call:
         if goodbye is not None:
             await self._say(goodbye)
         self._speaker.push(end(self._reason))
+        failed = self._reason in calls.DROPS
+        log.log(
+            logging.WARNING if failed else logging.INFO,
+            "call %s (agent %s) ended by the agent after %d s: %s", self.sid, self._agent.agent_id, self.seconds,
+            self._reason,
+        )  # fmt: skip
         ended = self._event(calls.ENDED, end_reason=self._reason, duration_seconds=self.seconds)
         await record_or_log(self._svc, ended)
         await asyncio.wait({reader}, timeout=LAST_WORDS_SECONDS)
