@@ -26,7 +26,6 @@ from gateway.billing import burn_tables, corrections, credits, customers, entitl
 from gateway.chat import pages, socket, widget
 from gateway.chat.providers import provider_from_settings
 from gateway.chat.runtime import chat_runtime
-from gateway.chat.tool_client import tool_client
 from gateway.dashboard import routes as dashboard
 from gateway.http.auth import Authenticator
 from gateway.http.errors import error_response, handle_http_error, handle_revos_error, handle_unexpected
@@ -39,6 +38,7 @@ from gateway.voice import calls as voice_calls
 from gateway.voice import relay as voice_relay
 from gateway.voice import twilio as voice_twilio
 from gateway.voice import webhooks as voice_webhooks
+from infra.http_guard import guarded_client
 from infra.kafka import KafkaPublisher
 from infra.key_files import secrets_key
 from pipeline.admin.audit_topic import AuditFirst
@@ -241,7 +241,7 @@ def create_app(
         # The model provider and the tools never share a client: a tool must not see the provider's
         # connections or cookies, and the tools' client refuses non-public addresses.
         model_http = httpx.AsyncClient()
-        http = tool_client(allow_private=settings.tools_allow_private)
+        http = guarded_client(allow_private=settings.tools_allow_private)
         provider = provider_from_settings(settings, client=model_http)
         app.state.draining = False
         loop = asyncio.get_running_loop()

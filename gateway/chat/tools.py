@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 import httpx
 import orjson
 
-from gateway.chat.tool_client import AddressRefused
+from infra.http_guard import AddressRefused
 from pipeline.assistants.tool_addresses import canonical_url
 from pipeline.chat.tool_signing import new_delivery_id, sign
 from pipeline.records import AssistantTool
@@ -79,8 +79,8 @@ async def call_tool(
 
     A model that gets an error back can apologise or try otherwise, so every failure (bad arguments,
     timeout, refused connection, non-2xx) is a result, not an exception. `client` comes from
-    `tool_client`, which refuses a host that resolves to a private, loopback or link-local address: a
-    tenant must not be able to make the gateway call into the network it runs in.
+    `infra.http_guard.guarded_client`, which refuses a host that resolves to a private, loopback or
+    link-local address: a tenant must not be able to make the gateway call into the network it runs in.
     """
     return (await exchange(tool, arguments, client=client, context=context)).result
 

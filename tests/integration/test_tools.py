@@ -17,8 +17,8 @@ import httpx
 import orjson
 import pytest
 
-from gateway.chat.tool_client import tool_client
 from gateway.chat.tools import MAX_RESULT_BYTES, ToolResult, call_tool, exchange, tool_context
+from infra.http_guard import guarded_client
 from infra.ports import free_port
 from pipeline.assistants.tool_addresses import IPAddress
 from pipeline.chat.tool_signing import verify
@@ -136,14 +136,14 @@ def tools() -> Iterator[ToolServer]:
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
     """The tools' client, allowed to reach the tool servers these tests run on loopback."""
-    async with tool_client(allow_private=True) as opened:
+    async with guarded_client(allow_private=True) as opened:
         yield opened
 
 
 @pytest.fixture
 async def guarded() -> AsyncIterator[httpx.AsyncClient]:
     """The tools' client as the gateway runs it by default: public addresses only."""
-    async with tool_client() as opened:
+    async with guarded_client() as opened:
         yield opened
 
 
@@ -358,13 +358,13 @@ async def test_a_unicode_host_is_checked_under_the_name_it_is_connected_to(tools
     port = tools.url("").rsplit(":", 1)[1]
     url = f"http://straße.example:{port}/order"
 
-    async with tool_client(resolve=resolver) as guarded:
+    async with guarded_client(resolve=resolver) as guarded:
         refused = await call_tool(tool(url), '{"order_id": "A-1"}', client=guarded, context=CONTEXT)
     assert orjson.loads(refused.content) == {"error": "the tool's address 127.0.0.1 is not public"}
     assert tools.bodies == []
     assert resolver.asked == ["xn--strae-oqa.example"]
 
-    async with tool_client(resolve=resolver, allow_private=True) as open_client:
+    async with guarded_client(resolve=resolver, allow_private=True) as open_client:
         allowed = await call_tool(tool(url), '{"order_id": "A-1"}', client=open_client, context=CONTEXT)
     assert allowed.ok, allowed.content
     assert tools.hosts == [f"xn--strae-oqa.example:{port}"]  # the Host header keeps the name
@@ -376,7 +376,7 @@ async def test_a_name_is_resolved_once_and_connected_to_at_the_address_checked(t
     port = tools.url("").rsplit(":", 1)[1]
     resolver = FakeResolver({"rebind.example": [["93.184.215.14"], ["127.0.0.1"], ["127.0.0.1"]]})
 
-    async with tool_client(resolve=resolver) as guarded:
+    async with guarded_client(resolve=resolver) as guarded:
         result = await call_tool(
             tool(f"http://rebind.example:{port}/order", timeout=1.0), "{}", client=guarded, context=CONTEXT
         )
@@ -393,7 +393,7 @@ async def test_a_name_is_resolved_once_and_connected_to_at_the_address_checked(t
 async def test_ipv6_addresses_that_lead_to_private_ipv4_are_not_public(address: str) -> None:
     resolver = FakeResolver({"inside.example": [[address]]})
 
-    async with tool_client(resolve=resolver) as guarded:
+    async with guarded_client(resolve=resolver) as guarded:
         result = await call_tool(tool("http://inside.example/x"), "{}", client=guarded, context=CONTEXT)
 
     assert not result.ok and "is not public" in orjson.loads(result.content)["error"]

@@ -1,13 +1,13 @@
-"""The HTTP client that calls tenants' tools: it connects only to the public address it checked.
+"""The HTTP client for tenants' URLs (tools, status webhooks): it connects only to the public address it checked.
 
 The check happens where the connection is made: the host httpx is about to connect to is resolved
 once, every address it resolves to must be public, and the socket goes to one of those addresses. A
 name that resolves differently a moment later (DNS rebinding) is never resolved again for this
 connection; TLS still verifies the certificate for the name and the Host header keeps the name.
 
-The client is the tools' own: it keeps no cookies (a tool must not plant a cookie that another
+Each use gets a client of its own: it keeps no cookies (a tool must not plant a cookie that another
 tenant's tool would receive), reads no proxy or .netrc settings from the environment, and follows no
-redirect.
+redirect. The gateway calls tools with one; the worker delivers status webhooks with another.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ MAX_CONNECTIONS = 100
 
 
 class AddressRefused(RevosError):
-    """The tool's host does not resolve, or resolves to an address that is not public."""
+    """A tenant's host does not resolve, or resolves to an address that is not public."""
 
     code = "tool_address_refused"
 
@@ -46,9 +46,10 @@ async def system_resolver(host: str, port: int) -> list[IPAddress]:
 class PublicAddressBackend(httpcore.AsyncNetworkBackend):
     """Resolves each host once and connects to an address from that answer, refusing non-public ones."""
 
-    def __init__(self, resolve: Resolver, *, allow_private: bool) -> None:
+    def __init__(self, resolve: Resolver, *, allow_private: bool, what: str = "the tool") -> None:
         self._resolve = resolve
         self._allow_private = allow_private
+        self._what = what  # named in the refusals: "the tool's host does not resolve"
         self._inner = httpcore.AnyIOBackend()
 
     async def connect_tcp(
@@ -62,13 +63,13 @@ class PublicAddressBackend(httpcore.AsyncNetworkBackend):
         try:
             addresses = await self._resolve(host, port)
         except (OSError, ValueError) as exc:
-            raise AddressRefused("the tool's host does not resolve") from exc
+            raise AddressRefused(f"{self._what}'s host does not resolve") from exc
         if not addresses:
-            raise AddressRefused("the tool's host does not resolve")
+            raise AddressRefused(f"{self._what}'s host does not resolve")
         if not self._allow_private:
             for address in addresses:
                 if not is_public(address):
-                    raise AddressRefused(f"the tool's address {address} is not public")
+                    raise AddressRefused(f"{self._what}'s address {address} is not public")
         failed: httpcore.ConnectError | None = None
         for address in addresses:
             try:
@@ -86,7 +87,7 @@ class PublicAddressBackend(httpcore.AsyncNetworkBackend):
         timeout: float | None = None,
         socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        raise AddressRefused("tools are called over TCP only")
+        raise AddressRefused(f"{self._what} is reached over TCP only")
 
     async def sleep(self, seconds: float) -> None:
         await self._inner.sleep(seconds)
@@ -113,14 +114,16 @@ class _NoCookies(http.cookiejar.DefaultCookiePolicy):
         return False
 
 
-def tool_client(
+def guarded_client(
     *,
     allow_private: bool = False,
     resolve: Resolver = system_resolver,
     ssl_context: ssl.SSLContext | None = None,
+    what: str = "the tool",
 ) -> httpx.AsyncClient:
-    """A client for tools only; `allow_private` lets it reach private addresses (development, tests)."""
-    backend = PublicAddressBackend(resolve, allow_private=allow_private)
+    """A client for one kind of tenant URL (`what` it calls, as refusals name it); `allow_private` lets it
+    reach private addresses (development, tests: REVOS_TOOLS_ALLOW_PRIVATE)."""
+    backend = PublicAddressBackend(resolve, allow_private=allow_private, what=what)
     transport = _CheckedTransport(backend, ssl_context or httpx.create_ssl_context(trust_env=False))
     return httpx.AsyncClient(
         transport=transport,
