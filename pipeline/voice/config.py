@@ -6,6 +6,7 @@ while it keeps a URL, and gets a new one (shown once) when it first gets one.
 
 from __future__ import annotations
 
+import base64
 import re
 import secrets
 from collections.abc import Mapping
@@ -39,6 +40,7 @@ MAX_GREETING = 1_000
 MIN_CALL_SECONDS = 5
 MAX_CALL_SECONDS = 4 * 3600  # Twilio's own limit on a call
 SECRET_PREFIX = "whsec_"  # the Standard Webhooks form: whsec_ + base64 of the key
+SECRET_BYTES = 24
 
 
 def _fail(name: str, message: str) -> ValidationError:
@@ -78,7 +80,9 @@ def _optional_text(raw: object, name: str, most: int) -> str | None:
 
 
 def new_secret() -> str:
-    return SECRET_PREFIX + secrets.token_urlsafe(24)
+    """A signing key in the Standard Webhooks form: standard base64 (not the URL-safe alphabet, whose
+    `-` and `_` receivers' decoders drop or refuse)."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
 
 
 def voice(raw: object, current: AssistantVoice | None) -> AssistantVoice | None:

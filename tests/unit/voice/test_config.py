@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from standardwebhooks import Webhook
 
 from pipeline.errors import ValidationError
 from pipeline.records import AssistantVoice
@@ -66,3 +71,15 @@ def test_a_status_webhook_gets_a_secret_once_and_keeps_it() -> None:
     shown = config.public(first)
     assert shown is not None and shown["status_webhook_secret_set"] is True
     assert first.status_webhook_secret not in str(shown)
+
+
+def test_a_status_webhook_secret_is_a_standard_webhooks_key() -> None:
+    """A strict decoder and the reference library read the same key: URL-safe base64 (`-`, `_`) would be
+    dropped by one and refused by others."""
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    for _ in range(200):
+        secret = config.new_secret()
+        key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+        assert len(key) == config.SECRET_BYTES
+        mac = hmac.new(key, f"msg_1.{int(at.timestamp())}.{{}}".encode(), hashlib.sha256).digest()
+        assert Webhook(secret).sign("msg_1", at, "{}") == "v1," + base64.b64encode(mac).decode()
