@@ -9,6 +9,7 @@ import os
 from typing import Any
 
 import faust
+import httpx
 
 from agents import transport
 from agents.admin import AdminProjection
@@ -19,13 +20,17 @@ from agents.dead_letters import DeadLetterProjection
 from agents.relay import OutboxRelay
 from agents.runner import Message, Projection, Runtime, process
 from agents.scheduler import Scheduler
+from agents.voice import VoiceProjection
+from agents.webhooks import WebhookSender
 from infra.bootstrap import check_log
+from infra.http_guard import guarded_client
 from infra.kafka import KafkaPublisher
-from infra.key_files import audit_key
+from infra.key_files import audit_key, secrets_key
 from pipeline.admin.audit import Seal
+from pipeline.assistants.tool_secrets import SecretBox
 from pipeline.codec import default_codec
 from pipeline.settings import Settings
-from pipeline.topics import ADMIN, AUDIT, BILLING, CHAT, DEAD_LETTER_TOPICS
+from pipeline.topics import ADMIN, AUDIT, BILLING, CHAT, DEAD_LETTER_TOPICS, VOICE
 from projections import outbox
 from projections.db import create_pool
 
@@ -43,15 +48,16 @@ class RuntimeHolder:
         self._runtime: Runtime | None = None
         self._lock = asyncio.Lock()
         self._background: list[asyncio.Task[None]] = []
+        self._webhooks_client: httpx.AsyncClient | None = None
 
     async def get(self) -> Runtime:
         async with self._lock:
             if self._runtime is None:
                 publisher = KafkaPublisher(self._settings.bootstrap_servers)
                 await publisher.start()
-                # One connection per stream processor (billing, admin, audit, chat, dead letters), one for
-                # the scheduler, one for the outbox relay.
-                pool = await create_pool(self._settings.dsn, min_size=2, max_size=7)
+                # One connection per stream processor (billing, admin, audit, chat, voice, dead letters),
+                # one for the scheduler, one for the outbox relay, one for the status webhooks' sender.
+                pool = await create_pool(self._settings.dsn, min_size=2, max_size=9)
                 self._runtime = Runtime(
                     pool=pool,
                     publisher=publisher,
@@ -62,12 +68,21 @@ class RuntimeHolder:
             return self._runtime
 
     async def start_background(self) -> None:
-        """The scheduler, and the outbox relay when acknowledgements rest on PostgreSQL."""
+        """The scheduler, the status webhooks' sender, and the outbox relay when acknowledgements rest
+        on PostgreSQL."""
         runtime = await self.get()
         self._background.append(
             asyncio.create_task(
                 Scheduler(runtime.pool, runtime.publisher, runtime.codec, outbox=runtime.outbox).run()
             )
+        )
+        # The tenants' URLs get a client of their own that reaches public addresses only, as tools do.
+        self._webhooks_client = guarded_client(
+            allow_private=self._settings.tools_allow_private, what="the status webhook"
+        )
+        box = SecretBox(secrets_key(self._settings))
+        self._background.append(
+            asyncio.create_task(WebhookSender(runtime.pool, box, self._webhooks_client).run())
         )
         if runtime.outbox:
             self._background.append(asyncio.create_task(OutboxRelay(runtime.pool, runtime.publisher).run()))
@@ -79,6 +94,9 @@ class RuntimeHolder:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._background.clear()
+        if self._webhooks_client is not None:
+            await self._webhooks_client.aclose()
+            self._webhooks_client = None
         if self._runtime is not None:
             await self._runtime.pool.close()
             await self._runtime.publisher.stop()  # type: ignore[attr-defined]
@@ -152,6 +170,7 @@ def build_app(settings: Settings, *, worker_id: int = 0) -> faust.App:
     seal = Seal(audit_key(settings))
     attach("audit", _raw_topic(app, AUDIT), AuditProjection(codec, seal, settings.audit_heads))
     attach("chat", _raw_topic(app, CHAT), ChatProjection(codec))
+    attach("voice", _raw_topic(app, VOICE), VoiceProjection(codec, base_url=settings.public_url or ""))
     attach("dead_letters", _raw_topic(app, *DEAD_LETTER_TOPICS), DeadLetterProjection(codec))
 
     @app.task  # type: ignore[misc]
