@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pipeline.records import CallEventRecorded
+from pipeline.assistants import model as assistants
+from pipeline.assistants import tool_secrets
+from pipeline.assistants.tool_secrets import SecretBox
+from pipeline.records import AssistantChanged, CallEventRecorded
 from pipeline.voice import calls
 
 T0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
@@ -35,24 +38,25 @@ def fact(
 
 
 def answered_call(
-    call_sid: str, *, customer: str | None = "c1", tenant: str = "t1"
+    call_sid: str, *, customer: str | None = "c1", tenant: str = "t1", agent: str = "a1"
 ) -> list[CallEventRecorded]:
     """A call the agent ended: ringing, connected, in progress, an interruption, a digit, the agent's end,
     the relay session's end and Twilio's `completed` with its CallDuration (which wins)."""
     who = {"from_number": CALLER, "to_number": LINE, "customer": customer}
+
+    def at(kind: str, seconds: float, *identity: object, **fields: Any) -> CallEventRecorded:
+        return fact(call_sid, kind, seconds, *identity, tenant=tenant, agent=agent, **fields)
+
     return [
-        fact(call_sid, calls.STATE, 0, calls.RINGING, tenant=tenant, state=calls.RINGING, **who),
-        fact(call_sid, calls.CONNECTED, 1.5, "VX1", tenant=tenant, conversation_id=f"conv-{call_sid}", **who),
-        fact(call_sid, calls.STATE, 1, calls.IN_PROGRESS, tenant=tenant, state=calls.IN_PROGRESS, **who),
-        fact(call_sid, calls.INTERRUPTED, 20, 1, tenant=tenant, reply_to=2, heard="Our opening", heard_ms=900),
-        fact(call_sid, calls.DTMF, 30, 2, tenant=tenant, detail="5"),
-        fact(call_sid, calls.ENDED, 90, tenant=tenant, end_reason=calls.AGENT_ENDED, duration_seconds=88),
-        fact(call_sid, calls.SESSION_ENDED, 91, "VX1", tenant=tenant, detail="completed", duration_seconds=89),
-        fact(
-            call_sid, calls.STATE, 92, calls.COMPLETED, tenant=tenant, state=calls.COMPLETED, duration_seconds=91,
-            **who,
-        ),
-    ]  # fmt: skip
+        at(calls.STATE, 0, calls.RINGING, state=calls.RINGING, **who),
+        at(calls.CONNECTED, 1.5, "VX1", conversation_id=f"conv-{call_sid}", **who),
+        at(calls.STATE, 1, calls.IN_PROGRESS, state=calls.IN_PROGRESS, **who),
+        at(calls.INTERRUPTED, 20, 1, reply_to=2, heard="Our opening", heard_ms=900),
+        at(calls.DTMF, 30, 2, detail="5"),
+        at(calls.ENDED, 90, end_reason=calls.AGENT_ENDED, duration_seconds=88),
+        at(calls.SESSION_ENDED, 91, "VX1", detail="completed", duration_seconds=89),
+        at(calls.STATE, 92, calls.COMPLETED, state=calls.COMPLETED, duration_seconds=91, **who),
+    ]
 
 
 def dropped_call(call_sid: str, *, customer: str | None = "c1") -> list[CallEventRecorded]:
@@ -65,3 +69,17 @@ def dropped_call(call_sid: str, *, customer: str | None = "c1") -> list[CallEven
         fact(call_sid, calls.SESSION_ENDED, 41, "VX2", detail="failed", duration_seconds=40),
         fact(call_sid, calls.STATE, 42, calls.COMPLETED, state=calls.COMPLETED, duration_seconds=42, **who),
     ]
+
+
+def voice_agent(
+    box: SecretBox, *, tenant: str = "t1", agent: str = "a1", webhook_url: str | None = None
+) -> tuple[AssistantChanged, str | None]:
+    """An agent with a phone line (and a status webhook at `webhook_url`), sealed as the gateway publishes
+    it, and its webhook's signing secret in the clear."""
+    line: dict[str, Any] = {"phone_number": LINE}
+    if webhook_url is not None:
+        line["status_webhook_url"] = webhook_url
+    body = {"name": "Front desk", "customer": "c1", "voice": line}
+    created = assistants.create(body, tenant_id=tenant, agent_id=agent, actor="key:k", now=T0)
+    assert created.voice is not None
+    return tool_secrets.sealed(box, created), created.voice.status_webhook_secret
