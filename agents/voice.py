@@ -1,6 +1,10 @@
 """The voice stream processor: every call's facts into `call_events` and `calls`; each call's minutes out
 to billing as a `voice.minutes` usage event of the agent's customer (if it has one); and the agent's status
-webhooks queued in the same transaction (agents/webhooks.py delivers them)."""
+webhooks queued in the same transaction (agents/webhooks.py delivers them).
+
+A call's minutes are billed once, from the first duration known once the call has ended (usually the
+relay's own measure, recorded with the gateway's end of the call): the event's id is the call's, so a
+better duration learned later (Twilio's CallDuration) updates the call's row but not the charge."""
 
 from __future__ import annotations
 
