@@ -7,12 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
-import time
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import asyncpg
@@ -20,10 +16,10 @@ import pytest
 from call_facts import answered_call, voice_agent
 from standardwebhooks import Webhook
 from waiting import eventually
+from webhook_receiver import Receiver
 
 from agents.webhooks import WebhookSender
 from infra.http_guard import guarded_client
-from infra.ports import free_port
 from pipeline.assistants.tool_secrets import SecretBox
 from pipeline.voice import status_webhooks
 from pipeline.voice.status_webhooks import Backoff
@@ -34,51 +30,6 @@ from projections.voice import webhook_deliveries
 
 BOX = SecretBox(b"w" * 32)
 FAST = Backoff(first=0.1, factor=2.0, cap=0.4, give_up_after=120.0)
-
-
-@dataclass
-class Receiver:
-    """A local HTTP server answering each request with the next of `script` ("500", "hang", "200"; the
-    last one repeats), keeping every request's headers and body."""
-
-    script: list[str]
-    hang_seconds: float = 2.0
-    received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
-    port: int = field(default_factory=free_port)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hooks/calls"
-
-    @contextlib.contextmanager
-    def running(self) -> Iterator[Receiver]:
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", "0")))
-                receiver.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                step = receiver.script[min(len(receiver.received), len(receiver.script)) - 1]
-                if step == "hang":
-                    time.sleep(receiver.hang_seconds)
-                status = 500 if step == "500" else 200
-                with contextlib.suppress(OSError):  # a sender that gave up has closed the connection
-                    self.send_response(status)
-                    self.send_header("content-length", "0")
-                    self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        server.daemon_threads = True
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield self
-        finally:
-            server.shutdown()
-            server.server_close()
 
 
 @pytest.fixture
