@@ -2,9 +2,9 @@
 to billing as a `voice.minutes` usage event of the agent's customer (if it has one); and the agent's status
 webhooks queued in the same transaction (agents/webhooks.py delivers them).
 
-A call's minutes are billed once, from the first duration known once the call has ended (usually the
-relay's own measure, recorded with the gateway's end of the call): the event's id is the call's, so a
-better duration learned later (Twilio's CallDuration) updates the call's row but not the charge."""
+A call's minutes are billed once the call has ended with a duration (usually the relay's own measure first),
+as the event `voice.minutes:<call_sid>`; a better duration learned later (Twilio's CallDuration) amends that
+charge, so what the customer pays follows the best source whatever order the facts arrive in."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from pipeline.publishing import Outgoing
 from pipeline.records import CallEventRecorded, DeadLetter
 from pipeline.topics import BILLING, customer_key
 from pipeline.voice import status_webhooks
-from pipeline.voice.summary import Reaction, voice_minutes
+from pipeline.voice.summary import Reaction, voice_minutes, voice_minutes_amended
 from projections.chat import assistants
 from projections.voice import calls as store
 from projections.voice import webhook_deliveries
@@ -52,11 +52,16 @@ class VoiceProjection:
         # Published before the offset commits; derived again, a call's minutes keep their id, which
         # billing charges once.
         billing = [self._minutes(r) for r in reactions if r.billable]
+        billing += [self._amended(r) for r in reactions if r.rebilled and not r.billable]
         return [*dead, *billing]
 
     def _minutes(self, r: Reaction) -> Outgoing:
         usage = voice_minutes(r.call)
         return Outgoing(BILLING, self.codec.encode(usage), key=customer_key(usage.tenant_id, usage.customer))
+
+    def _amended(self, r: Reaction) -> Outgoing:
+        amend = voice_minutes_amended(r.call, datetime.now(UTC))
+        return Outgoing(BILLING, self.codec.encode(amend), key=customer_key(amend.tenant_id, amend.customer))
 
     async def _queue_webhooks(self, conn: asyncpg.Connection, r: Reaction) -> None:
         wanted = r.status_events

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -168,6 +169,7 @@ async def status(request: Request) -> Response:
         line.agent.tenant_id, line.agent.agent_id, call_sid, calls.STATE, state,
         state=state, from_number=form.get("From"), to_number=form.get("To"), customer=line.agent.customer,
         duration_seconds=_seconds(form.get("CallDuration")) if state == calls.COMPLETED else None,
+        occurred_at=_twilio_time(form.get("Timestamp")),
     )  # fmt: skip
     await record(svc, event)
     return Response(status_code=204)
@@ -180,6 +182,18 @@ async def _agent_of(svc: Services, request: Request, call_sid: str) -> Assistant
         return named
     found = await reads.owner(svc.pool, call_sid)
     return None if found is None else await assistants.load(svc.pool, *found)
+
+
+def _twilio_time(raw: str | None) -> datetime | None:
+    """When Twilio says a status happened (its `Timestamp`, RFC 2822): a late callback keeps its place in
+    the call's history. None (the time it arrived) when absent or unreadable."""
+    if not raw:
+        return None
+    try:
+        at = parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    return at.astimezone(UTC) if at.tzinfo is not None else None
 
 
 def _seconds(raw: str | None) -> int | None:

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from pipeline.records import CallEventRecorded, UsageRecorded
+from pipeline.records import CallEventRecorded, UsageCorrected, UsageRecorded
 from pipeline.voice import calls
 
 # Where a duration comes from, best first: Twilio's CallDuration on `completed` is what Twilio bills;
@@ -137,6 +137,7 @@ class Reaction:
     started_at: datetime | None = None
     ended: bool = False
     billable: bool = False
+    rebilled: bool = False  # already billed, and a better source changed its minutes
 
     @property
     def status_events(self) -> list[tuple[str, datetime]]:
@@ -158,6 +159,12 @@ def reaction(before: CallSummary | None, after: CallSummary, started_at: datetim
         started_at=started_at,
         ended=after.ended and not (before is not None and before.ended),
         billable=after.billable and not (before is not None and before.billable),
+        rebilled=(
+            before is not None
+            and before.billable
+            and after.billable
+            and calls.minutes(before.duration_seconds or 0) != calls.minutes(after.duration_seconds or 0)
+        ),
     )
 
 
@@ -179,4 +186,23 @@ def voice_minutes(call: CallSummary) -> UsageRecorded:
         quantity=calls.minutes(call.duration_seconds),
         properties={"agent_id": call.agent_id, "call_sid": call.call_sid},
         received_at=call.ended_at,
+    )
+
+
+def voice_minutes_amended(call: CallSummary, now: datetime) -> UsageCorrected:
+    """A billed call's minutes again, from a better duration (Twilio's CallDuration after the relay's own
+    measure): an amend of `voice.minutes:<call_sid>` whose id names the duration, so a redelivery is the
+    same correction; amends set the quantity, so the last (the best source) is what the customer pays."""
+    assert call.billable and call.customer and call.duration_seconds is not None
+    return UsageCorrected(
+        event_id=f"{MINUTES}:{call.call_sid}:{call.duration_seconds}s",
+        tenant_id=call.tenant_id,
+        customer=call.customer,
+        target_event_id=f"{MINUTES}:{call.call_sid}",
+        action="amend",
+        quantity=calls.minutes(call.duration_seconds),
+        properties=None,
+        reason="the call's duration from a better source",
+        actor="system:voice",
+        occurred_at=now,
     )

@@ -21,6 +21,7 @@ from pipeline.voice.summary import (
     fold,
     reaction,
     voice_minutes,
+    voice_minutes_amended,
 )
 
 
@@ -112,3 +113,21 @@ def test_voice_minutes_are_one_exact_usage_event_per_call() -> None:
     assert usage.quantity == Decimal("1.517") and isinstance(usage.quantity, Decimal)  # 91 s, rounded up
     assert (usage.customer, usage.timestamp) == ("c1", T0)
     assert usage.properties == {"agent_id": "a1", "call_sid": "CA8"}
+
+
+def test_a_better_duration_learned_later_amends_the_minutes_billed() -> None:
+    ringing, connected, in_progress, _, _, ended, _, completed = answered_call("CA9")
+    s1 = fold(fold(fold(None, ringing), connected), in_progress)
+    billed = replace(fold(s1, ended), duration_seconds=88)  # the relay's own measure came first
+    assert reaction(s1, billed, None).billable
+    better = replace(fold(billed, completed), duration_seconds=91)  # then Twilio's CallDuration
+    r = reaction(billed, better, None)
+    assert r.rebilled and not r.billable
+    amend = voice_minutes_amended(r.call, T0)
+    assert (amend.action, amend.target_event_id, amend.quantity) == (
+        "amend",
+        "voice.minutes:CA9",
+        Decimal("1.517"),
+    )
+    assert amend.event_id == "voice.minutes:CA9:91s"  # derived again, the same correction
+    assert not reaction(better, replace(better), None).rebilled  # nothing changed: nothing to amend
