@@ -205,15 +205,22 @@ class PhoneCall:
         return await self.twilio.post(self.action_url, form)
 
     async def status(
-        self, state: str, duration: int | None = None, *, sequence: int | None = None, **overrides: Any
+        self,
+        state: str,
+        duration: int | None = None,
+        *,
+        sequence: int | None = None,
+        at: float | None = None,
+        **overrides: Any,
     ) -> httpx.Response:
-        """A status callback: the call is now `state` (CallDuration with `duration` when given)."""
+        """A status callback: the call is now `state` (CallDuration with `duration` when given), as of
+        `at` (epoch seconds; now by default), numbered `sequence` (the next number by default)."""
         if sequence is None:
             sequence = self._sequence
             self._sequence += 1
         extra = {
             "CallStatus": state,
-            "Timestamp": time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime()),
+            "Timestamp": time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime(at)),
             "SequenceNumber": str(sequence),
             "CallbackSource": "call-progress-events",
         }
