@@ -181,7 +181,7 @@ async def test_failed_calls_are_ended_with_their_reasons_and_listed(
     async with voice_stack.client(stranger["api_key"]) as api:
         for sid in (poor.sid, fine.sid):
             missing = await api.get(f"/v1/calls/{sid}")
-            assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+            assert missing.status_code == 404 and missing.json()["error"]["code"] == "call_not_found"
         assert (await api.get("/v1/calls")).json()["calls"] == []
 
 
