@@ -222,3 +222,36 @@ async def test_a_call_ends_at_its_time_limit(voice_stack: Stack) -> None:
     needs_calls_projection()
     async with line.api(voice_stack) as api:
         await call_when(api, call.sid, "ended at its limit", end_reason="max_duration")
+
+
+async def test_the_twilio_account_and_phone_lines_take_only_valid_input(voice_stack: Stack) -> None:
+    tenant = await voice_stack.create_tenant("inputs")
+    async with voice_stack.client(tenant["api_key"]) as api:
+        unset = (await api.get("/v1/voice/twilio")).json()
+        assert (unset["account_sid"], unset["auth_token_set"]) == (None, False)
+        for body, code in [
+            ({"account_sid": "AC123", "auth_token": "a" * 32}, "invalid_account_sid"),
+            ({"account_sid": "AC" + "0" * 32, "auth_token": "not a token!"}, "invalid_auth_token"),
+            ({"account_sid": "AC" + "0" * 32, "auth_token": "a" * 32, "extra": 1}, "unknown_field"),
+            (["AC"], "invalid_type"),
+        ]:
+            answer = await api.put("/v1/voice/twilio", json=body)
+            assert (answer.status_code, answer.json()["error"]["code"]) == (400, code), answer.text
+        assert (await api.get("/v1/voice/twilio")).json()["auth_token_set"] is False
+
+        bad = await api.post("/v1/agents", json={"name": "P", "voice": {"phone_number": "4155550100"}})
+        assert bad.status_code == 400 and bad.json()["error"]["code"], bad.text
+        # A status webhook's signing secret is shown once, when it is made.
+        voice = {"phone_number": phone_number(), "status_webhook_url": "https://hooks.example.com/calls"}
+        created = await api.post("/v1/agents", json={"name": "P", "voice": voice})
+        assert created.status_code == 201, created.text
+        shown = created.json()["voice"]
+        assert shown["status_webhook_secret_set"] is True and shown["status_webhook_secret"]
+        again = (await api.get(f"/v1/agents/{created.json()['agent_id']}")).json()["voice"]
+        assert again["status_webhook_secret_set"] is True and "status_webhook_secret" not in again
+        # The token is kept, never shown.
+        token = "Tk" + "9" * 30
+        put = await api.put("/v1/voice/twilio", json={"account_sid": "AC" + "0" * 32, "auth_token": token})
+        assert put.status_code == 200 and token not in put.text
+        got = await api.get("/v1/voice/twilio")
+        assert got.json()["auth_token_set"] is True and token not in got.text
