@@ -163,6 +163,7 @@ async def test_failed_calls_are_ended_with_their_reasons_and_listed(
     fine = line.twilio.call(to=line.number)
     async with fine.relay(await fine.incoming()) as relay:
         assert await relay.prompt("thanks, bye") == echo("thanks, bye")
+        await relay.error("Speech recognition timed out")
         await relay.hang_up()
     assert (await fine.status("completed", 9)).status_code == 204
 
@@ -171,7 +172,9 @@ async def test_failed_calls_are_ended_with_their_reasons_and_listed(
         await call_when(api, poor.sid, "refused", end_reason="out_of_credits")
         await call_when(api, dropped.sid, "dropped", end_reason="dropped", state="completed")
         await call_when(api, down.sid, "provider down", end_reason="provider_down")
-        await call_when(api, fine.sid, "hung up", end_reason="caller_hangup")
+        shown = await call_when(api, fine.sid, "hung up", end_reason="caller_hangup")
+        errors = [(e["kind"], e["detail"]) for e in shown["events"] if e["kind"] == "error"]
+        assert errors == [("error", "Speech recognition timed out")]
         listed = (await api.get("/v1/calls", params={"failed": "true"})).json()["calls"]
         assert sorted(c["call_sid"] for c in listed) == sorted([poor.sid, dropped.sid, down.sid])
         reasons = {c["call_sid"]: c["end_reason"] for c in listed}
