@@ -8,6 +8,8 @@ from typing import Any
 
 import asyncpg
 
+from pipeline.voice import calls
+
 _CALL = """call_sid, agent_id, conversation_id, from_number, to_number, customer, state, state_at, started_at,
 answered_at, ended_at, duration_seconds, end_reason, end_detail"""
 # Newest first; the cursor is the last row's (started_at, call_sid). `failed` keeps the calls that ended
@@ -67,8 +69,19 @@ async def call(pool: asyncpg.Pool, tenant_id: str, call_sid: str) -> dict[str, A
 
 
 async def events(pool: asyncpg.Pool, tenant_id: str, call_sid: str) -> list[dict[str, Any]]:
-    """Everything recorded about a call, oldest first: states, interruptions, digits, its end."""
-    return [dict(r) for r in await pool.fetch(EVENTS, tenant_id, call_sid)]
+    """Everything recorded about a call, oldest first: states, interruptions, digits, its end.
+
+    A call goes through its states in order, but the times they carry come from different clocks (ours,
+    Twilio's to the second): the state changes keep their places in the list and are put in the order of
+    the state machine among themselves."""
+    found = [dict(r) for r in await pool.fetch(EVENTS, tenant_id, call_sid)]
+    places = [i for i, e in enumerate(found) if e["kind"] == calls.STATE]
+    states = sorted(
+        (found[i] for i in places), key=lambda e: (calls.RANK.get(e["state"], 9), e["occurred_at"])
+    )
+    for i, e in zip(places, states, strict=True):
+        found[i] = e
+    return found
 
 
 async def transcript(
