@@ -8,6 +8,7 @@ silent caller after SILENCE seconds.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Iterator
@@ -15,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
-from e2e_stack import Stack, stack_on_new_database
-from fake_model_server import FakeModelServer, Reply
+from e2e_stack import Stack, eventually, stack_on_new_database
+from fake_model_server import DONE, FakeModelServer, Reply, chunk
+from twilio.request_validator import RequestValidator
 from twilio_simulator import TwilioSimulator
 from voice_support import (
     add_agent,
@@ -27,7 +30,10 @@ from voice_support import (
     twilio_tenant,
     voice_line,
 )
+from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from pipeline.voice.calls import drop_rate
 
 SILENCE = 2.0
 BROKEN = "broken-model"
@@ -258,3 +264,106 @@ async def test_the_twilio_account_and_phone_lines_take_only_valid_input(voice_st
         assert put.status_code == 200 and token not in put.text
         got = await api.get("/v1/voice/twilio")
         assert got.json()["auth_token_set"] is True and token not in got.text
+
+
+# The agent ends a call itself: the model, told it is on the phone and given an `end_call` tool, says
+# goodbye and calls it; the gateway sends `end` after the goodbye, and the call ends `agent_ended`.
+ENDS_ACCOUNT_SID = "AC" + "7" * 32
+ENDS_AUTH_TOKEN = "t" * 32
+ENDS_NUMBER = "+14155550177"
+ENDS_MODEL = "phone-model"
+
+
+def end_call_reply() -> Reply:
+    """The model says goodbye and calls `end_call` in the same answer."""
+    call = [
+        {
+            "index": 0,
+            "id": "call_end",
+            "type": "function",
+            "function": {"name": "end_call", "arguments": "{}"},
+        }
+    ]
+    return Reply.stream(
+        chunk("Goodbye, "),
+        chunk("thanks for calling."),
+        chunk(tool_calls=call),
+        chunk(finish_reason="tool_calls"),
+        chunk(usage=(30, 6)),
+        DONE,
+    )
+
+
+async def test_the_model_ends_the_call_after_its_goodbye(
+    voice_stack: Stack, model_server: FakeModelServer
+) -> None:
+    tenant = await voice_stack.create_tenant("voice-ends")
+    async with voice_stack.client(tenant["api_key"]) as api:
+        account = await api.put(
+            "/v1/voice/twilio", json={"account_sid": ENDS_ACCOUNT_SID, "auth_token": ENDS_AUTH_TOKEN}
+        )
+        assert account.status_code == 200, account.text
+        agent = await api.post(
+            "/v1/agents",
+            json={"name": "Front desk", "model": ENDS_MODEL, "voice": {"phone_number": ENDS_NUMBER}},
+        )
+        assert agent.status_code == 201, agent.text
+    model_server.script(
+        ENDS_MODEL, Reply.text(["We open ", "at nine."]), end_call_reply(), Reply.text(["Bye!"])
+    )
+    signer = RequestValidator(ENDS_AUTH_TOKEN)
+    form = {"CallSid": "CA_ends_1", "AccountSid": ENDS_ACCOUNT_SID, "From": "+15550000001", "To": ENDS_NUMBER,
+            "CallStatus": "ringing", "Direction": "inbound"}  # fmt: skip
+    url = f"{voice_stack.url}/v1/voice/twilio/incoming"
+    async with httpx.AsyncClient(timeout=30) as http:
+        answer = await http.post(
+            url, data=form, headers={"X-Twilio-Signature": signer.compute_signature(url, form)}
+        )
+    assert answer.status_code == 200, answer.text
+    relay = ET.fromstring(answer.text).find("./Connect/ConversationRelay")
+    assert relay is not None
+    socket_url = relay.get("url", "")
+    call_token = relay.find("Parameter").get("value")  # type: ignore[union-attr]
+    heard: list[dict[str, Any]] = []
+    headers = {"X-Twilio-Signature": signer.compute_signature(socket_url, {})}
+    async with connect(socket_url, additional_headers=headers, proxy=None) as ws:
+        setup = {"type": "setup", "sessionId": "VX1", "callSid": "CA_ends_1", "accountSid": ENDS_ACCOUNT_SID,
+                 "from": form["From"], "to": ENDS_NUMBER, "customParameters": {"call_token": call_token}}  # fmt: skip
+        await ws.send(json.dumps(setup))
+        for said in ("When do you open?", "That's all, bye."):
+            await ws.send(json.dumps({"type": "prompt", "voicePrompt": said, "lang": "en-US", "last": True}))
+            while True:
+                message = orjson.loads(await asyncio.wait_for(ws.recv(), 15))
+                heard.append(message)
+                if message["type"] == "end" or (message["type"] == "text" and message["last"]):
+                    break
+        while heard[-1]["type"] != "end":
+            heard.append(orjson.loads(await asyncio.wait_for(ws.recv(), 15)))
+
+    spoken = "".join(m["token"] for m in heard if m["type"] == "text")
+    assert spoken.startswith("We open at nine.Goodbye, thanks for calling.")
+    assert heard[-1] == {"type": "end", "handoffData": '{"reason":"agent_ended"}'}
+    first = model_server.requests[-3].body
+    assert "end_call" in [t["function"]["name"] for t in first["tools"]]
+    assert "on the phone" in first["messages"][0]["content"]
+
+    async with voice_stack.client(tenant["api_key"]) as api:
+
+        async def ended() -> dict[str, Any] | None:
+            got = await api.get("/v1/calls/CA_ends_1")
+            return got.json() if got.status_code == 200 and got.json()["end_reason"] else None
+
+        call = await eventually(ended, timeout=20)
+    assert call["end_reason"] == "agent_ended"
+    assert [t["role"] for t in call["transcript"]][:2] == ["user", "assistant"]
+
+    # Where an operator looks: the gateway's metrics and `revos infra status`.
+    async with voice_stack.client(tenant["api_key"]) as api:
+        metrics = (await api.get("/metrics")).text
+    assert 'revos_calls_ended{reason="agent_ended"} 1.0' in metrics
+    assert "revos_call_drop_rate " in metrics
+    status = voice_stack.cli("infra", "status")
+    assert status.returncode == 0, status.stderr
+    voice = json.loads(status.stdout)["voice"]
+    assert voice["calls_ended"]["agent_ended"] == 1
+    assert voice["drop_rate"] == round(drop_rate(voice["calls_ended"]) or 0.0, 4)
