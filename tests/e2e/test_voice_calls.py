@@ -30,7 +30,6 @@ from voice_support import (
     canned,
     conversation_of,
     messages_of,
-    needs_calls_projection,
     voice_line,
 )
 
@@ -147,7 +146,6 @@ async def test_a_call_with_turns_an_interruption_and_a_keypad_digit_is_recorded_
 
         assert await eventually(token_charges, what="the replies' token charges") == expected
 
-        needs_calls_projection()
         shown = await call_when(api, call.sid, "completed by the caller hanging up", state="completed",
                                 end_reason="caller_hangup", duration_seconds=CALL_SECONDS)  # fmt: skip
         assert {k: shown[k] for k in ("agent_id", "from_number", "to_number", "conversation_id")} == {
@@ -287,8 +285,6 @@ async def test_fifty_concurrent_calls_lose_no_turn(voice_stack: Stack) -> None:
                 row for seq, text in enumerate(said) for row in (
                     (2 * seq + 1, "user", "complete", text), (2 * seq + 2, "assistant", "complete", canned(text)))
             ]  # fmt: skip
-
-        needs_calls_projection()
 
         async def ended() -> list[dict[str, Any]] | None:
             page = (await api.get("/v1/calls", params={"agent_id": line.agent_id, "limit": 500})).json()

@@ -25,7 +25,6 @@ from twilio_simulator import TwilioSimulator
 from voice_support import (
     add_agent,
     call_when,
-    needs_calls_projection,
     phone_number,
     twilio_tenant,
     voice_line,
@@ -173,7 +172,6 @@ async def test_failed_calls_are_ended_with_their_reasons_and_listed(
         await relay.hang_up()
     assert (await fine.status("completed", 9)).status_code == 204
 
-    needs_calls_projection()
     async with line.api(voice_stack) as api:
         await call_when(api, poor.sid, "refused", end_reason="out_of_credits")
         await call_when(api, dropped.sid, "dropped", end_reason="dropped", state="completed")
@@ -208,7 +206,6 @@ async def test_a_silent_caller_is_asked_once_then_the_call_ends(voice_stack: Sta
         assert 2 * SILENCE <= elapsed < 2 * SILENCE + 8
         await relay.ws.close()
         await call.ended("completed")
-    needs_calls_projection()
     async with line.api(voice_stack) as api:
         await call_when(api, call.sid, "ended for silence", end_reason="silence")
 
@@ -228,7 +225,6 @@ async def test_a_call_ends_at_its_time_limit(voice_stack: Stack) -> None:
         assert 5 <= time.monotonic() - opened < 12 and turns > 3
         await relay.ws.close()
         await call.ended("completed")
-    needs_calls_projection()
     async with line.api(voice_stack) as api:
         await call_when(api, call.sid, "ended at its limit", end_reason="max_duration")
 

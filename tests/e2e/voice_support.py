@@ -3,14 +3,12 @@ and waiting for what the calls and chat projections show about a call."""
 
 from __future__ import annotations
 
-import importlib.util
 import secrets
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import httpx
-import pytest
 from e2e_stack import Stack, eventually
 from twilio_simulator import TwilioSimulator, new_sid
 
@@ -27,15 +25,6 @@ def canned(text: str) -> str:
 def phone_number() -> str:
     """A fresh E.164 number (a number belongs to one agent of all tenants)."""
     return "+1415" + "".join(secrets.choice("0123456789") for _ in range(7))
-
-
-def needs_calls_projection() -> None:
-    """Skip the rest of a test when the worker does not project calls yet."""
-    if importlib.util.find_spec("projections.voice.calls") is None:
-        pytest.skip(
-            "the voice worker (agents/voice.py, projections/voice/calls.py: the calls projection and "
-            "voice.minutes billing) is not on main yet; /v1/calls has nothing to show"
-        )
 
 
 @dataclass
