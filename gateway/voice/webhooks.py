@@ -9,6 +9,7 @@ them in any order. A caller never hears an error page: what cannot be connected 
 from __future__ import annotations
 
 import logging
+import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
@@ -30,6 +31,7 @@ from projections.voice import reads
 
 log = logging.getLogger(__name__)
 
+CALL_SID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_FORM = 64 * 1024  # Twilio's webhooks are a few hundred bytes
 NOT_IN_SERVICE = "Sorry, this number is not in service. Goodbye."
 UNAVAILABLE = "Sorry, this assistant is not available right now. Please call again later. Goodbye."
@@ -52,13 +54,16 @@ async def _form(request: Request) -> dict[str, str]:
     if declared is not None and declared.isdigit() and int(declared) > MAX_FORM:
         raise ApiError(413, "body_too_large", f"request body exceeds {MAX_FORM} bytes")
     form = await request.form(max_files=0, max_fields=200)
-    return {k: v for k, v in form.items() if isinstance(v, str)}
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    if any("\x00" in k or "\x00" in v for k, v in fields.items()):  # never from Twilio; PostgreSQL refuses it
+        raise ApiError(400, "invalid_form", "form fields must not contain NUL characters")
+    return fields
 
 
 def _call_sid(form: dict[str, str]) -> str:
     sid = form.get("CallSid", "")
-    if not sid or len(sid) > 64:
-        raise ApiError(400, "invalid_call_sid", "CallSid is required")
+    if not CALL_SID.match(sid):
+        raise ApiError(400, "invalid_call_sid", "CallSid must be a Twilio call SID (letters, digits, _ and -)")
     return sid
 
 
