@@ -49,6 +49,8 @@ ROUTE_SCOPES: dict[tuple[str, str], str] = {
     ("/dashboard/keys", "GET"): DASHBOARD,
     ("/dashboard/conversations", "GET"): DASHBOARD,
     ("/dashboard/conversations/{conversation_id}", "GET"): DASHBOARD,
+    ("/dashboard/calls", "GET"): DASHBOARD,
+    ("/dashboard/calls/{call_sid}", "GET"): DASHBOARD,
     ("/dashboard/audit", "GET"): DASHBOARD,
     ("/dashboard/agents/{agent_id}/tools", "GET"): DASHBOARD,
     ("/dashboard/burn-tables", "GET"): DASHBOARD,
