@@ -18,6 +18,7 @@ SIGNED_IN = [
     "/dashboard/agents",
     "/dashboard/agents/new",
     "/dashboard/conversations",
+    "/dashboard/calls",
     "/dashboard/customers",
     "/dashboard/burn-tables",
     "/dashboard/dead-letters",
