@@ -85,8 +85,9 @@ def happening(event: dict[str, Any]) -> str:
         return "The agent took the call"
     if kind == calls.INTERRUPTED:
         heard = event["heard"]
-        said = f"after hearing “{heard}”" if heard else "before hearing any of it"
-        return f"The caller spoke over the reply to turn {event['reply_to']}, {said}"
+        return "The caller spoke over the agent's reply " + (
+            f"after hearing “{heard}”" if heard else "before hearing any of it"
+        )
     if kind == calls.DTMF:
         return f"The caller pressed {detail}"
     if kind == calls.ENDED:
