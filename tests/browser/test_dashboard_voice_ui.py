@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from call_records import Call, answered_call, dropped_call, now, publish
-from e2e_stack import Stack
+from e2e_stack import Stack, eventually
 from playwright.async_api import expect
 from test_dashboard import PHONE, shoot, sign_up
 from test_dashboard_a11y import serious_violations
@@ -49,23 +49,24 @@ async def test_a_phone_line_is_set_and_its_calls_read(
     await shoot(page, "calls-empty")
 
     agent_id = await create_agent(page, url, "Support", "Phone desk", "phone_desk")
-    card = page.get_by_role("region", name="Phone line")
+    card = page.get_by_role("region", name="Phone line", exact=True)
     await expect(card.get_by_text("No phone line yet")).to_be_visible()
-    await expect(card.get_by_label("Voice URL")).to_have_value(f"{url}/v1/voice/twilio/incoming")
-    await expect(card.get_by_label("Status callback URL")).to_have_value(f"{url}/v1/voice/twilio/status")
+    twilio = page.get_by_role("region", name="Twilio", exact=True)
+    await expect(twilio.get_by_label("Voice URL")).to_have_value(f"{url}/v1/voice/twilio/incoming")
+    await expect(twilio.get_by_label("Status callback URL")).to_have_value(f"{url}/v1/voice/twilio/status")
     await context.grant_permissions(["clipboard-read", "clipboard-write"], origin=url)
-    await card.get_by_role("button", name="Copy voice URL").click()
+    await twilio.get_by_role("button", name="Copy voice URL").click()
     assert await page.evaluate("navigator.clipboard.readText()") == f"{url}/v1/voice/twilio/incoming"
 
     # The Twilio account: a wrong SID is refused with the API's words; the token is never shown back.
-    await card.get_by_label("Account SID").fill("AC123")
-    await card.get_by_label("Auth token").fill("a" * 32)
-    await card.get_by_role("button", name="Save Twilio account").click()
-    await expect(card.get_by_role("alert")).to_contain_text("account_sid must be a Twilio account SID")
-    await card.get_by_label("Account SID").fill(ACCOUNT_SID)
-    await card.get_by_role("button", name="Save Twilio account").click()
-    await expect(card.get_by_text(f"Account {ACCOUNT_SID}")).to_be_visible()
-    await expect(card.get_by_label("Auth token")).to_have_value("")
+    await twilio.get_by_label("Account SID").fill("AC123")
+    await twilio.get_by_label("Auth token").fill("a" * 32)
+    await twilio.get_by_role("button", name="Save Twilio account").click()
+    await expect(twilio.get_by_role("alert")).to_contain_text("account_sid must be a Twilio account SID")
+    await twilio.get_by_label("Account SID").fill(ACCOUNT_SID)
+    await twilio.get_by_role("button", name="Save Twilio account").click()
+    await expect(twilio.get_by_text(f"Account {ACCOUNT_SID}")).to_be_visible()
+    await expect(twilio.get_by_label("Auth token")).to_have_value("")
 
     # The phone line: a number that is not E.164 is refused, then every field is saved.
     await card.get_by_label("Phone number").fill("555 0100")
@@ -77,7 +78,7 @@ async def test_a_phone_line_is_set_and_its_calls_read(
     await card.get_by_label("Voice", exact=True).fill("Amy-Generative")
     await card.get_by_label("Transcription provider").select_option("Google")
     await card.get_by_label("Welcome greeting").fill("Hello, you're through to the Phone desk.")
-    await card.get_by_label(re.compile("^Interruptible")).uncheck()
+    await card.get_by_role("checkbox", name=re.compile("Interruptible")).uncheck()
     await card.get_by_label("Longest call (seconds)").fill("900")
     await card.get_by_label("Status webhook URL").fill("https://hooks.example.com/calls")
     await card.get_by_role("button", name="Save phone line").click()
@@ -108,7 +109,14 @@ async def test_a_phone_line_is_set_and_its_calls_read(
     await card.get_by_role("link", name="See its calls").click()
     await page.wait_for_url(re.compile(r"/dashboard/calls\?agent_id="))
     rows = page.get_by_role("row")
-    await expect(rows).to_have_count(3, timeout=30_000)  # the header and both calls, once projected
+
+    async def both_listed() -> bool:  # the header and both calls, once the worker has projected them
+        if await rows.count() == 3:
+            return True
+        await page.reload()
+        return False
+
+    await eventually(both_listed, timeout=30, every=0.25, what="both calls listed")
     await expect(rows.nth(1)).to_contain_text("dropped")
     await expect(rows.nth(2)).to_contain_text("caller hangup")
     await shoot(page, "calls-list")
