@@ -59,15 +59,21 @@ def answered_call(
     ]
 
 
-def dropped_call(call_sid: str, *, customer: str | None = "c1") -> list[CallEventRecorded]:
+def dropped_call(
+    call_sid: str, *, customer: str | None = "c1", tenant: str = "t1", agent: str = "a1"
+) -> list[CallEventRecorded]:
     """A call whose relay socket closed under it, Twilio's session failing, then `completed`."""
     who = {"from_number": CALLER, "to_number": LINE, "customer": customer}
+
+    def at(kind: str, seconds: float, *identity: object, **fields: Any) -> CallEventRecorded:
+        return fact(call_sid, kind, seconds, *identity, tenant=tenant, agent=agent, **fields)
+
     return [
-        fact(call_sid, calls.STATE, 0, calls.RINGING, state=calls.RINGING, **who),
-        fact(call_sid, calls.CONNECTED, 1, "VX2", conversation_id=f"conv-{call_sid}", **who),
-        fact(call_sid, calls.RELAY_CLOSED, 40, duration_seconds=39),
-        fact(call_sid, calls.SESSION_ENDED, 41, "VX2", detail="failed", duration_seconds=40),
-        fact(call_sid, calls.STATE, 42, calls.COMPLETED, state=calls.COMPLETED, duration_seconds=42, **who),
+        at(calls.STATE, 0, calls.RINGING, state=calls.RINGING, **who),
+        at(calls.CONNECTED, 1, "VX2", conversation_id=f"conv-{call_sid}", **who),
+        at(calls.RELAY_CLOSED, 40, duration_seconds=39),
+        at(calls.SESSION_ENDED, 41, "VX2", detail="failed", duration_seconds=40),
+        at(calls.STATE, 42, calls.COMPLETED, state=calls.COMPLETED, duration_seconds=42, **who),
     ]
 
 
