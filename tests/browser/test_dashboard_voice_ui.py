@@ -109,13 +109,14 @@ async def test_a_phone_line_is_set_and_its_calls_read(
     await page.wait_for_url(re.compile(r"/dashboard/calls\?agent_id="))
     rows = page.get_by_role("row")
 
-    async def both_listed() -> bool:  # the header and both calls, once the worker has projected them
-        if await rows.count() == 3:
+    async def both_ended() -> bool:  # the header and both calls, once the worker has projected their ends
+        texts = await rows.all_inner_texts()
+        if len(texts) == 3 and "dropped" in texts[1] and "agent ended" in texts[2]:
             return True
         await page.reload()
         return False
 
-    await eventually(both_listed, timeout=30, every=0.25, what="both calls listed")
+    await eventually(both_ended, timeout=30, every=0.25, what="both calls listed, ended")
     await expect(rows.nth(1)).to_contain_text("dropped")  # started together: the later SID first
     await expect(rows.nth(2)).to_contain_text("agent ended")
     await shoot(page, "calls-list")

@@ -67,16 +67,16 @@ async def tenant_of(stack: Stack, agent_id: str) -> str:
     return tenant_id
 
 
-async def shown(stack: Stack, browser: httpx.AsyncClient, path: str, text: str) -> str:
-    """The page once it shows `text` (the worker projects calls a moment after they are published)."""
+async def shown(stack: Stack, browser: httpx.AsyncClient, path: str, *texts: str) -> str:
+    """The page once it shows every one of `texts` (the worker projects calls a moment after they are published)."""
     page = ""
 
     async def has_it() -> bool:
         nonlocal page
         page = html.unescape((await browser.get(path)).text)
-        return text in page
+        return all(text in page for text in texts)
 
-    await eventually(has_it, timeout=30, every=0.25, what=f"{path} to show {text!r}")
+    await eventually(has_it, timeout=30, every=0.25, what=f"{path} to show {texts!r}")
     return page
 
 
@@ -164,7 +164,7 @@ async def test_calls_list_detail_filters_and_failed_calls(stack: Stack) -> None:
         facts += dropped_call(dropped, customer=None, tenant=tenant, agent=desk)
         await publish(stack, facts, turns(tenant, shop, talked))
 
-        listed = await shown(stack, browser, "/dashboard/calls", "dropped")
+        listed = await shown(stack, browser, "/dashboard/calls", "dropped", "agent ended")
         assert call_rows(listed) == [dropped, talked]  # started together: the later SID first
         assert "No calls yet" not in listed
         row = re.search(rf'/dashboard/calls/{talked}".*?</tr>', listed, re.S)
@@ -185,7 +185,9 @@ async def test_calls_list_detail_filters_and_failed_calls(stack: Stack) -> None:
         assert "Choose one of the states in the list." in bad
 
         # The answered call: its facts, why it ended, its history and its transcript.
-        call = await shown(stack, browser, f"/dashboard/calls/{talked}", "Our opening hours are nine")
+        call = await shown(
+            stack, browser, f"/dashboard/calls/{talked}", "It left our warehouse", "Twilio: Completed"
+        )
         for fact in (f"Call from {CALLER}", f"<dd>{LINE}</dd>", ">Shop line</a>", "<dd>Completed</dd>",
                      "<dd>1 min 31 s</dd>", "Why it ended: agent ended",
                      "Agent ended: the agent finished the call (it said goodbye and hung up).",
@@ -253,7 +255,7 @@ async def test_another_tenants_call_is_not_found(stack: Stack) -> None:
         call = "CA" + "c3" * 16
         tenant = await tenant_of(stack, agent_id)
         await publish(stack, dropped_call(call, customer=None, tenant=tenant, agent=agent_id))
-        await shown(stack, one, f"/dashboard/calls/{call}", "Dropped: the connection")
+        await shown(stack, one, f"/dashboard/calls/{call}", "Dropped: the connection", "Twilio: Completed")
 
         for path in (f"/dashboard/calls/{call}", f"/dashboard/agents/{agent_id}"):
             answer = await other.get(path)
