@@ -17,7 +17,7 @@ from agents.runner import Message
 from agents.voice import VoiceProjection
 from pipeline.assistants.tool_secrets import SecretBox
 from pipeline.codec import default_codec
-from pipeline.records import CallEventRecorded, DeadLetter, UsageRecorded
+from pipeline.records import CallEventRecorded, DeadLetter, UsageCorrected, UsageRecorded
 from pipeline.topics import BILLING, VOICE, customer_key
 from pipeline.voice import calls
 from projections.chat import assistants
@@ -58,14 +58,21 @@ class Applier:
         self.produced.extend(out)
         return out
 
-    def usage(self) -> list[UsageRecorded]:
-        found = []
+    def billing(self) -> list[UsageRecorded | UsageCorrected]:
+        found: list[UsageRecorded | UsageCorrected] = []
         for out in self.produced:
             if not isinstance(out, DeadLetter) and out.topic == BILLING:
                 record = CODEC.decode(out.value)
-                assert isinstance(record, UsageRecorded) and out.key == customer_key(record.tenant_id, "c1")
+                assert isinstance(record, UsageRecorded | UsageCorrected)
+                assert out.key == customer_key(record.tenant_id, "c1")
                 found.append(record)
         return found
+
+    def usage(self) -> list[UsageRecorded]:
+        return [r for r in self.billing() if isinstance(r, UsageRecorded)]
+
+    def amends(self) -> list[UsageCorrected]:
+        return [r for r in self.billing() if isinstance(r, UsageCorrected)]
 
 
 def batches(events: list[CallEventRecorded], rng: random.Random) -> list[list[CallEventRecorded]]:
@@ -130,10 +137,15 @@ async def test_a_calls_minutes_are_billed_once_as_an_exact_decimal(pool: asyncpg
     assert usage[0].event_id == "voice.minutes:CA1" and usage[0].type == "voice.minutes"
     assert usage[0].quantity == Decimal("1.467") and isinstance(usage[0].quantity, Decimal)  # 88 s / 60, up
     assert usage[0].timestamp == T0 and usage[0].properties == {"agent_id": "a1", "call_sid": "CA1"}
+    # Twilio's CallDuration (91 s) arrived after it: one amend of that charge, redeliveries aside.
+    amends = applier.amends()
+    assert [(a.event_id, a.target_event_id, a.action, a.quantity) for a in amends] == [
+        ("voice.minutes:CA1:91s", "voice.minutes:CA1", "amend", Decimal("1.517"))
+    ]
 
     whole = Applier(pool)  # another call delivered in one batch: Twilio's CallDuration is known by then
     await whole.apply(answered_call("CA2"))
-    assert [u.quantity for u in whole.usage()] == [Decimal("1.517")]
+    assert [u.quantity for u in whole.usage()] == [Decimal("1.517")] and whole.amends() == []
 
 
 async def test_no_minutes_without_a_customer_or_before_the_call_ends(pool: asyncpg.Pool) -> None:
