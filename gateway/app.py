@@ -65,7 +65,7 @@ LOG_LOSSES = Gauge(
 CALLS_ENDED = Gauge("revos_calls_ended", "Voice calls that have ended, by end reason", ["reason"])
 CALL_DROP_RATE = Gauge(
     "revos_call_drop_rate",
-    "Share of ended voice calls that dropped (dropped, relay_error, provider_down, failed); 0 before any",
+    "Share of ended voice calls that dropped (dropped, provider_down, failed); 0 before any",
 )
 DELIVERY_FACTS = "SELECT (SELECT count(*) FROM outbox WHERE NOT regenerable) AS unapplied, (SELECT count(*) FROM broker_log_losses) AS losses"
 

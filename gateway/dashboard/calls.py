@@ -49,7 +49,6 @@ END_REASONS = {
     "no_answer": "no answer: Twilio reported that the call was not answered",
     calls.FAILED: "failed: Twilio could not connect the call",
     calls.CANCELED: "canceled: the call was canceled before it was answered",
-    calls.RELAY_ERROR: "relay error: Twilio reported an error on the connection to the agent",
     calls.CALLER_HANGUP: "caller hung up: the caller ended the call",
     calls.DROPPED: "dropped: the connection to the call was lost before anyone ended it",
     calls.COMPLETED: "completed: Twilio reported the call complete, with nothing more said about why",

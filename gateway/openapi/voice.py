@@ -21,7 +21,7 @@ _CALL_FILTERS = [
         "in": "query",
         "schema": {"enum": ["true", "false"]},
         "description": "true: only the calls that ended without the caller or the agent meaning them to, or "
-        "never got to talk (dropped, relay_error, provider_down, failed, busy, no_answer, canceled, "
+        "never got to talk (dropped, provider_down, failed, busy, no_answer, canceled, "
         "out_of_credits, agent_unavailable)",
     },
 ]

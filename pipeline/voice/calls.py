@@ -44,7 +44,6 @@ OUT_OF_CREDITS = "out_of_credits"  # the agent's customer may not spend: refused
 AGENT_UNAVAILABLE = "agent_unavailable"  # the number's agent is deleted or the tenant has no Twilio account
 CALLER_HANGUP = "caller_hangup"
 DROPPED = "dropped"  # the relay socket closed (or Twilio's session failed) without the agent ending it
-RELAY_ERROR = "relay_error"  # Twilio reported an error on the relay socket
 END_PRIORITY = {
     AGENT_ENDED: 0,
     MAX_DURATION: 0,
@@ -56,14 +55,13 @@ END_PRIORITY = {
     "no_answer": 1,
     FAILED: 1,
     CANCELED: 1,
-    RELAY_ERROR: 1,
     CALLER_HANGUP: 2,
     DROPPED: 3,
     COMPLETED: 4,
 }
 END_REASONS = tuple(END_PRIORITY)
 # Counted as dropped in the call drop rate: the call ended without the caller or the agent meaning it to.
-DROPS = frozenset({DROPPED, RELAY_ERROR, PROVIDER_DOWN, FAILED})
+DROPS = frozenset({DROPPED, PROVIDER_DOWN, FAILED})
 # Twilio's ConversationRelay session statuses, as its action URL reports them.
 SESSION_BY_CALLER = frozenset({"ended", "completed"})
 

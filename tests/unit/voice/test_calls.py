@@ -84,4 +84,4 @@ def test_minutes_are_exact_and_round_up_to_a_thousandth() -> None:
 def test_the_drop_rate_counts_drops_among_ended_calls() -> None:
     assert calls.drop_rate({}) is None
     assert calls.drop_rate({"caller_hangup": 3, "dropped": 1}) == 0.25
-    assert calls.drop_rate({"provider_down": 1, "relay_error": 1, "silence": 2}) == 0.5
+    assert calls.drop_rate({"provider_down": 1, "failed": 1, "silence": 2}) == 0.5
