@@ -21,9 +21,7 @@ PAGE_DEFAULT = 50
 PAGE_MAX = 500
 EXPORT_PAGE = 1000
 # A failed call: it ended without the caller or the agent meaning it to, or never got to talk.
-FAILED = sorted(
-    calls.DROPS | {"busy", "no_answer", "canceled", calls.OUT_OF_CREDITS, calls.AGENT_UNAVAILABLE}
-)
+FAILED = sorted(calls.FAILURES)
 EXPORT_COLUMNS = (
     "call_sid",
     "agent_id",

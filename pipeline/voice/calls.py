@@ -62,6 +62,8 @@ END_PRIORITY = {
 END_REASONS = tuple(END_PRIORITY)
 # Counted as dropped in the call drop rate: the call ended without the caller or the agent meaning it to.
 DROPS = frozenset({DROPPED, PROVIDER_DOWN, FAILED})
+# Failed calls: dropped, or never got to talk with the agent (the `failed=true` listing, `call.failed`).
+FAILURES = DROPS | {BUSY, "no_answer", CANCELED, OUT_OF_CREDITS, AGENT_UNAVAILABLE}
 # Twilio's ConversationRelay session statuses, as its action URL reports them.
 SESSION_BY_CALLER = frozenset({"ended", "completed"})
 

@@ -24,7 +24,7 @@ DURATION_SOURCES = (calls.STATE, calls.ENDED, calls.SESSION_ENDED, calls.RELAY_C
 # Facts that say the call is over (with a terminal `state`).
 ENDING_KINDS = frozenset({calls.ENDED, calls.SESSION_ENDED, calls.RELAY_CLOSED})
 # End reasons of a call that did not go as meant: a `call.failed` webhook instead of `call.ended`.
-FAILURES = calls.DROPS | {calls.BUSY, "no_answer", calls.FAILED, calls.CANCELED}
+FAILURES = calls.FAILURES
 
 STARTED = "call.started"
 ENDED = "call.ended"
