@@ -317,8 +317,9 @@ def _voice(voice: dict[str, Any] | None) -> list[str]:
     )
     title = (
         f"Voice, {voice['calls']:,} calls at once x {voice['prompts']} prompts each, beside chat at the same "
-        f"load ({voice['calls']:,} widget sockets x {voice['prompts']} messages, same agent and questions)"
+        f"load ({voice['calls']:,} widget sockets x {voice['prompts']} messages)"
     )
+    rounds = ", ".join(voice["rounds"])
     errors = ", ".join(f"{outcome} {n:,}" for outcome, n in calls["errors_by_outcome"].items())
     cpu = "; ".join(
         f"{channel}: "
@@ -328,8 +329,8 @@ def _voice(voice: dict[str, Any] | None) -> list[str]:
     lost_in = f" in {lost['calls_with_a_lost_turn']:,} calls" if lost["turns_lost"] else ""
     return [
         title,
-        f"  (Twilio's webhook and ConversationRelay socket, signed as Twilio signs; offline model, "
-        f"{voice['delay_ms']} ms per word)",
+        f"  (Twilio's webhook and ConversationRelay socket, signed as Twilio signs; one agent and the same "
+        f"questions on both channels; offline model, {voice['delay_ms']} ms per word; rounds: {rounds})",
         f"  {'':<42}{'p50 ms':>10}{'p99 ms':>10}",
         _pair("time to first token, prompt -> first text", calls["ttft_p50_ms"], calls["ttft_p99_ms"]),
         _pair("  chat, send -> first delta", chat["ttft_p50_ms"], chat["ttft_p99_ms"]),

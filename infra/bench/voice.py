@@ -26,7 +26,7 @@ import orjson
 from twilio.request_validator import RequestValidator
 from yarl import URL
 
-from infra.bench import chat, chat_figures
+from infra.bench import chat
 from infra.bench import voice_figures as figures
 from infra.bench.chat_figures import COMPLETE, TurnSample
 from infra.bench.options import BenchOptions
@@ -41,7 +41,10 @@ GATEWAY_ENV = {
 }
 NUMBER = "+15005550100"
 CUSTOMER = "voice-bench"
-WARM_UP = 5  # calls (and widget conversations) of one turn before anything is measured
+VOICE, CHAT = "voice", "chat"
+# The channels take turns, each round N at once x K turns; in this order a drift over the section (the
+# machine settling, or getting busier) weighs on both alike.
+ROUNDS = (CHAT, VOICE, VOICE, CHAT)
 SIGNATURE = "X-Twilio-Signature"
 INCOMING = "/v1/voice/twilio/incoming"
 STATUS = "/v1/voice/twilio/status"
@@ -64,42 +67,68 @@ async def run(
     async with aiohttp.ClientSession(
         stack.url, connector=aiohttp.TCPConnector(limit=0), timeout=aiohttp.ClientTimeout(total=60)
     ) as http:
-        progress(f"voice: {WARM_UP} warm-up calls and widget conversations of one turn")
-        tokens = await chat.session_tokens(http, agent_id, n + WARM_UP)
-        await chat.talk(http, tokens[n:], 1, first=n)
-        warm, _, _ = await _dial(http, twilio, WARM_UP, first=n)
-        await _converse(warm, 1, first=n)
-        await _hung_up(http, twilio, warm)
-        progress(f"voice: chat beside it, {n:,} widget sockets at once x {k} messages")
+        # A full-size warm-up, both channels at once: the first run at this concurrency grows the
+        # gateway's pools and is slower, whichever channel it is.
+        progress(f"voice: warming up, {n:,} calls and {n:,} widget conversations of one turn at once")
+        tokens = await chat.session_tokens(http, agent_id, n * (1 + ROUNDS.count(CHAT)))
+        await asyncio.gather(_call(http, twilio, n, 1, first=0), chat.talk(http, tokens[:n], 1, first=0))
         meter = CpuMeter(stack.processes())
         meter.start()
-        beside_chat = await chat.talk(http, tokens[:n], k, first=0)
-        cpu_chat = meter.lap()
-        progress(f"voice: {n:,} calls at once (webhook, relay socket, setup), {k} prompts each")
-        callers, answered, opened = await _dial(http, twilio, n, first=0)
-        meter.lap()
-        batches = await _converse(callers, k, first=0)
-        cpu_voice = meter.lap()
-        await _hung_up(http, twilio, callers)
-    samples = [s for batch in batches for s in batch]
-    answered_turns = {c.sid: sum(s.ok for s in batch) for c, batch in zip(callers, batches, strict=True)}
-    progress(f"voice: reading the {n * k:,} turns back from the calls' conversations")
+        chats: list[list[TurnSample]] = []
+        voices: list[list[TurnSample]] = []
+        calls: list[Caller] = []
+        batches: list[list[TurnSample]] = []
+        webhook: list[float] = []
+        socket: list[float] = []
+        cpu: dict[str, list[dict[str, float]]] = {VOICE: [], CHAT: []}
+        for r, channel in enumerate(ROUNDS, start=1):
+            if channel == CHAT:
+                progress(f"voice: round {r}, chat: {n:,} widget sockets at once x {k} messages")
+                used = tokens[n * (1 + len(cpu[CHAT])) :][:n]
+                meter.lap()
+                chats.append(await chat.talk(http, used, k, first=r * n))
+                cpu[CHAT].append(meter.lap())
+            else:
+                progress(
+                    f"voice: round {r}, {n:,} calls at once (webhook, relay socket, setup) x {k} prompts"
+                )
+                placed, answered, opened = await _dial(http, twilio, n, first=r * n)
+                meter.lap()
+                said = await _converse(placed, k, first=r * n)
+                cpu[VOICE].append(meter.lap())
+                await _hung_up(http, twilio, placed)
+                calls += placed
+                batches += said
+                voices.append([sample for batch in said for sample in batch])
+                webhook += answered
+                socket += opened
+    answered_turns = {c.sid: sum(s.ok for s in b) for c, b in zip(calls, batches, strict=True)}
+    progress(f"voice: reading the {len(calls) * k:,} turns back from the calls' conversations")
     async with stack.client(tenant["api_key"]) as api:
-        calls, source, waited = await _read_back(stack, api, agent_id, answered_turns, k)
-    voice_turns, chat_turns = chat_figures.turns(samples, n * k), chat_figures.turns(beside_chat, n * k)
+        stored, source, waited = await _read_back(stack, api, agent_id, answered_turns, k)
+    planned = len(calls) * k
+    voice_turns, chat_turns = figures.pooled(voices, planned), figures.pooled(chats, planned)
     return {
         "calls": n,
         "prompts": k,
+        "rounds": list(ROUNDS),
         "delay_ms": chat.DELAY_MS,
-        "connect": figures.connects(answered, opened),
+        "connect": figures.connects(webhook, socket),
         "voice": voice_turns,
         "first_prompt": figures.first_prompts(batches),
         "chat": chat_turns,
         **figures.beside(voice_turns, chat_turns),
-        "turns": figures.lost(calls, k),
+        "turns": figures.lost(stored, k),
         "read_back": {"from": source, "seconds": round(waited, 2)},
-        "cpu_percent_of_core": {"voice": cpu_voice, "chat": cpu_chat},
+        "cpu_percent_of_core": {channel: figures.mean_cpu(laps) for channel, laps in cpu.items()},
     }
+
+
+async def _call(http: aiohttp.ClientSession, twilio: Twilio, count: int, prompts: int, first: int) -> None:
+    """`count` calls at once, each saying `prompts` prompts, then hung up: nothing measured."""
+    placed, _, _ = await _dial(http, twilio, count, first)
+    await _converse(placed, prompts, first)
+    await _hung_up(http, twilio, placed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,12 +262,15 @@ class Caller:
         await self._ws.close()
 
     async def hung_up(self, http: aiohttp.ClientSession, twilio: Twilio) -> None:
-        """What Twilio sends once the caller has hung up: the `<Connect action>` URL, then the status."""
+        """What Twilio sends once the caller has hung up: the `<Connect action>` URL and the status callback."""
         seconds = str(round(time.monotonic() - self._began))
-        ended = {"CallSid": self.sid, "AccountSid": twilio.account_sid, "SessionId": f"VX{self.sid[2:]}"}
-        await twilio.post(
-            http, self._ended_url, {**ended, "SessionStatus": "completed", "SessionDuration": seconds}
-        )
+        ended = {
+            "CallSid": self.sid,
+            "AccountSid": twilio.account_sid,
+            "SessionId": f"VX{self.sid[2:]}",
+            "SessionStatus": "completed",
+            "SessionDuration": seconds,
+        }
         status = {
             "CallSid": self.sid,
             "AccountSid": twilio.account_sid,
@@ -247,7 +279,10 @@ class Caller:
             "CallStatus": "completed",
             "CallDuration": seconds,
         }
-        await twilio.post(http, twilio.base + STATUS, status)
+        # Twilio sends both at about the same time, in no promised order.
+        await asyncio.gather(
+            twilio.post(http, self._ended_url, ended), twilio.post(http, twilio.base + STATUS, status)
+        )
 
     async def _put(self, message: dict[str, Any]) -> None:
         await self._ws.send_str(orjson.dumps(message).decode())

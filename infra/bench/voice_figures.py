@@ -50,6 +50,17 @@ def lost(calls: Sequence[CallTurns], prompts: int) -> dict[str, Any]:
     }
 
 
+def pooled(rounds: Sequence[Sequence[TurnSample]], planned: int) -> dict[str, Any]:
+    """`chat_figures.turns` over several rounds of one channel, whose rate counts only the rounds' own
+    time (each from its first send to its last reply), not what ran between them."""
+    out = turns([s for samples in rounds for s in samples], planned)
+    walls = [turns(samples, len(samples))["seconds"] for samples in rounds if samples]
+    seconds = sum(walls)
+    out["seconds"] = round(seconds, 3)
+    out["turns_per_s"] = round(out["complete"] / seconds, 1) if seconds > 0 else None
+    return out
+
+
 def beside(voice: Mapping[str, Any], chat: Mapping[str, Any]) -> dict[str, Any]:
     """Voice over chat for time to first token and turn time, p50 and p99 (None when either is unknown)."""
     out: dict[str, Any] = {}
@@ -74,3 +85,11 @@ def connects(answered: Sequence[float], opened: Sequence[float]) -> dict[str, An
         out[f"{name}_p50_ms"] = None if p50 is None else round(p50 * 1000, 2)
         out[f"{name}_p99_ms"] = None if p99 is None else round(p99 * 1000, 2)
     return out
+
+
+def mean_cpu(laps: Sequence[Mapping[str, float]]) -> dict[str, float]:
+    """Each process's mean of its CPU figures (percent of one core) over rounds of equal work."""
+    names = [name for lap in laps for name in lap]
+    return {
+        name: round(sum(lap.get(name, 0.0) for lap in laps) / len(laps), 1) for name in dict.fromkeys(names)
+    }
