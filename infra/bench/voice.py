@@ -72,6 +72,7 @@ async def run(
         progress(f"voice: warming up, {n:,} calls and {n:,} widget conversations of one turn at once")
         tokens = await chat.session_tokens(http, agent_id, n * (1 + ROUNDS.count(CHAT)))
         await asyncio.gather(_call(http, twilio, n, 1, first=0), chat.talk(http, tokens[:n], 1, first=0))
+        fresh = iter(tokens[i : i + n] for i in range(n, len(tokens), n))  # each chat round's own
         meter = CpuMeter(stack.processes())
         meter.start()
         chats: list[list[TurnSample]] = []
@@ -84,9 +85,9 @@ async def run(
         for r, channel in enumerate(ROUNDS, start=1):
             if channel == CHAT:
                 progress(f"voice: round {r}, chat: {n:,} widget sockets at once x {k} messages")
-                used = tokens[n * (1 + len(cpu[CHAT])) :][:n]
+                sessions = next(fresh)
                 meter.lap()
-                chats.append(await chat.talk(http, used, k, first=r * n))
+                chats.append(await chat.talk(http, sessions, k, first=r * n))
                 cpu[CHAT].append(meter.lap())
             else:
                 progress(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
 import pytest
@@ -9,7 +10,7 @@ from test_bench_checks import checks_report
 
 from infra.bench import voice_figures as figures
 from infra.bench.chat_figures import TurnSample
-from infra.bench.options import BenchOptions
+from infra.bench.options import BenchOptions, add_arguments
 from infra.bench.report import render
 from infra.bench.voice_figures import CallTurns
 
@@ -219,3 +220,20 @@ def test_the_voice_options_are_checked() -> None:
         BenchOptions(skip_voice=True, only_voice=True).problem()
         == "--skip-voice and --only-voice exclude each other"
     )
+
+
+def test_the_voice_flags_reach_the_options() -> None:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    options = BenchOptions.from_args(
+        parser.parse_args(["--only-voice", "--voice-calls", "7", "--voice-prompts", "2"])
+    )
+    assert (options.voice_calls, options.voice_prompts, options.only_voice, options.skip_voice) == (
+        7,
+        2,
+        True,
+        False,
+    )
+    assert BenchOptions.from_args(parser.parse_args([])) == BenchOptions()
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--skip-voice", "--only-voice"])
