@@ -5,7 +5,8 @@ then every call's turns read back from the projection, so that none was lost.
 The bench plays Twilio: it signs the incoming webhook and the socket's handshake with the account's auth
 token as Twilio does (twilio's own RequestValidator), takes the relay URL and the call token from the
 TwiML, sends `setup`, then each prompt once the previous reply's `last` token came. Closing the socket is
-the caller hanging up; the `<Connect action>` and status callbacks Twilio would send then follow.
+the caller hanging up; the `<Connect action>` and status callbacks Twilio would send follow once nothing
+is timed any more, while the turns are read back.
 The agent is the chat section's (the offline model, billed to a funded customer) with a phone line, and
 it serves the widget conversations measured beside the calls too: only the channel differs.
 """
@@ -71,7 +72,8 @@ async def run(
         # gateway's pools and is slower, whichever channel it is.
         progress(f"voice: warming up, {n:,} calls and {n:,} widget conversations of one turn at once")
         tokens = await chat.session_tokens(http, agent_id, n * (1 + ROUNDS.count(CHAT)))
-        await asyncio.gather(_call(http, twilio, n, 1, first=0), chat.talk(http, tokens[:n], 1, first=0))
+        warm, _, _ = await _dial(http, twilio, n, first=0)
+        await asyncio.gather(_converse(warm, 1, first=0), chat.talk(http, tokens[:n], 1, first=0))
         fresh = iter(tokens[i : i + n] for i in range(n, len(tokens), n))  # each chat round's own
         meter = CpuMeter(stack.processes())
         meter.start()
@@ -97,16 +99,18 @@ async def run(
                 meter.lap()
                 said = await _converse(placed, k, first=r * n)
                 cpu[VOICE].append(meter.lap())
-                await _hung_up(http, twilio, placed)
                 calls += placed
                 batches += said
                 voices.append([sample for batch in said for sample in batch])
                 webhook += answered
                 socket += opened
-    answered_turns = {c.sid: sum(s.ok for s in b) for c, b in zip(calls, batches, strict=True)}
-    progress(f"voice: reading the {len(calls) * k:,} turns back from the calls' conversations")
-    async with stack.client(tenant["api_key"]) as api:
-        stored, source, waited = await _read_back(stack, api, agent_id, answered_turns, k)
+        answered_turns = {c.sid: sum(s.ok for s in b) for c, b in zip(calls, batches, strict=True)}
+        progress(f"voice: reading the {len(calls) * k:,} turns back; Twilio's callbacks of the hang-ups")
+        async with stack.client(tenant["api_key"]) as api:
+            # Nothing is timed any more: the callbacks Twilio sends after each hang-up go now, all at once.
+            (stored, source, waited), _ = await asyncio.gather(
+                _read_back(stack, api, agent_id, answered_turns, k), _hung_up(http, twilio, [*warm, *calls])
+            )
     planned = len(calls) * k
     voice_turns, chat_turns = figures.pooled(voices, planned), figures.pooled(chats, planned)
     return {
@@ -123,13 +127,6 @@ async def run(
         "read_back": {"from": source, "seconds": round(waited, 2)},
         "cpu_percent_of_core": {channel: figures.mean_cpu(laps) for channel, laps in cpu.items()},
     }
-
-
-async def _call(http: aiohttp.ClientSession, twilio: Twilio, count: int, prompts: int, first: int) -> None:
-    """`count` calls at once, each saying `prompts` prompts, then hung up: nothing measured."""
-    placed, _, _ = await _dial(http, twilio, count, first)
-    await _converse(placed, prompts, first)
-    await _hung_up(http, twilio, placed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +174,13 @@ async def _converse(callers: list[Caller], prompts: int, first: int) -> list[lis
 
 
 async def _hung_up(http: aiohttp.ClientSession, twilio: Twilio, callers: list[Caller]) -> None:
-    await asyncio.gather(*(c.hung_up(http, twilio) for c in callers))
+    slots = asyncio.Semaphore(chat.OPENING)
+
+    async def one(caller: Caller) -> None:
+        async with slots:
+            await caller.hung_up(http, twilio)
+
+    await asyncio.gather(*(one(c) for c in callers))
 
 
 class Caller:
@@ -189,6 +192,7 @@ class Caller:
         self._from = caller
         self._ended_url = ended_url
         self._began = time.monotonic()
+        self._seconds = 0  # how long the call lasted, once hung up
 
     @classmethod
     async def dial(
@@ -260,11 +264,12 @@ class Caller:
 
     async def close(self) -> None:
         """The caller hangs up."""
+        self._seconds = round(time.monotonic() - self._began)
         await self._ws.close()
 
     async def hung_up(self, http: aiohttp.ClientSession, twilio: Twilio) -> None:
         """What Twilio sends once the caller has hung up: the `<Connect action>` URL and the status callback."""
-        seconds = str(round(time.monotonic() - self._began))
+        seconds = str(self._seconds)
         ended = {
             "CallSid": self.sid,
             "AccountSid": twilio.account_sid,
