@@ -323,7 +323,7 @@ def _voice(voice: dict[str, Any] | None) -> list[str]:
     errors = ", ".join(f"{outcome} {n:,}" for outcome, n in calls["errors_by_outcome"].items())
     cpu = "; ".join(
         f"{channel}: "
-        + ", ".join(f"{name} {pct:.0f}" for name, pct in voice["cpu_percent_of_core"][channel].items())
+        + ", ".join(f"{name} {_n(pct)}" for name, pct in voice["cpu_percent_of_core"][channel].items())
         for channel in ("voice", "chat")
     )
     lost_in = f" in {lost['calls_with_a_lost_turn']:,} calls" if lost["turns_lost"] else ""

@@ -87,9 +87,13 @@ def connects(answered: Sequence[float], opened: Sequence[float]) -> dict[str, An
     return out
 
 
-def mean_cpu(laps: Sequence[Mapping[str, float]]) -> dict[str, float]:
-    """Each process's mean of its CPU figures (percent of one core) over rounds of equal work."""
-    names = [name for lap in laps for name in lap]
-    return {
-        name: round(sum(lap.get(name, 0.0) for lap in laps) / len(laps), 1) for name in dict.fromkeys(names)
-    }
+def mean_cpu(laps: Sequence[Mapping[str, float]]) -> dict[str, float | None]:
+    """Each process's mean of its CPU figures (percent of one core) over rounds of equal work. A negative
+    figure is left out: PostgreSQL's CPU is its backends', and one that exits during a round takes its time
+    with it (None when no round of a process could be measured)."""
+    names = dict.fromkeys(name for lap in laps for name in lap)
+    out: dict[str, float | None] = {}
+    for name in names:
+        known = [lap.get(name, 0.0) for lap in laps if lap.get(name, 0.0) >= 0]
+        out[name] = round(sum(known) / len(known), 1) if known else None
+    return out

@@ -116,6 +116,9 @@ def test_connects_are_the_webhook_and_handshake_times_in_ms() -> None:
 def test_cpu_is_each_process_mean_over_the_rounds() -> None:
     laps = [{"gateway": 60.0, "worker-0": 30.0}, {"gateway": 40.0, "bench": 10.0}]
     assert figures.mean_cpu(laps) == {"gateway": 50.0, "worker-0": 15.0, "bench": 5.0}
+    # a backend that exited mid-round took its CPU time with it: that round says nothing of PostgreSQL
+    assert figures.mean_cpu([{"postgres": 40.0}, {"postgres": -439.0}]) == {"postgres": 40.0}
+    assert figures.mean_cpu([{"postgres": -1.0, "gateway": 30.0}]) == {"postgres": None, "gateway": 30.0}
 
 
 def voice_report() -> dict[str, Any]:
