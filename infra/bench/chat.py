@@ -79,14 +79,14 @@ async def run(
     n, k = options.chat_conversations, options.chat_messages
     async with stack.client(tenant["api_key"]) as api:
         progress(f"chat: pricing offline/{MODEL} at {PRICE} credits per token, creating the agent")
-        agent_id = await _prepare(api)
+        agent_id = await prepare_agent(api, CUSTOMER)
     async with aiohttp.ClientSession(
         stack.url, connector=aiohttp.TCPConnector(limit=0), timeout=aiohttp.ClientTimeout(total=60)
     ) as http:
         progress(f"chat: {n + WARM_UP + 1:,} session tokens, {WARM_UP} warm-up conversations, one alone")
-        tokens = await _tokens(http, agent_id, n + WARM_UP + 1)
-        warm = await _talk(http, tokens[n : n + WARM_UP], 1, first=n)
-        alone = await _talk(http, tokens[n + WARM_UP :], ALONE, first=n + WARM_UP)
+        tokens = await session_tokens(http, agent_id, n + WARM_UP + 1)
+        warm = await talk(http, tokens[n : n + WARM_UP], 1, first=n)
+        alone = await talk(http, tokens[n + WARM_UP :], ALONE, first=n + WARM_UP)
         rss_idle = await _rss(stack)
         progress(f"chat: opening {n:,} sockets ({OPENING} at a time) and saying hello on each")
         began = time.perf_counter()
@@ -124,32 +124,35 @@ async def run(
     }
 
 
-async def _prepare(api: httpx.AsyncClient) -> str:
+async def prepare_agent(api: httpx.AsyncClient, customer: str, **fields: Any) -> str:
+    """Price the offline model's tokens with bench-chat, give `customer` credits, and create an agent billed
+    to it that the bench's origin may embed (`fields`: more of the agent's settings, a phone line say)."""
     rule = {"type": "llm.tokens", "match": {"model": f"offline/{MODEL}"}, "credits_per_unit": PRICE}
-    _applied(await api.put(f"/v1/burn-tables/{BURN_TABLE}", json={"rules": [rule]}), "publishing bench-chat")
+    applied(await api.put(f"/v1/burn-tables/{BURN_TABLE}", json={"rules": [rule]}), "publishing bench-chat")
     settings = {"burn_table": BURN_TABLE, "credit_limit": "0"}
-    _applied(await api.put(f"/v1/customers/{CUSTOMER}", json=settings), f"setting up {CUSTOMER}")
-    grant = {"amount": "1000000000", "id": "bench-chat"}
-    _applied(await api.post(f"/v1/customers/{CUSTOMER}/grants", json=grant), f"granting to {CUSTOMER}")
+    applied(await api.put(f"/v1/customers/{customer}", json=settings), f"setting up {customer}")
+    grant = {"amount": "1000000000", "id": f"bench-{customer}"}
+    applied(await api.post(f"/v1/customers/{customer}/grants", json=grant), f"granting to {customer}")
     body = {
         "name": "Bench assistant",
-        "customer": CUSTOMER,
+        "customer": customer,
         "model": MODEL,
         "system_prompt": SYSTEM_PROMPT,
         "allowed_domains": [ORIGIN.removeprefix("https://")],
+        **fields,
     }
     created = await api.post("/v1/agents", json=body)
-    _applied(created, "creating the bench agent")
+    applied(created, "creating the bench agent")
     agent_id: str = created.json()["agent_id"]
     return agent_id
 
 
-def _applied(response: httpx.Response, what: str) -> None:
+def applied(response: httpx.Response, what: str) -> None:
     if response.status_code not in (200, 201):
         raise InfraError(f"{what} failed: {response.status_code} {response.text[:200]}")
 
 
-async def _tokens(http: aiohttp.ClientSession, agent_id: str, count: int) -> list[str]:
+async def session_tokens(http: aiohttp.ClientSession, agent_id: str, count: int) -> list[str]:
     """Session tokens for `count` visitors, as the widget gets them from an allowed page."""
     slots = asyncio.Semaphore(OPENING)
     body = orjson.dumps({"agent_id": agent_id})
@@ -182,9 +185,7 @@ async def _converse(visitors: list[Visitor], messages: int, first: int) -> list[
     return [sample for batch in batches for sample in batch]
 
 
-async def _talk(
-    http: aiohttp.ClientSession, tokens: list[str], messages: int, first: int
-) -> list[TurnSample]:
+async def talk(http: aiohttp.ClientSession, tokens: list[str], messages: int, first: int) -> list[TurnSample]:
     """A socket per token, `messages` turns on each at once, then the sockets closed."""
     visitors = await _open(http, tokens)
     try:

@@ -28,7 +28,11 @@ class BenchOptions:
     chat_conversations: int = 500  # websockets open at once, each one conversation
     chat_messages: int = 4  # messages each conversation sends, one after the other
     skip_chat: bool = False
-    only_chat: bool = False  # with only_checks too: both of those sections, nothing else
+    only_chat: bool = False  # with another `only_*` too: those sections, nothing else
+    voice_calls: int = 50  # phone calls at once, each through the webhook and the relay socket
+    voice_prompts: int = 3  # prompts each call says, one after the other
+    skip_voice: bool = False
+    only_voice: bool = False
     skip_outbox_off: bool = False  # the end-to-end and paced runs again with acknowledgements on the broker
     profile: Path | None = None  # where py-spy writes stacks of the end-to-end run; None: no profiling
 
@@ -49,21 +53,34 @@ class BenchOptions:
             chat_messages=args.chat_messages,
             skip_chat=args.skip_chat,
             only_chat=args.only_chat,
+            voice_calls=args.voice_calls,
+            voice_prompts=args.voice_prompts,
+            skip_voice=args.skip_voice,
+            only_voice=args.only_voice,
             skip_outbox_off=args.skip_outbox_off,
         )
 
     @property
+    def _picked(self) -> bool:
+        """An `--only-*` option picked the sections that run."""
+        return self.only_checks or self.only_chat or self.only_voice
+
+    @property
     def runs_pipeline(self) -> bool:
         """The end-to-end, paced, raw baseline and SDK figures: unless an `--only-*` picked sections."""
-        return not (self.only_checks or self.only_chat)
+        return not self._picked
 
     @property
     def runs_checks(self) -> bool:
-        return not self.skip_checks and (self.only_checks or not self.only_chat)
+        return not self.skip_checks and (self.only_checks or not self._picked)
 
     @property
     def runs_chat(self) -> bool:
-        return not self.skip_chat and (self.only_chat or not self.only_checks)
+        return not self.skip_chat and (self.only_chat or not self._picked)
+
+    @property
+    def runs_voice(self) -> bool:
+        return not self.skip_voice and (self.only_voice or not self._picked)
 
     def problem(self) -> str | None:
         """Why these options cannot run, or None."""
@@ -78,6 +95,10 @@ class BenchOptions:
             return "--chat-conversations and --chat-messages must be positive"
         if self.skip_chat and self.only_chat:
             return "--skip-chat and --only-chat exclude each other"
+        if self.voice_calls < 1 or self.voice_prompts < 1:
+            return "--voice-calls and --voice-prompts must be positive"
+        if self.skip_voice and self.only_voice:
+            return "--skip-voice and --only-voice exclude each other"
         return None
 
 
@@ -134,7 +155,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--only-checks",
         action="store_true",
         help="run the credits-check section alone (no end-to-end, paced, raw baseline or SDK figures); "
-        "with --only-chat, both sections",
+        "with --only-chat or --only-voice, those sections too",
     )
     parser.add_argument(
         "--chat-conversations",
@@ -158,6 +179,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     chat.add_argument(
         "--only-chat",
         action="store_true",
-        help="run the chat section alone; with --only-checks, the chat and credits-check sections",
+        help="run the chat section alone; with --only-checks or --only-voice, those sections too",
+    )
+    parser.add_argument(
+        "--voice-calls",
+        type=int,
+        default=defaults.voice_calls,
+        help=f"phone calls at once in the voice section (default {defaults.voice_calls})",
+    )
+    parser.add_argument(
+        "--voice-prompts",
+        type=int,
+        default=defaults.voice_prompts,
+        help=f"prompts each call says, one after the other (default {defaults.voice_prompts})",
+    )
+    voice = parser.add_mutually_exclusive_group()
+    voice.add_argument("--skip-voice", action="store_true", help="leave out the voice section")
+    voice.add_argument(
+        "--only-voice",
+        action="store_true",
+        help="run the voice section alone (it measures chat beside the calls itself); with another "
+        "--only-*, those sections too",
     )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON instead of a table")

@@ -1,5 +1,5 @@
 """The human-readable `revos bench` report: the pipeline beside the raw baseline, latency, SDK, CPU, the
-credits check, and chat."""
+credits check, chat, and voice."""
 
 from __future__ import annotations
 
@@ -27,15 +27,16 @@ def render(report: dict[str, Any]) -> str:
         f"{opts['workers']} worker(s), {opts['customers']} customers, {opts['partitions']} partitions, "
         f"{machine['cpus']} CPUs, Python {machine['python']}"
     )
-    if "end_to_end" not in report:  # --only-checks, --only-chat
+    if "end_to_end" not in report:  # --only-checks, --only-chat, --only-voice
         only = " and ".join(name for key, name in _SECTIONS if key in report)
         lines = ["", f"Revos benchmark, {only} only: {stack}", ""]
     else:
         lines = _pipeline(report, stack)
-    return "\n".join([*lines, *_checks(report.get("checks")), *_chat(report.get("chat"))])
+    sections = (*_checks(report.get("checks")), *_chat(report.get("chat")), *_voice(report.get("voice")))
+    return "\n".join([*lines, *sections])
 
 
-_SECTIONS = (("checks", "credits checks"), ("chat", "chat"))
+_SECTIONS = (("checks", "credits checks"), ("chat", "chat"), ("voice", "voice"))
 
 
 def _pipeline(report: dict[str, Any], stack: str) -> list[str]:
@@ -306,6 +307,53 @@ def _chat(chat: dict[str, Any] | None) -> list[str]:
         f"p50 {_ms(bill['reply_to_charge_p50_ms'])} / p99 {_ms(bill['reply_to_charge_p99_ms'])} ms",
         "",
     ]
+
+
+def _voice(voice: dict[str, Any] | None) -> list[str]:
+    if not voice:
+        return []
+    calls, chat, first, connect, lost = (
+        voice[k] for k in ("voice", "chat", "first_prompt", "connect", "turns")
+    )
+    title = (
+        f"Voice, {voice['calls']:,} calls at once x {voice['prompts']} prompts each, beside chat at the same "
+        f"load ({voice['calls']:,} widget sockets x {voice['prompts']} messages)"
+    )
+    rounds = ", ".join(voice["rounds"])
+    errors = ", ".join(f"{outcome} {n:,}" for outcome, n in calls["errors_by_outcome"].items())
+    cpu = "; ".join(
+        f"{channel}: "
+        + ", ".join(f"{name} {_n(pct)}" for name, pct in voice["cpu_percent_of_core"][channel].items())
+        for channel in ("voice", "chat")
+    )
+    lost_in = f" in {lost['calls_with_a_lost_turn']:,} calls" if lost["turns_lost"] else ""
+    return [
+        title,
+        f"  (Twilio's webhook and ConversationRelay socket, signed as Twilio signs; one agent and the same "
+        f"questions on both channels; offline model, {voice['delay_ms']} ms per word; rounds: {rounds})",
+        f"  {'':<42}{'p50 ms':>10}{'p99 ms':>10}",
+        _pair("time to first token, prompt -> first text", calls["ttft_p50_ms"], calls["ttft_p99_ms"]),
+        _pair("  chat, send -> first delta", chat["ttft_p50_ms"], chat["ttft_p99_ms"]),
+        f"  {'  ratio voice / chat':<42}{_ratio(voice['ttft_ratio_p50']):>10}{_ratio(voice['ttft_ratio_p99']):>10}",
+        _pair("  each call's first prompt, after setup", first["ttft_p50_ms"], first["ttft_p99_ms"]),
+        _pair("turn, prompt -> last token", calls["turn_p50_ms"], calls["turn_p99_ms"]),
+        _pair("  chat, send -> final message", chat["turn_p50_ms"], chat["turn_p99_ms"]),
+        f"  {'  ratio voice / chat':<42}{_ratio(voice['turn_ratio_p50']):>10}{_ratio(voice['turn_ratio_p99']):>10}",
+        _pair("incoming webhook -> TwiML", connect["webhook_p50_ms"], connect["webhook_p99_ms"]),
+        _pair("relay socket handshake", connect["socket_p50_ms"], connect["socket_p99_ms"]),
+        f"  {calls['complete']:,} of {calls['planned']:,} turns answered, {_n(calls['turns_per_s'])} turns/s over "
+        f"{calls['seconds']:.1f}s (chat: {chat['complete']:,} of {chat['planned']:,}, {_n(chat['turns_per_s'])} "
+        f"turns/s); errors: {calls['errors']:,}" + (f" ({errors})" if errors else ""),
+        f"  turns lost: {lost['turns_lost']:,}{lost_in} ({lost['turns_stored']:,} of {lost['turns_planned']:,} "
+        f"stored with their replies, {lost['messages_stored']:,} of {lost['messages_expected']:,} messages, "
+        f"read back from {voice['read_back']['from']} in {voice['read_back']['seconds']:.1f}s)",
+        f"  CPU during the turns, % of one core: {cpu}",
+        "",
+    ]
+
+
+def _ratio(ratio: float | None) -> str:
+    return "-" if ratio is None else f"{ratio:.2f}x"
 
 
 def _pair(label: str, p50: float | None, p99: float | None) -> str:

@@ -1,5 +1,6 @@
 """`revos bench`: end-to-end throughput and latency on a private stack, beside a raw aiokafka baseline and the SDK,
-the credits check (throughput, lag, overspend), and chat agents (many websocket conversations at once).
+the credits check (throughput, lag, overspend), chat agents (many websocket conversations at once), and
+phone calls (many at once through Twilio's webhook and relay socket, beside chat at the same load).
 
 Everything runs on its own broker, database, workers and gateway on free ports in a temporary directory,
 so a `make run` on the same machine is never touched. Progress goes to stderr, the report to stdout.
@@ -22,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from infra.bench import baseline, chat, checks
+from infra.bench import baseline, chat, checks, voice
 from infra.bench import load as bench_load
 from infra.bench.options import BenchOptions
 from infra.bench.profile import Profiler
@@ -84,8 +85,10 @@ async def run(options: BenchOptions) -> dict[str, Any]:
         "options": asdict(options),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
     }
-    # The chat settings (offline model, rate limits raised) change nothing the other sections measure.
-    stack = BenchStack(options.workers, options.partitions, gateway_env=chat.GATEWAY_ENV)
+    # The chat and voice settings (offline model, rate limits raised, no silence reprompt, no public URL)
+    # change nothing the other sections measure.
+    gateway_env = {**chat.GATEWAY_ENV, **voice.GATEWAY_ENV}
+    stack = BenchStack(options.workers, options.partitions, gateway_env=gateway_env)
     try:
         progress(f"starting a private stack in {stack.home} ({options.workers} worker(s))")
         await stack.start()
@@ -93,7 +96,7 @@ async def run(options: BenchOptions) -> dict[str, Any]:
         if not await stack.wait_group():
             progress("warning: the consumer group did not settle; a rebalance may hit the load")
         customers = [f"cust_{i}" for i in range(options.customers)]
-        if options.runs_pipeline or options.runs_checks:  # the chat section has its own customer
+        if options.runs_pipeline or options.runs_checks:  # chat and voice have their own customers
             progress(f"granting credits to {len(customers)} customers")
             await stack.grant_all(tenant["api_key"], customers)
             await _warm_up(stack, tenant, customers, options)
@@ -104,6 +107,8 @@ async def run(options: BenchOptions) -> dict[str, Any]:
             report["checks"] = await checks.run(stack, tenant, customers, options, progress)
         if options.runs_chat:
             report["chat"] = await chat.run(stack, tenant, options, progress)
+        if options.runs_voice:
+            report["voice"] = await voice.run(stack, tenant, options, progress)
         if options.runs_pipeline:
             progress(f"raw baseline: producing and consuming {options.events:,} records with plain aiokafka")
             assert stack.settings is not None
