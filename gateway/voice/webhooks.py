@@ -63,7 +63,9 @@ async def _form(request: Request) -> dict[str, str]:
 def _call_sid(form: dict[str, str]) -> str:
     sid = form.get("CallSid", "")
     if not CALL_SID.match(sid):
-        raise ApiError(400, "invalid_call_sid", "CallSid must be a Twilio call SID (letters, digits, _ and -)")
+        raise ApiError(
+            400, "invalid_call_sid", "CallSid must be a Twilio call SID (letters, digits, _ and -)"
+        )
     return sid
 
 
