@@ -140,6 +140,8 @@ async def _voice(settings: Settings) -> dict[str, Any]:
         return {"reachable": False, "error": type(exc).__name__}
     try:
         ended = await endings(conn)
+    except asyncpg.UndefinedTableError:  # services up, no schema yet (`revos infra up` before a start)
+        return {"reachable": True, "calls_ended": {}, "drop_rate": None}
     finally:
         await conn.close()
     rate = drop_rate(ended)

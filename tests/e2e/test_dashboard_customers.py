@@ -98,8 +98,9 @@ async def test_a_customers_credits_entitlements_and_settings_are_shown_as_the_ap
         assert (await api.post("/v1/events", json={"events": [event]})).json()["accepted"] == 1
 
         async def charged() -> httpx.Response | None:
+            # The page reads its sections one after the other: wait for one that shows the charge in both.
             page = await api.get("/dashboard/customers/cust-1")
-            return page if "No charges yet" not in page.text else None
+            return page if "No charges yet" not in page.text and len(rows(page, "ledger")) == 3 else None
 
         page = await eventually(charged, what="the charge on the customer's page")
         # g2 (priority 2) pays the 1 credit; the balance is exact to the ninth decimal.
