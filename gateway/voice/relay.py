@@ -26,6 +26,7 @@ from gateway.voice import twilio
 from gateway.voice.events import call_event, record_or_log
 from gateway.voice.speaker import Speaker, end
 from pipeline.assistants.model import Assistant
+from pipeline.chat.conversation import FAILED
 from pipeline.chat.frames import Send
 from pipeline.chat.widget_tokens import TokenClaims, TokenError
 from pipeline.records import CallEventRecorded
@@ -290,7 +291,7 @@ class Call:
                 return
             if self._speaker.failed is not None:
                 agent = await assistants.load(self._svc.pool, self._agent.tenant_id, self._agent.agent_id)
-                if self._speaker.failed == "failed":
+                if self._speaker.failed == FAILED:
                     self._end(calls.PROVIDER_DOWN)
                 else:
                     self._end(calls.AGENT_UNAVAILABLE if agent is None else calls.OUT_OF_CREDITS)

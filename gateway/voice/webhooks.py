@@ -24,7 +24,6 @@ from gateway.voice import twilio
 from gateway.voice.events import call_event, record
 from pipeline.assistants.model import Assistant
 from pipeline.billing.entitlements import CheckRequest
-from pipeline.chat.widget_tokens import MAX_TOKEN
 from pipeline.voice import call_tokens, calls
 from projections.chat import assistants
 from projections.voice import reads
@@ -118,7 +117,6 @@ def _connect(svc: Services, request: Request, line: twilio.Line, call_sid: str) 
     voice = agent.voice
     assert voice is not None
     token = call_tokens.issue(svc.chat.secret, agent.tenant_id, agent.agent_id, call_sid, datetime.now(UTC))
-    assert len(token) < MAX_TOKEN
     base = twilio.public_base(svc, request)
     socket = twilio.public_base(svc, request, websocket=True)
     connect = Connect(action=f"{base}/v1/voice/twilio/ended?agent_id={agent.agent_id}")
