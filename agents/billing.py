@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import asyncpg
 
@@ -12,8 +12,9 @@ from pipeline.billing import fold as billing
 from pipeline.billing import needs as batch_needs
 from pipeline.billing.state import PartitionState
 from pipeline.codec import Codec
+from pipeline.errors import DecodeError
 from pipeline.publishing import Outgoing
-from pipeline.records import DeadLetter, Record
+from pipeline.records import DeadLetter, Record, UsageBatch, UsageRecorded
 from pipeline.topics import ALERTS, customer_key
 from projections.billing import state as billing_state
 from projections.billing import writer as store
@@ -42,7 +43,7 @@ class BillingProjection:
             catalog = cached[1].catalog
         else:
             catalog = await billing_state.load_catalog(conn, topic, partition)
-        plain = [r for _, r in records]
+        plain = batch_needs.flat(r for _, r in records)
         accounts, has_metered = await billing_state.load_accounts(conn, batch_needs.accounts_needed(plain))
         state = PartitionState(
             catalog=catalog,
@@ -54,8 +55,11 @@ class BillingProjection:
         state, result = billing.fold(state, records)
         await store.write(conn, topic=topic, partition=partition, state=state, result=result)
         produced: list[DeadLetter | Outgoing] = list(dead)
+        batches = {o: r for o, r in records if isinstance(r, UsageBatch)}
         for r in result.rejections:
             m = by_offset[r.offset]
+            if r.part is not None:  # one event of a batch: dead-lettered alone, as a record of its own
+                m = self.event_message(m, batches[r.offset].events[r.part])
             produced.append(
                 dead_letter_for(
                     self.stage,
@@ -78,3 +82,20 @@ class BillingProjection:
             for a in result.alerts
         )
         return produced
+
+    def event_message(self, batch: Message, event: UsageRecorded) -> Message:
+        """One event of a batch record as a message of its own: the same place in the log, the event's
+        own record and key; replaying its dead letter publishes exactly this record."""
+        return replace(
+            batch, key=customer_key(event.tenant_id, event.customer), value=self.codec.encode(event)
+        )
+
+    def split(self, message: Message) -> list[Message] | None:
+        """A batch record's events as messages of their own (to isolate a poison event), else None."""
+        try:
+            record = self.codec.decode(message.value)
+        except DecodeError:
+            return None
+        if not isinstance(record, UsageBatch):
+            return None
+        return [self.event_message(message, e) for e in record.events]

@@ -3,7 +3,8 @@
 Transient errors (database or broker down) are retried with backoff and block the partition;
 a batch that fails for any other reason is split, and a record that still fails alone, again and
 again with the database answering, is dead-lettered with code `processing_error`, so the partition
-moves on and nothing is lost.
+moves on and nothing is lost. A record that holds many events (a usage batch) is isolated further:
+only its failing events are dead-lettered, each alone, and the others are applied.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 
 # How many times a record must fail alone, with the database answering in between, to be poison.
 POISON_CONFIRMATIONS = 3
+# At most this many bytes of records are applied in one transaction (a batch record holds many events).
+CHUNK_BYTES = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,10 @@ class Projection(Protocol):
         """Apply messages in order inside the caller's transaction; return dead letters and derived
         records to publish (before the offset commits: at-least-once, with ids that deduplicate)."""
         ...
+
+    # Optionally, `split(message) -> list[Message] | None`: the events a record holds, each as a message
+    # of its own at the record's place in the log (applying one twice changes nothing); None for a
+    # record that holds one. A poison event is then dead-lettered alone.
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +126,28 @@ def group(messages: Iterable[Message]) -> dict[tuple[str, int], list[Message]]:
 
 async def process(rt: Runtime, projection: Projection, messages: Sequence[Message]) -> None:
     """Apply a batch; returns only when every message is applied or dead-lettered."""
-    for (topic, partition), batch in group(messages).items():
+    for (topic, partition), whole in group(messages).items():
+        for batch in chunks(whole):
+            await _process_batch(rt, projection, topic, partition, batch)
+
+
+def chunks(messages: list[Message], limit: int = CHUNK_BYTES) -> list[list[Message]]:
+    """Consecutive runs of messages of at most `limit` bytes (a record larger than that goes alone)."""
+    out: list[list[Message]] = [[]]
+    size = 0
+    for m in messages:
+        if out[-1] and size + len(m.value) > limit:
+            out.append([])
+            size = 0
+        out[-1].append(m)
+        size += len(m.value)
+    return out
+
+
+async def _process_batch(
+    rt: Runtime, projection: Projection, topic: str, partition: int, batch: list[Message]
+) -> None:
+    if batch:
         try:
             await retry_forever(
                 lambda t=topic, p=partition, b=batch: _apply(rt, projection, t, p, b),  # type: ignore[misc]
@@ -142,7 +170,7 @@ async def _apply(
         last = todo[-1].offset
         todo = await _unapplied(conn, rt.outbox_origin, todo)
         produced = await projection.apply(conn, topic, partition, todo) if todo else []
-        await rt.emit(conn, [_outgoing(rt.codec, d) if isinstance(d, DeadLetter) else d for d in produced])
+        await rt.emit(conn, [_as_outgoing(rt.codec, d) for d in produced])
         await tracking.advance(conn, projection.consumer, topic, partition, last + 1)
     committed = getattr(projection, "committed", None)  # a projection with effects outside PostgreSQL
     if committed is not None:
@@ -183,6 +211,12 @@ async def _apply_alone(rt: Runtime, projection: Projection, message: Message) ->
             if attempt < POISON_CONFIRMATIONS:
                 await retry_forever(lambda: _database_answers(rt.pool), what="waiting for the database")
     assert failure is not None
+    split = getattr(projection, "split", None)
+    parts = split(message) if split is not None else None
+    if parts:
+        log.warning("record %s failed as a whole; isolating its failing events", where)
+        await _apply_parts(rt, projection, message, parts)
+        return
     log.error("record %s cannot be processed", where, exc_info=failure)
     dead = dead_letter_for(
         projection.stage, message, "processing_error", str(failure) or repr(failure), failure
@@ -200,6 +234,63 @@ async def _apply_alone(rt: Runtime, projection: Projection, message: Message) ->
             )
 
     await retry_forever(skip, what="dead-lettering a poison record")
+
+
+class _PartsFailed(Exception):
+    """Some events of a record failed on an attempt that is not the last: roll the record back."""
+
+
+async def _apply_parts(rt: Runtime, projection: Projection, message: Message, parts: list[Message]) -> None:
+    """Apply a record's events in one transaction, each under a savepoint. Events that fail again and
+    again, with the database answering in between, are dead-lettered alone; the others are applied, and
+    the record's offset advances with them."""
+    topic, partition = message.topic, message.partition
+    where = f"{projection.consumer} {topic}[{partition}]@{message.offset}"
+    failed: list[tuple[Message, Exception]] = []
+
+    async def attempt(final: bool) -> None:
+        failed.clear()
+        async with rt.pool.acquire() as conn, conn.transaction():
+            start = await tracking.claim(conn, projection.consumer, topic, partition)
+            if message.offset < start:
+                return
+            if await _unapplied(conn, rt.outbox_origin, [message]):
+                for part in parts:
+                    try:
+                        async with conn.transaction():  # a savepoint: a failing event leaves no trace
+                            produced = await projection.apply(conn, topic, partition, [part])
+                            await rt.emit(conn, [_as_outgoing(rt.codec, d) for d in produced])
+                    except Exception as exc:
+                        if is_retryable(exc):
+                            raise
+                        failed.append((part, exc))
+                if failed and not final:
+                    raise _PartsFailed
+                dead = [
+                    dead_letter_for(projection.stage, p, "processing_error", str(e) or repr(e), e)
+                    for p, e in failed
+                ]
+                await rt.emit(conn, [_outgoing(rt.codec, d) for d in dead])
+            await tracking.advance(conn, projection.consumer, topic, partition, message.offset + 1)
+
+    for n in range(1, POISON_CONFIRMATIONS + 1):
+        try:
+            await retry_forever(lambda f=n == POISON_CONFIRMATIONS: attempt(f), what=where)  # type: ignore[misc]
+            break
+        except _PartsFailed:
+            log.warning(
+                "%d events of %s failed, attempt %d of %d", len(failed), where, n, POISON_CONFIRMATIONS
+            )
+            await retry_forever(lambda: _database_answers(rt.pool), what="waiting for the database")
+    for part, exc in failed:
+        log.error("an event of %s cannot be processed (%s)", where, part.key, exc_info=exc)
+    committed = getattr(projection, "committed", None)
+    if committed is not None:
+        await committed()
+
+
+def _as_outgoing(codec: Codec, produced: DeadLetter | Outgoing) -> Outgoing:
+    return _outgoing(codec, produced) if isinstance(produced, DeadLetter) else produced
 
 
 def _outgoing(codec: Codec, dead: DeadLetter) -> Outgoing:

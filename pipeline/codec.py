@@ -27,6 +27,8 @@ from pipeline.records import (
     DeadLetter,
     Header,
     Record,
+    UsageBatch,
+    UsageRecorded,
 )
 
 MAGIC = b"\xc3\x01"
@@ -42,6 +44,11 @@ _NESTED: dict[type[Any], dict[str, type[Any]]] = {
 # Nested single records (a field may be null where its schema allows it).
 _EMBEDDED: dict[type[Any], dict[str, type[Any]]] = {
     AssistantChanged: {"branding": AssistantBranding, "voice": AssistantVoice},
+}
+
+# Batches: an array of records that leave out the fields the batch shares, decoded into whole records.
+_BATCHED: dict[type[Any], tuple[str, type[Any], tuple[str, ...]]] = {
+    UsageBatch: ("events", UsageRecorded, ("tenant_id", "received_at")),
 }
 
 
@@ -113,6 +120,9 @@ class Codec:
                 raise EncodeError(
                     f"cannot encode {type(record).__name__}: {name} is out of range for decimal"
                 )
+        batched = _BATCHED.get(type(record))
+        if batched is not None:
+            self._check_batch(record, *batched)
         buf = io.BytesIO()
         buf.write(MAGIC)
         buf.write(schema.fingerprint)
@@ -121,6 +131,19 @@ class Codec:
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise EncodeError(f"cannot encode {type(record).__name__}: {exc}") from exc
         return buf.getvalue()
+
+    def _check_batch(self, batch: Any, name: str, item_cls: type[Any], shared: tuple[str, ...]) -> None:
+        bounds = self._decimals[item_cls.SCHEMA]
+        for item in getattr(batch, name):
+            for field_name in shared:
+                if getattr(item, field_name) != getattr(batch, field_name):
+                    raise EncodeError(f"cannot encode {type(batch).__name__}: an item's {field_name} differs")
+            for field_name, bound in bounds.items():
+                value = getattr(item, field_name)
+                if isinstance(value, Decimal) and not value.copy_abs() < bound:
+                    raise EncodeError(
+                        f"cannot encode {type(batch).__name__}: {field_name} is out of range for decimal"
+                    )
 
     def fingerprint_of(self, data: bytes) -> str | None:
         """The hex fingerprint named by an encoded record, or None if it has no single-object header."""
@@ -152,6 +175,11 @@ class Codec:
         for name in _EMBEDDED.get(type(record), {}):
             if out[name] is not None:
                 out[name] = {f.name: getattr(out[name], f.name) for f in fields(out[name])}
+        batched = _BATCHED.get(type(record))
+        if batched is not None:
+            name, item_cls, shared = batched
+            own = [n for n in self._field_names[item_cls] if n not in shared]
+            out[name] = [{n: getattr(item, n) for n in own} for item in out[name]]
         return out
 
     def _from_avro(self, cls: type[Any], payload: Any) -> Record:
@@ -162,6 +190,14 @@ class Codec:
         for name, item_cls in _EMBEDDED.get(cls, {}).items():
             if payload.get(name) is not None:
                 payload[name] = item_cls(**payload[name])
+        batched = _BATCHED.get(cls)
+        if batched is not None:
+            name, item_cls, shared = batched
+            common = {n: payload[n] for n in shared}
+            try:
+                payload[name] = tuple(item_cls(**item, **common) for item in payload[name])
+            except TypeError as exc:
+                raise DecodeError(f"{cls.__name__} items do not match the schema: {exc}") from exc
         try:
             record: Record = cls(**payload)
         except TypeError as exc:

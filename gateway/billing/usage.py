@@ -1,5 +1,5 @@
 """Usage in: POST /v1/events (validate each event, produce the accepted, dead-letter the rejected, answer
-per event). The burn tables that price it are in burn_tables.py."""
+per event). The accepted events of a request go out as one `UsageBatch` record per billing partition."""
 
 from __future__ import annotations
 
@@ -15,11 +15,12 @@ from starlette.responses import Response
 from gateway.http.body import read_json
 from gateway.http.errors import ApiError
 from gateway.http.responses import json_response
-from gateway.services import caller
+from gateway.services import Services, caller
+from infra.kafka import CachedPartitioner
 from pipeline import validation
 from pipeline.errors import ValidationError
-from pipeline.publishing import Outgoing
-from pipeline.records import DeadLetter, Header
+from pipeline.publishing import BrokerUnavailable, Outgoing
+from pipeline.records import DeadLetter, Header, UsageBatch, UsageRecorded
 from pipeline.topics import BILLING, BILLING_DLQ, customer_key
 from pipeline.version import APP_VERSION
 
@@ -28,6 +29,8 @@ STAGE = "gateway.ingest"
 REQUEST_ID = "revos-request-id"
 
 EVENTS = Counter("revos_events_total", "Usage events received by the gateway", ["status"])
+# Placing a customer's events the way the producer places a keyed record.
+_PARTITIONER = CachedPartitioner()
 
 
 def rejection(
@@ -65,7 +68,7 @@ async def post_events(request: Request) -> Response:
     request_id = request.state.request_id
     results: list[dict[str, Any]] = []
     outgoing: list[Outgoing] = []
-    accepted = 0
+    usages: list[UsageRecorded] = []
     for raw in events:
         try:
             usage = validation.usage(raw, tenant_id=who.tenant_id, now=now)
@@ -76,13 +79,44 @@ async def post_events(request: Request) -> Response:
                 {"id": dead.event_id, "status": "rejected", "code": exc.code, "message": exc.message}
             )
             continue
-        outgoing.append(
-            Outgoing(BILLING, svc.codec.encode(usage), key=customer_key(usage.tenant_id, usage.customer))
-        )
+        usages.append(usage)
         results.append({"id": usage.event_id, "status": "accepted"})
-        accepted += 1
+    accepted = len(usages)
+    outgoing.extend(await usage_records(svc, usages, batch_id=request_id))
     # Answer only after the broker acknowledged everything; on failure the client resends the whole batch.
     await svc.publisher.publish(outgoing)
     EVENTS.labels("accepted").inc(accepted)
     EVENTS.labels("rejected").inc(len(events) - accepted)
     return json_response({"accepted": accepted, "rejected": len(events) - accepted, "results": results})
+
+
+async def usage_records(svc: Services, usages: list[UsageRecorded], *, batch_id: str) -> list[Outgoing]:
+    """One record per billing partition for the events accepted together (each event alone where it is
+    alone on its partition). All were validated for one tenant at one time. Without the broker's
+    partition count (the broker is down and the acknowledgement rests on PostgreSQL), one record per
+    event, which the producer places itself."""
+    try:
+        partitions = await svc.publisher.partitions(BILLING) if len(usages) > 1 else None
+    except BrokerUnavailable:
+        partitions = None
+    if not partitions:
+        return [_alone(svc, u) for u in usages]
+    groups: dict[int, list[UsageRecorded]] = {}
+    for u in usages:
+        groups.setdefault(
+            _PARTITIONER(customer_key(u.tenant_id, u.customer), partitions, partitions), []
+        ).append(u)
+    out: list[Outgoing] = []
+    for partition, group in groups.items():
+        if len(group) == 1:
+            out.append(_alone(svc, group[0]))
+            continue
+        first = group[0]
+        batch = UsageBatch(f"{batch_id}:{partition}", first.tenant_id, tuple(group), first.received_at)
+        key = customer_key(first.tenant_id, first.customer)  # a replay of the whole record lands here too
+        out.append(Outgoing(BILLING, svc.codec.encode(batch), key=key, partition=partition))
+    return out
+
+
+def _alone(svc: Services, usage: UsageRecorded) -> Outgoing:
+    return Outgoing(BILLING, svc.codec.encode(usage), key=customer_key(usage.tenant_id, usage.customer))

@@ -25,6 +25,7 @@ from pipeline.records import (
     HoldReleased,
     HoldRequested,
     Record,
+    UsageBatch,
     UsageCorrected,
     UsageRecorded,
     Watermark,
@@ -46,6 +47,9 @@ def fold(state: PartitionState, records: Iterable[tuple[int, Record]]) -> tuple[
     for offset, record in records:
         if isinstance(record, UsageRecorded):
             _usage(state, out, offset, record)
+        elif isinstance(record, UsageBatch):
+            for part, usage in enumerate(record.events):
+                _usage(state, out, offset, usage, part)
         elif isinstance(record, CreditsGranted):
             _grant(state, out, record)
         elif isinstance(record, BurnTablePublished):
@@ -81,7 +85,9 @@ def fold(state: PartitionState, records: Iterable[tuple[int, Record]]) -> tuple[
     return state, out
 
 
-def _usage(state: PartitionState, out: BatchResult, offset: int, usage: UsageRecorded) -> None:
+def _usage(
+    state: PartitionState, out: BatchResult, offset: int, usage: UsageRecorded, part: int | None = None
+) -> None:
     seen = state.charged.get((usage.tenant_id, usage.event_id))
     if seen is not None:
         if seen != usage.customer:
@@ -92,6 +98,7 @@ def _usage(state: PartitionState, out: BatchResult, offset: int, usage: UsageRec
                 f"event id {usage.event_id!r} was already charged to customer {seen!r}",
                 usage.tenant_id,
                 usage.event_id,
+                part,
             )
         return  # a redelivery or client retry: already charged once
     account = partition_state.account(state, usage.tenant_id, usage.customer)
@@ -99,7 +106,7 @@ def _usage(state: PartitionState, out: BatchResult, offset: int, usage: UsageRec
     try:
         quote = pricing.price(versions, usage)
     except UnpricedError as exc:
-        partition_state.reject(out, offset, exc.code, exc.message, usage.tenant_id, usage.event_id)
+        partition_state.reject(out, offset, exc.code, exc.message, usage.tenant_id, usage.event_id, part)
         return
     account, used = ledger.end_hold(account, event_id=usage.event_id)
     if used is not None:

@@ -1,5 +1,5 @@
 """What a batch needs loaded before it is folded: the accounts, charged ids, corrected charges and
-metered entitlements its records refer to."""
+metered entitlements its records refer to. Each function takes `flat` records (batches opened)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from pipeline.records import (
     HoldReleased,
     HoldRequested,
     Record,
+    UsageBatch,
     UsageCorrected,
     UsageRecorded,
 )
@@ -32,8 +33,19 @@ _PER_CUSTOMER = (
 )
 
 
+def flat(records: Iterable[Record]) -> list[Record]:
+    """The records with each UsageBatch replaced by its events."""
+    out: list[Record] = []
+    for r in records:
+        if isinstance(r, UsageBatch):
+            out.extend(r.events)
+        else:
+            out.append(r)
+    return out
+
+
 def accounts_needed(records: Iterable[Record]) -> set[AccountKey]:
-    """The accounts a batch touches, so the adapter can load them before folding."""
+    """The accounts a batch touches, so the adapter can load them before folding (pass `flat` records)."""
     return {(r.tenant_id, r.customer) for r in records if isinstance(r, _PER_CUSTOMER)}
 
 

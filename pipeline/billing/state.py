@@ -84,6 +84,7 @@ class Rejection:
     message: str
     tenant_id: str | None = None
     event_id: str | None = None
+    part: int | None = None  # the event's place in a UsageBatch at `offset`; None for a whole record
 
 
 @dataclass(slots=True)
@@ -149,8 +150,16 @@ def moved(state: PartitionState, out: BatchResult, account: Account, entries: Se
     out.touched.add(key)
 
 
-def reject(out: BatchResult, offset: int, code: str, message: str, tenant_id: str, event_id: str) -> None:
-    out.rejections.append(Rejection(offset, code, message, tenant_id, event_id))
+def reject(
+    out: BatchResult,
+    offset: int,
+    code: str,
+    message: str,
+    tenant_id: str,
+    event_id: str,
+    part: int | None = None,
+) -> None:
+    out.rejections.append(Rejection(offset, code, message, tenant_id, event_id, part))
 
 
 def balances(state: PartitionState, keys: Iterable[AccountKey], at: datetime) -> Mapping[AccountKey, Decimal]:

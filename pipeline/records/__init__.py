@@ -32,6 +32,7 @@ from pipeline.records.billing import (
     HoldRequested,
     Properties,
     PropertyValue,
+    UsageBatch,
     UsageCorrected,
     UsageRecorded,
     Watermark,
@@ -65,6 +66,7 @@ Record = (
     | UserPasswordChanged
     | CallEventRecorded
     | VoiceProviderSet
+    | UsageBatch
 )
 
 # Every type a record may have, in the union's order (the codec maps schemas to them).
@@ -98,6 +100,7 @@ __all__ = [
     "PropertyValue",
     "Record",
     "TenantCreated",
+    "UsageBatch",
     "UsageCorrected",
     "UsageRecorded",
     "UserCreated",

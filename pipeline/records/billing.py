@@ -28,6 +28,20 @@ class UsageRecorded:
 
 
 @dataclass(frozen=True, slots=True)
+class UsageBatch:
+    """Usage events accepted together for one billing partition: one record on the log instead of one per
+    event, so per-record costs are paid once per batch. Each event is still deduplicated, priced, charged
+    and, when refused, dead-lettered alone (as a `UsageRecorded` of its own)."""
+
+    SCHEMA: ClassVar[str] = "revos.UsageBatch"
+
+    batch_id: str
+    tenant_id: str
+    events: tuple[UsageRecorded, ...]  # every one of this tenant, received at `received_at`
+    received_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class CreditsGranted:
     """Credits granted to a customer; `grant_id` is the idempotency key within the tenant."""
 

@@ -38,6 +38,7 @@ from pipeline.records import (
     HoldRequested,
     Record,
     TenantCreated,
+    UsageBatch,
     UsageCorrected,
     UsageRecorded,
     UserCreated,
@@ -60,6 +61,15 @@ SAMPLES: dict[str, Record] = {
         received_at=T0 + timedelta(seconds=1),
     ),
     "usage_minimal": UsageRecorded("evt_2", "ten_1", "cus_1", "t", T0, Decimal(0)),
+    "usage_batch": UsageBatch(
+        "req_1:3",
+        "ten_1",
+        (
+            UsageRecorded("evt_4", "ten_1", "cus_1", "llm.tokens", T0, Decimal("12.5"), {"m": "x"}, T0),
+            UsageRecorded("evt_5", "ten_1", "cus_2", "t", T0 - timedelta(days=1), Decimal(0), {}, T0),
+        ),
+        T0,
+    ),
     "grant": CreditsGranted(
         event_id="evt_3",
         tenant_id="ten_1",
@@ -307,6 +317,23 @@ def test_nested_records_decode_into_their_dataclasses(codec: Codec) -> None:
     dead = codec.decode(codec.encode(SAMPLES["dead_letter"]))
     assert isinstance(dead, DeadLetter)
     assert dead.headers == (Header("revos-replay", b"1"), Header("empty", b""))
+
+
+def test_a_batch_decodes_into_whole_usage_records_and_refuses_mixed_ones(codec: Codec) -> None:
+    batch = SAMPLES["usage_batch"]
+    assert isinstance(batch, UsageBatch)
+    decoded = codec.decode(codec.encode(batch))
+    assert isinstance(decoded, UsageBatch)
+    assert all(isinstance(e, UsageRecorded) for e in decoded.events)
+    assert decoded.events == batch.events
+    # Each event, dead-lettered alone, is the record it would have been had it been sent alone.
+    assert codec.encode(decoded.events[0]) == codec.encode(batch.events[0])
+    other_tenant = replace(batch.events[1], tenant_id="ten_2")
+    with pytest.raises(EncodeError, match="tenant_id differs"):
+        codec.encode(replace(batch, events=(batch.events[0], other_tenant)))
+    too_big = replace(batch.events[0], quantity=Decimal(10) ** 29)
+    with pytest.raises(EncodeError, match="out of range"):
+        codec.encode(replace(batch, events=(too_big,)))
 
 
 def test_decimals_stay_decimals_and_times_stay_aware(codec: Codec) -> None:
