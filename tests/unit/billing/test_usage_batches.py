@@ -8,8 +8,8 @@ from decimal import Decimal
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from billing.test_fold import T0, granted, logs, published, run, usage
 
+from billing.test_fold import T0, granted, logs, published, run, usage
 from pipeline.billing.fold import fold
 from pipeline.billing.needs import accounts_needed, flat, usage_ids
 from pipeline.billing.state import PartitionState
