@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -249,3 +250,49 @@ async def test_a_refusal_at_the_api_is_checked_again_and_sent_once_it_passes(sta
         assert done.status_code == 200, done.text
         assert (await charge_of(api, "c2", "soon"))["event_time"] == at(early)
         assert (await api.post(soon, json={})).status_code == 409
+
+
+async def test_one_refused_event_of_a_request_is_dead_lettered_alone_and_replayed_alone(stack: Stack) -> None:
+    tenant = await stack.create_tenant("batched")
+    async with stack.client(tenant["api_key"]) as api:
+        now = datetime.now(UTC)
+        rules: dict[str, Any] = {
+            "rules": [{"type": "t", "credits_per_unit": "2"}],
+            "effective_at": at(now - timedelta(minutes=20)),
+        }
+        assert (await api.put("/v1/burn-tables/default", json=rules)).status_code == 200
+        when = at(now - timedelta(minutes=10))
+        events = [{"id": f"b{i}", "customer": "c1", "type": "t", "timestamp": when} for i in range(5)]
+        events.insert(2, {"id": "v1", "customer": "c1", "type": "video", "quantity": "3", "timestamp": when})
+        events.append({"id": "b1", "customer": "c1", "type": "t", "timestamp": when})  # a duplicate in it
+        assert (await send(api, *events))["accepted"] == 7
+        # Same customer, so one partition: the request is one record, and its refused event goes alone.
+        found = (await listed(api, 1, code="unpriced"))["dead_letters"][0]
+        assert found["event_id"] == "v1" and found["stage"] == "billing.charge"
+        shown = (await api.get(f"/v1/dead-letters/{found['dead_letter_id']}")).json()
+        assert (
+            shown["value"]["record_type"] == "UsageRecorded" and shown["key"] == f"{tenant['tenant_id']}:c1"
+        )
+        assert shown["value"]["decoded"]["event_id"] == "v1" and shown["value"]["decoded"]["quantity"] == "3"
+        for i in range(5):
+            await charge_of(api, "c1", f"b{i}")
+        assert stack.pool is not None
+        offsets = await stack.pool.fetch(
+            'SELECT DISTINCT "offset" FROM charges WHERE tenant_id = $1', tenant["tenant_id"]
+        )
+        assert [r["offset"] for r in offsets] == [shown["source"]["offset"]]  # all from the batch record
+        assert len(await charged(api, "c1")) == 5  # b1 twice in the request, charged once
+
+        rules["rules"].append({"type": "video", "credits_per_unit": "10"})
+        rules["effective_at"] = at(now - timedelta(minutes=15))  # in force when the events happened
+        assert (await api.put("/v1/burn-tables/default", json=rules)).status_code == 200
+        done = await api.post(f"/v1/dead-letters/{found['dead_letter_id']}/replay", json={"dry_run": False})
+        assert done.status_code == 200, done.text
+        assert (await charge_of(api, "c1", "v1"))["credits"] == "30"
+        assert (await send(api, {"id": "probe", "customer": "c1", "type": "t"}))["accepted"] == 1
+        await charge_of(api, "c1", "probe")  # ordered after the replay: nothing else came of it
+        assert len(await charged(api, "c1")) == 7
+        balance = (await api.get("/v1/customers/c1/balance")).json()
+        assert Decimal(balance["balance"]) == Decimal(
+            -42
+        )  # six events of 2 credits and the replayed 30, as debt

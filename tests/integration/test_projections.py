@@ -13,7 +13,15 @@ from aiokafka import AIOKafkaConsumer
 from agents.billing import BillingProjection
 from agents.runner import Message, Runtime, process
 from pipeline.codec import default_codec
-from pipeline.records import BurnRule, BurnTablePublished, CreditsGranted, DeadLetter, Record, UsageRecorded
+from pipeline.records import (
+    BurnRule,
+    BurnTablePublished,
+    CreditsGranted,
+    DeadLetter,
+    Record,
+    UsageBatch,
+    UsageRecorded,
+)
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 TENANT = "ten_it"
@@ -206,3 +214,69 @@ async def test_a_poison_record_is_isolated_and_dead_lettered(runtime: Runtime, t
     found = await dead_letters(broker.bootstrap_servers, topic, 1)
     assert [(d.code, d.source_offset, d.value) for d in found] == [("processing_error", 2, b"c")]
     assert "ValueError: poison" in found[0].stack
+
+
+def batch(*events: UsageRecorded, batch_id: str = "req:0") -> UsageBatch:
+    return UsageBatch(batch_id, TENANT, events, NOW)
+
+
+async def test_batch_records_charge_each_event_once_within_and_across_them(
+    runtime: Runtime, topic: str
+) -> None:
+    records: list[Record] = [
+        table(1, "1", NOW - timedelta(hours=1)),
+        grant("g1", "100"),
+        batch(usage("u1", "2", NOW), usage("u2", "3", NOW), usage("u1", "2", NOW)),
+        batch(usage("u2", "3", NOW), usage("u3", "4", NOW, customer="c2"), batch_id="req2:0"),
+        usage("u3", "4", NOW, customer="c2"),
+    ]
+    projection = BillingProjection(codec)
+    await process(runtime, projection, messages(topic, records))
+    await process(runtime, BillingProjection(codec), messages(topic, records))  # redelivered to a new worker
+    rows = await runtime.pool.fetch('SELECT event_id, credits, "offset" FROM charges ORDER BY event_id')
+    assert [(r["event_id"], r["credits"], r["offset"]) for r in rows] == [
+        ("u1", Decimal(2), 2),
+        ("u2", Decimal(3), 2),
+        ("u3", Decimal(4), 3),
+    ]
+    assert await balance(runtime.pool) == Decimal(95)
+    assert await balance(runtime.pool, "c2") == Decimal(-4)
+
+
+async def test_a_poison_event_in_a_batch_is_dead_lettered_alone_and_the_rest_charged(
+    runtime: Runtime,
+    topic: str,
+    broker,  # type: ignore[no-untyped-def]
+) -> None:
+    # An event the database refuses every time, as a corrupt row would be: it must not take the others.
+    await runtime.pool.execute(
+        """
+        CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.event_id = 'poison' THEN RAISE EXCEPTION 'poison event'; END IF;
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER refuse_poison BEFORE INSERT ON charges FOR EACH ROW EXECUTE FUNCTION refuse_poison();
+        """
+    )
+    poison = usage("poison", "5", NOW, customer="c2")
+    records: list[Record] = [
+        table(1, "1", NOW - timedelta(hours=1)),
+        grant("g1", "100"),
+        batch(usage("u1", "2", NOW), poison, usage("u2", "3", NOW)),
+        usage("u3", "1", NOW),
+    ]
+    await process(runtime, BillingProjection(codec), messages(topic, records))
+    charged = await runtime.pool.fetch("SELECT event_id FROM charges ORDER BY event_id")
+    assert [r["event_id"] for r in charged] == ["u1", "u2", "u3"]
+    assert await balance(runtime.pool) == Decimal(94)
+    assert await balance(runtime.pool, "c2") == Decimal(0)  # the poison's charge left no trace
+    [dead] = await dead_letters(broker.bootstrap_servers, topic, 1)
+    assert (dead.code, dead.source_offset, dead.event_id) == ("processing_error", 2, None)
+    assert dead.value == codec.encode(poison)  # the event alone: replaying it sends exactly that record
+    assert dead.key == f"{TENANT}:c2".encode()
+    assert "poison event" in dead.message
+    offset = await runtime.pool.fetchval(
+        "SELECT next_offset FROM stream_offsets WHERE consumer = 'billing' AND topic = $1", topic
+    )
+    assert offset == 4
