@@ -11,7 +11,7 @@ from pathlib import Path
 class BenchOptions:
     events: int = 200_000
     workers: int = 1
-    customers: int = 100
+    customers: int = 1_000
     concurrency: int = 6  # bulk requests in flight
     batch: int = 1000  # events per bulk request, the gateway's maximum
     paced_rate: int = 2_000  # events/s of the latency run below saturation
@@ -34,7 +34,9 @@ class BenchOptions:
     skip_voice: bool = False
     only_voice: bool = False
     skip_outbox_off: bool = False  # the end-to-end and paced runs again with acknowledgements on the broker
-    profile: Path | None = None  # where py-spy writes stacks of the end-to-end run; None: no profiling
+    more_workers: int = 2  # the end-to-end run again on a stack with this many workers; 0: not
+    # Where py-spy writes stacks of the end-to-end run (when py-spy is installed); None: no profiling.
+    profile: Path | None = Path(".revos/bench-profile")
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> BenchOptions:
@@ -44,7 +46,8 @@ class BenchOptions:
             customers=args.customers,
             concurrency=args.concurrency,
             paced_rate=args.paced_rate,
-            profile=args.profile,
+            more_workers=args.more_workers,
+            profile=None if args.no_profile else args.profile,
             check_clients=args.check_clients,
             check_seconds=args.check_seconds,
             skip_checks=args.skip_checks,
@@ -87,6 +90,8 @@ class BenchOptions:
         counts = (self.events, self.workers, self.customers, self.concurrency, self.paced_rate)
         if min(counts) < 1:
             return "--events, --workers, --customers, --concurrency and --paced-rate must be positive"
+        if self.more_workers < 0:
+            return "--more-workers must not be negative"
         if self.check_clients < 1 or self.check_seconds <= 0:
             return "--check-clients and --check-seconds must be positive"
         if self.skip_checks and self.only_checks:
@@ -132,11 +137,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"events/s of the paced latency run (default {defaults.paced_rate})",
     )
     parser.add_argument(
+        "--more-workers",
+        type=int,
+        default=defaults.more_workers,
+        help="measure end to end again on a stack with this many workers, 0 to skip "
+        f"(default {defaults.more_workers})",
+    )
+    profile = parser.add_mutually_exclusive_group()
+    profile.add_argument(
         "--profile",
         type=Path,
         metavar="DIR",
-        help="sample the gateway and workers with py-spy during the end-to-end run; stacks go to DIR",
+        default=defaults.profile,
+        help="where py-spy's stacks of the gateway and workers during the end-to-end run go "
+        f"(default {defaults.profile}); the report summarises them",
     )
+    profile.add_argument("--no-profile", action="store_true", help="do not sample with py-spy")
     parser.add_argument(
         "--check-clients",
         type=int,

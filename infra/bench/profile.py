@@ -28,6 +28,14 @@ def py_spy() -> str:
     return found
 
 
+def has_py_spy() -> bool:
+    try:
+        py_spy()
+    except InfraError:
+        return False
+    return True
+
+
 class Profiler:
     """py-spy recording each named process from `start()` until `stop()`, raw stacks in `out_dir`."""
 

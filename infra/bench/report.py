@@ -95,9 +95,25 @@ def _pipeline(report: dict[str, Any], stack: str) -> list[str]:
         f"End-to-end / raw baseline: {report['ratio_end_to_end_to_baseline']:.2f}  "
         f"({_n(e2e['end_to_end_events_per_s'])} vs {_n(raw['combined_events_per_s'])} events/s; "
         f"end to end took {e2e['end_to_end_seconds']:.1f}s)",
+        *_more_workers(report.get("more_workers"), raw, opts["workers"], e2e),
         "",
         *_outbox(e2e, paced, report.get("without_outbox")),
         *_profile(e2e.get("profile")),
+    ]
+
+
+def _more_workers(
+    more: dict[str, Any] | None, raw: dict[str, Any], workers: int, e2e: dict[str, Any]
+) -> list[str]:
+    if more is None:
+        return []
+    theirs = more["end_to_end"]
+    return [
+        f"  with {more['workers']} workers: {theirs['ratio_to_baseline']:.2f} of raw "
+        f"({_n(theirs['end_to_end_events_per_s'])} events/s end to end, "
+        f"{_x(theirs['end_to_end_events_per_s'], e2e['end_to_end_events_per_s'])} of {workers} worker(s); "
+        f"charges applied {_n(theirs['charge_events_per_s'])}/s; "
+        f"events per partition: {_spread(theirs['events_per_partition'])})",
     ]
 
 

@@ -26,7 +26,7 @@ import orjson
 from infra.bench import baseline, chat, checks, voice
 from infra.bench import load as bench_load
 from infra.bench.options import BenchOptions
-from infra.bench.profile import Profiler
+from infra.bench.profile import Profiler, has_py_spy
 from infra.bench.report import render
 from infra.bench.stack import BenchStack, CpuMeter
 from pipeline.errors import RevosError
@@ -101,7 +101,7 @@ async def run(options: BenchOptions) -> dict[str, Any]:
             await stack.grant_all(tenant["api_key"], customers)
             await _warm_up(stack, tenant, customers, options)
         if options.runs_pipeline:
-            report["end_to_end"] = await _end_to_end(stack, tenant, customers, options)
+            report["end_to_end"] = await _end_to_end(stack, tenant, customers, options, profiled=True)
             report["paced"] = await _paced(stack, tenant, customers, options)
         if options.runs_checks:
             report["checks"] = await checks.run(stack, tenant, customers, options, progress)
@@ -119,13 +119,39 @@ async def run(options: BenchOptions) -> dict[str, Any]:
     finally:
         progress("stopping the private stack")
         await stack.stop()
+    if options.runs_pipeline and options.more_workers > options.workers:
+        report["more_workers"] = await _more_workers(options)
     if options.runs_pipeline and not options.skip_outbox_off:
         report["without_outbox"] = await _without_outbox(options)
     if options.runs_pipeline:
+        raw = report["baseline"]["combined_events_per_s"]
         report["ratio_end_to_end_to_baseline"] = round(
-            report["end_to_end"]["end_to_end_events_per_s"] / report["baseline"]["combined_events_per_s"], 3
+            report["end_to_end"]["end_to_end_events_per_s"] / raw, 3
         )
+        if "more_workers" in report:
+            more = report["more_workers"]["end_to_end"]
+            more["ratio_to_baseline"] = round(more["end_to_end_events_per_s"] / raw, 3)
     return report
+
+
+async def _more_workers(options: BenchOptions) -> dict[str, Any]:
+    """The end-to-end run again with more workers sharing the billing partitions, on a stack of its own."""
+    stack = BenchStack(options.more_workers, options.partitions)
+    try:
+        progress(f"a second private stack with {options.more_workers} workers")
+        await stack.start()
+        tenant = await stack.create_tenant()
+        if not await stack.wait_group():
+            progress("warning: the consumer group did not settle; a rebalance may hit the load")
+        customers = [f"cust_{i}" for i in range(options.customers)]
+        await stack.grant_all(tenant["api_key"], customers)
+        await _warm_up(stack, tenant, customers, options)
+        return {
+            "workers": options.more_workers,
+            "end_to_end": await _end_to_end(stack, tenant, customers, options),
+        }
+    finally:
+        await stack.stop()
 
 
 async def _without_outbox(options: BenchOptions) -> dict[str, Any]:
@@ -159,7 +185,12 @@ async def _warm_up(
 
 
 async def _end_to_end(
-    stack: BenchStack, tenant: dict[str, Any], customers: list[str], options: BenchOptions
+    stack: BenchStack,
+    tenant: dict[str, Any],
+    customers: list[str],
+    options: BenchOptions,
+    *,
+    profiled: bool = False,
 ) -> dict[str, Any]:
     load = bench_load.Load("e2e-", options.events, customers, options.batch)
     bodies = load.bodies()
@@ -167,7 +198,7 @@ async def _end_to_end(
         f"end to end: {options.events:,} events, {options.batch} per request, {options.concurrency} in flight"
     )
     meter = CpuMeter(stack.processes())
-    profiler = _profiler(stack, options)
+    profiler = _profiler(stack, options) if profiled else None
     profile = None
     if profiler is not None:
         progress(f"  profiling the gateway and workers with py-spy into {profiler.out_dir}")
@@ -208,7 +239,7 @@ async def _end_to_end(
 
 
 def _profiler(stack: BenchStack, options: BenchOptions) -> Profiler | None:
-    if options.profile is None:
+    if options.profile is None or not has_py_spy():
         return None
     pids = {
         name: pid for name, pid in stack.processes().items() if name == "gateway" or name.startswith("worker")
