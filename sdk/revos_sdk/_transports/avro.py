@@ -1,14 +1,16 @@
-"""`UsageRecorded` in Avro single-object encoding, byte for byte what the platform's codec reads.
+"""`UsageRecorded` and `UsageBatch` in Avro single-object encoding, byte for byte what the platform reads.
 
-The schema is a copy of the platform's `schemas/usage_recorded.v2.avsc` shipped inside this package (the
-SDK cannot read the platform's files); a contract test checks the two have the same fingerprint.
+The schemas are copies of the platform's `schemas/usage_recorded.v2.avsc` and `schemas/usage_batch.v1.avsc`
+shipped inside this package (the SDK cannot read the platform's files); a contract test checks that each
+has the same fingerprint as its original.
 """
 
 from __future__ import annotations
 
 import io
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -18,11 +20,14 @@ from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 # Single-object encoding: marker, 8-byte little-endian CRC-64-AVRO fingerprint, schemaless payload.
 MAGIC = b"\xc3\x01"
-SCHEMA_FILE = "usage_recorded.v2.avsc"
+USAGE_RECORDED_SCHEMA = "usage_recorded.v2.avsc"
+USAGE_BATCH_SCHEMA = "usage_batch.v1.avsc"
+# The fields of a UsageRecorded that a UsageBatch holds once for all its events.
+BATCH_SHARED = ("tenant_id", "received_at")
 
 
-class UsageRecordedWriter:
-    """Encodes `UsageRecorded` field dicts with one parsed schema."""
+class AvroWriter:
+    """Encodes field dicts of one record type with one parsed schema."""
 
     def __init__(self, schema: Mapping[str, Any]) -> None:
         self.parsed = fastavro.parse_schema(dict(schema), named_schemas={})
@@ -37,12 +42,30 @@ class UsageRecordedWriter:
         return buffer.getvalue()
 
 
-def schema_text() -> str:
-    """The packaged schema, as JSON text."""
-    return resources.files("revos_sdk").joinpath("schemas", SCHEMA_FILE).read_text(encoding="utf-8")
+def batch_fields(
+    batch_id: str, tenant_id: str, received_at: datetime, events: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """The `UsageBatch` fields for `UsageRecorded` field dicts of one tenant received at one time."""
+    return {
+        "batch_id": batch_id,
+        "tenant_id": tenant_id,
+        "received_at": received_at,
+        "events": [{k: v for k, v in event.items() if k not in BATCH_SHARED} for event in events],
+    }
+
+
+def schema_text(name: str = USAGE_RECORDED_SCHEMA) -> str:
+    """A packaged schema, as JSON text."""
+    return resources.files("revos_sdk").joinpath("schemas", name).read_text(encoding="utf-8")
 
 
 @cache
-def usage_recorded_writer() -> UsageRecordedWriter:
-    """The writer over the packaged schema (parsed once per process)."""
-    return UsageRecordedWriter(json.loads(schema_text()))
+def usage_recorded_writer() -> AvroWriter:
+    """The `UsageRecorded` writer over the packaged schema (parsed once per process)."""
+    return AvroWriter(json.loads(schema_text(USAGE_RECORDED_SCHEMA)))
+
+
+@cache
+def usage_batch_writer() -> AvroWriter:
+    """The `UsageBatch` writer over the packaged schema (parsed once per process)."""
+    return AvroWriter(json.loads(schema_text(USAGE_BATCH_SCHEMA)))

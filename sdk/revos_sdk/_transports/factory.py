@@ -19,10 +19,11 @@ def _kafka_module() -> ModuleType:
     # Imported only when configured: the core SDK neither needs nor loads aiokafka and fastavro.
     try:
         from revos_sdk._transports import kafka
-        from revos_sdk._transports.avro import usage_recorded_writer
+        from revos_sdk._transports.avro import usage_batch_writer, usage_recorded_writer
     except ImportError as exc:
         raise ImportError(f"{KAFKA_EXTRA_HINT} ({exc})") from exc
-    usage_recorded_writer()  # parse the packaged schema now, not inside the first track()
+    usage_recorded_writer()  # parse the packaged schemas now, not inside the first track()
+    usage_batch_writer()
     return kafka
 
 

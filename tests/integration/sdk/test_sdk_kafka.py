@@ -1,7 +1,7 @@
 """Contract between the SDK's Kafka transport and the platform: schema, bytes, key, topic and ingest rules.
 
-The SDK may not import the platform, so it carries a copy of the `UsageRecorded` schema and of the
-gateway's rules; these tests hold each copy to the original.
+The SDK may not import the platform, so it carries copies of the `UsageRecorded` and `UsageBatch` schemas,
+of the gateway's rules and of its placement of records; these tests hold each copy to the original.
 """
 
 from __future__ import annotations
@@ -20,17 +20,20 @@ import pytest
 from revos_sdk import Config, EventRejected, Revos
 from revos_sdk._config import DEFAULT_KAFKA_TOPIC
 from revos_sdk._event import encode_event
-from revos_sdk._transports.avro import usage_recorded_writer
+from revos_sdk._transports.avro import batch_fields, usage_batch_writer, usage_recorded_writer
+from revos_sdk._transports.kafka import Partitioner
 from revos_sdk._transports.usage_record import record_key, usage_record
 
+from infra.kafka import CachedPartitioner
 from pipeline import validation
 from pipeline.codec import default_codec, load_schema
 from pipeline.errors import ValidationError
-from pipeline.records import UsageRecorded
+from pipeline.records import UsageBatch, UsageRecorded
 from pipeline.topics import BILLING, customer_key
 
 ROOT = Path(__file__).resolve().parents[3]
 PLATFORM_SCHEMA = ROOT / "schemas" / "usage_recorded.v2.avsc"
+PLATFORM_BATCH_SCHEMA = ROOT / "schemas" / "usage_batch.v1.avsc"
 NOW = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 TENANT = "ten_contract"
 
@@ -44,6 +47,48 @@ def test_the_packaged_schema_has_the_platform_schemas_fingerprint() -> None:
     assert json.loads((ROOT / "sdk/revos_sdk/schemas/usage_recorded.v2.avsc").read_text()) == json.loads(
         PLATFORM_SCHEMA.read_text()
     )
+
+
+def test_the_packaged_batch_schema_has_the_platform_schemas_fingerprint() -> None:
+    platform = load_schema(PLATFORM_BATCH_SCHEMA)
+    sdk = usage_batch_writer()
+    assert sdk.fingerprint == platform.fingerprint
+    assert sdk.fingerprint == default_codec().latest(UsageBatch.SCHEMA).fingerprint
+    assert json.loads((ROOT / "sdk/revos_sdk/schemas/usage_batch.v1.avsc").read_text()) == json.loads(
+        PLATFORM_BATCH_SCHEMA.read_text()
+    )
+
+
+def test_a_batch_the_sdk_encodes_decodes_into_the_events_the_gateway_would_batch() -> None:
+    raws: list[dict[str, Any]] = [
+        {"id": "b1", "customer": "cust_1", "type": "llm.tokens", "quantity": "1532.25"},
+        {
+            "id": "b2",
+            "customer": "cust_2",
+            "type": "report.completed",
+            "timestamp": "2026-03-01T13:59:00.5+02:00",
+            "properties": {"model": "gpt-4o", "cached": True, "tokens": 12, "ratio": 0.5},
+        },
+        {"id": "b3", "customer": "cust_1", "type": "llm.tokens", "quantity": 0},
+    ]
+    fields = [usage_record(raw["id"], orjson.dumps(raw), TENANT, NOW) for raw in raws]
+    data = usage_batch_writer().encode(batch_fields("sdk-1:2", TENANT, NOW, fields))
+
+    record = default_codec().decode(data)
+
+    expected = tuple(validation.usage(raw, tenant_id=TENANT, now=NOW) for raw in raws)
+    assert record == UsageBatch("sdk-1:2", TENANT, expected, NOW)
+    # Byte for byte what the gateway produces for the same events received together.
+    assert data == default_codec().encode(UsageBatch("sdk-1:2", TENANT, expected, NOW))
+
+
+@pytest.mark.parametrize("partitions", [1, 3, 7, 12])
+def test_events_are_placed_on_the_partitions_the_gateway_places_them_on(partitions: int) -> None:
+    ours, gateway = Partitioner(), CachedPartitioner()
+    ids = list(range(partitions))
+    for i in range(500):
+        key = customer_key(TENANT, f"cust_{i}")
+        assert ours(key, ids) == gateway(key, ids, ids)
 
 
 def test_topic_and_key_are_the_platforms() -> None:

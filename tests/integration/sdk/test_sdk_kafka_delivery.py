@@ -1,4 +1,5 @@
-"""The Kafka transport against a real broker: every event read back exactly once, through outages too."""
+"""The Kafka transport against a real broker: every event read back exactly once, through outages too, in
+one record per partition per batch."""
 
 from __future__ import annotations
 
@@ -13,19 +14,24 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from revos_sdk import AsyncRevos, Event, EventRejected, Revos, RevosError
+from aiokafka.partitioner import DefaultPartitioner
+from revos_sdk import AsyncRevos, Config, DeliveryError, Event, EventRejected, Revos, RevosError
+from revos_sdk._delivery.batch import Batch, Pending
+from revos_sdk._event import encode_event
+from revos_sdk.kafka import AsyncKafkaTransport
 
 from infra.broker import EmbeddedBroker
 from infra.kafka import ensure_topics
 from infra.ports import free_port
 from pipeline.codec import default_codec
-from pipeline.records import UsageRecorded
+from pipeline.records import UsageBatch, UsageRecorded
 
 TENANT = "ten_sdk_kafka"
+PARTITIONS = 3
 # Quick retries, so outages in these tests cost little waiting.
 FAST: dict[str, Any] = {
     "backoff_base": 0.05,
@@ -37,12 +43,27 @@ FAST: dict[str, Any] = {
 
 async def new_topic(bootstrap: str) -> str:
     topic = f"sdk-kafka-{uuid.uuid4().hex[:10]}"
-    await ensure_topics(bootstrap, [topic], partitions=3)
+    await ensure_topics(bootstrap, [topic], partitions=PARTITIONS)
     return topic
 
 
-async def read_back(bootstrap: str, topic: str, timeout: float = 15.0) -> list[tuple[bytes, UsageRecorded]]:
-    """Every record in `topic` up to its end offsets now, as (key, decoded record) pairs."""
+class Landed(NamedTuple):
+    """One record read back from the topic."""
+
+    key: bytes
+    partition: int
+    record: UsageRecorded | UsageBatch
+    partitions: (
+        int  # of the topic (a topic the producer asked for first was created with the broker's default)
+    )
+
+    @property
+    def events(self) -> tuple[UsageRecorded, ...]:
+        return self.record.events if isinstance(self.record, UsageBatch) else (self.record,)
+
+
+async def read_back(bootstrap: str, topic: str, timeout: float = 15.0) -> list[Landed]:
+    """Every record in `topic` up to its end offsets now, decoded by the platform's codec."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
@@ -52,27 +73,43 @@ async def read_back(bootstrap: str, topic: str, timeout: float = 15.0) -> list[t
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         end = await consumer.end_offsets(partitions)
-        records: list[tuple[bytes, UsageRecorded]] = []
+        records: list[Landed] = []
         deadline = time.monotonic() + timeout
         while [tp for tp in partitions if await consumer.position(tp) < end[tp]]:
             assert time.monotonic() < deadline, "the records did not come back in time"
             for batch in (await consumer.getmany(timeout_ms=200)).values():
                 for message in batch:
                     record = default_codec().decode(message.value)
-                    assert isinstance(record, UsageRecorded)
-                    records.append((message.key, record))
+                    assert isinstance(record, UsageRecorded | UsageBatch)
+                    records.append(Landed(message.key, message.partition, record, len(partitions)))
         return records
     finally:
         await consumer.stop()
 
 
-def assert_exactly_once(records: list[tuple[bytes, UsageRecorded]], ids: set[str]) -> None:
-    counts = Counter(record.event_id for _, record in records)
+def placed(customer: str, partitions: int = PARTITIONS) -> int:
+    """The partition the platform's producers place a customer's records on (aiokafka's default)."""
+    return DefaultPartitioner()(f"{TENANT}:{customer}".encode(), list(range(partitions)), [])
+
+
+def assert_exactly_once(records: list[Landed], ids: set[str]) -> None:
+    """Each event once, every record on its events' partition and keyed by its first event's customer."""
+    counts = Counter(event.event_id for landed in records for event in landed.events)
     assert set(counts) == ids, f"missing {len(ids - set(counts))}, unexpected {len(set(counts) - ids)}"
     assert max(counts.values()) == 1, f"{sum(n - 1 for n in counts.values())} duplicate(s)"
-    for key, record in records:
-        assert record.tenant_id == TENANT
-        assert key == f"{TENANT}:{record.customer}".encode()
+    for landed in records:
+        first = landed.events[0]
+        assert landed.key == f"{TENANT}:{first.customer}".encode()
+        if isinstance(landed.record, UsageBatch):
+            assert len(landed.events) > 1, "an event alone on its partition goes as a UsageRecorded"
+            assert landed.record.tenant_id == TENANT
+        for event in landed.events:
+            assert event.tenant_id == TENANT
+            assert placed(event.customer, landed.partitions) == landed.partition
+
+
+def usages(records: list[Landed]) -> list[UsageRecorded]:
+    return [event for landed in records for event in landed.events]
 
 
 async def eventually(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
@@ -107,7 +144,7 @@ async def test_the_sync_client_produces_every_event_once(broker: Any) -> None:
     [(events, error)] = errors
     assert [event.id for event in events] == [stale]
     assert isinstance(error, EventRejected) and error.code == "timestamp_out_of_window"
-    outcome = next(record for _, record in records if record.event_id == exact)
+    outcome = next(event for event in usages(records) if event.event_id == exact)
     assert outcome.quantity == Decimal("2.5") and outcome.properties == {"pages": 12, "draft": False}
     assert outcome.received_at is not None and started <= outcome.timestamp <= outcome.received_at
 
@@ -141,7 +178,7 @@ async def test_events_wait_for_a_broker_that_is_down_at_first(revos_home: Path) 
         assert revos.stats()["sent"] == 0
 
         await asyncio.to_thread(down.start)
-        await ensure_topics(bootstrap, [topic], partitions=3)
+        await ensure_topics(bootstrap, [topic], partitions=PARTITIONS)
         assert await asyncio.to_thread(revos.flush, 20)
         stats = revos.stats()
         await asyncio.to_thread(revos.close)
@@ -175,7 +212,7 @@ async def test_spooled_events_are_produced_by_the_next_client(revos_home: Path, 
     broker = EmbeddedBroker(revos_home, port)
     await asyncio.to_thread(broker.start)
     try:
-        await ensure_topics(bootstrap, [topic], partitions=3)
+        await ensure_topics(bootstrap, [topic], partitions=PARTITIONS)
         async with AsyncRevos(spool_dir=spool, **options) as second:
             # It adopts the spool at start and replays it in the background: no track() needed.
             await eventually(lambda: second.stats()["sent"] == 150, "the spooled events to be produced", 20)
@@ -223,3 +260,88 @@ async def test_events_tracked_just_before_exit_are_produced(broker: Any, kind: s
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr, result.stderr
     assert_exactly_once(await read_back(broker.bootstrap_servers, topic), {f"exit-{i}" for i in range(1000)})
+
+
+def transport_config(bootstrap: str, topic: str, **options: Any) -> Config:
+    return Config.from_env(env={}, kafka_bootstrap=bootstrap, tenant_id=TENANT, kafka_topic=topic, **options)
+
+
+def pending(event_id: str, customer: str, **properties: object) -> Pending:
+    return Pending(event_id, encode_event(event_id, customer, "llm.tokens", 2, properties or None))
+
+
+async def test_a_batch_goes_out_as_one_record_per_partition(broker: Any) -> None:
+    topic = await new_topic(broker.bootstrap_servers)
+    transport = AsyncKafkaTransport(transport_config(broker.bootstrap_servers, topic))
+    try:
+        many = Batch(tuple(pending(f"m{i}", f"cust_{i % 20}") for i in range(60)))
+        assert [r.accepted for r in await transport.send(many, 10)] == [True] * 60
+        by_partition = {placed(f"cust_{i}") for i in range(20)}
+        assert by_partition == set(range(PARTITIONS)), "the customers should cover every partition"
+        # Two events on different partitions: each alone, so each goes as a UsageRecorded.
+        apart = next(c for c in (f"other_{i}" for i in range(100)) if placed(c) != placed("cust_0"))
+        pair = Batch((pending("p0", "cust_0"), pending("p1", apart)))
+        assert [r.accepted for r in await transport.send(pair, 10)] == [True, True]
+    finally:
+        await transport.aclose()
+
+    records = await read_back(broker.bootstrap_servers, topic)
+    assert_exactly_once(records, {f"m{i}" for i in range(60)} | {"p0", "p1"})
+    batches = [landed for landed in records if isinstance(landed.record, UsageBatch)]
+    assert sorted(landed.partition for landed in batches) == list(range(PARTITIONS))
+    for landed in batches:
+        # In the order tracked, received together.
+        expected = [f"m{i}" for i in range(60) if placed(f"cust_{i % 20}") == landed.partition]
+        assert [event.event_id for event in landed.events] == expected
+        assert {event.received_at for event in landed.events} == {landed.record.received_at}
+    alone = sorted(landed.record.event_id for landed in records if isinstance(landed.record, UsageRecorded))
+    assert alone == ["p0", "p1"]
+
+
+async def test_a_resend_after_a_timeout_waits_for_the_records_still_queued(broker: Any) -> None:
+    topic = await new_topic(broker.bootstrap_servers)
+    # The producer holds records this long before sending them, so a short send times out with them queued.
+    config = transport_config(broker.bootstrap_servers, topic, kafka_options={"linger_ms": 1500})
+    transport = AsyncKafkaTransport(config)
+    try:
+        warm = await transport.send(Batch((pending("warm", "cust_0"),)), 10)  # connected, metadata known
+        assert [r.accepted for r in warm] == [True]
+        first = Batch(tuple(pending(f"a{i}", f"cust_{i % 9}") for i in range(30)))
+        with pytest.raises(DeliveryError) as failed:
+            await transport.send(first, 0.3)
+        assert failed.value.code == "timeout" and failed.value.retryable
+        # Sent again with events never sent before: the first ones are awaited, not produced again.
+        again = Batch(first.items + tuple(pending(f"b{i}", f"cust_{i % 9}") for i in range(12)))
+        results = await transport.send(again, 10)
+        assert sorted(r.id for r in results if r.accepted) == sorted(again.ids)
+    finally:
+        await transport.aclose()
+
+    records = await read_back(broker.bootstrap_servers, topic)
+    assert_exactly_once(records, {"warm"} | set(again.ids))
+    for landed in records:
+        # No record mixes the awaited events with the new ones.
+        assert len({event.event_id[0] for event in landed.events}) == 1, landed
+
+
+async def test_a_record_too_large_is_split_and_an_event_too_large_alone_is_rejected(broker: Any) -> None:
+    topic = await new_topic(broker.bootstrap_servers)
+    limit = 2048
+    config = transport_config(broker.bootstrap_servers, topic, kafka_options={"max_request_size": limit})
+    transport = AsyncKafkaTransport(config)
+    filler = "x" * 150
+    try:
+        items = tuple(pending(f"s{i}", f"cust_{i % 5}", note=filler) for i in range(40))
+        huge = pending("huge", "cust_0", **{f"p{i}": "y" * 1000 for i in range(3)})
+        results = {r.id: r for r in await transport.send(Batch((*items, huge)), 10)}
+    finally:
+        await transport.aclose()
+
+    assert set(results) == {item.id for item in items} | {"huge"}
+    assert (results["huge"].accepted, results["huge"].code) == (False, "record_too_large")
+    assert all(results[item.id].accepted for item in items)
+    records = await read_back(broker.bootstrap_servers, topic)
+    assert_exactly_once(records, {item.id for item in items})
+    # 40 events of ~200 bytes do not fit 2 KiB per partition: more records than partitions, but still batches.
+    assert len(records) > PARTITIONS
+    assert any(isinstance(landed.record, UsageBatch) for landed in records)
