@@ -383,3 +383,17 @@ def test_small_amounts_never_drift_the_way_floats_do(amounts: list[Decimal]) -> 
         account, _, _ = charge(account, amount, T0)
     assert account.grants[0].remaining == 0 and account.debt == 0
     assert account.balance(T0) == ZERO
+
+
+def test_the_charges_spelled_out_copies_equal_replace() -> None:
+    from dataclasses import fields, replace
+
+    from pipeline.billing.ledger import _charged, _spent
+
+    g = Grant("g1", Decimal(5), Decimal(4), 2, T0, T0 + timedelta(days=1), "active")
+    assert _spent(g, Decimal(1)) == replace(g, remaining=Decimal(1))
+    # A distinct value in every field: a field added to Account but not to _charged fails here.
+    account = Account(**{f.name: f"x_{f.name}" for f in fields(Account)})  # type: ignore[arg-type]
+    assert _charged(account, (g,), Decimal(3), 7, Decimal(-2)) == replace(
+        account, grants=(g,), debt=Decimal(3), ledger_seq=7, ledger_balance=Decimal(-2)
+    )
