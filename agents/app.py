@@ -55,9 +55,10 @@ class RuntimeHolder:
             if self._runtime is None:
                 publisher = KafkaPublisher(self._settings.bootstrap_servers)
                 await publisher.start()
-                # One connection per stream processor (billing, admin, audit, chat, voice, dead letters),
-                # one for the scheduler, one for the outbox relay, one for the status webhooks' sender.
-                pool = await create_pool(self._settings.dsn, min_size=2, max_size=9)
+                # One connection per stream processor (billing, admin, audit, chat, voice, dead letters)
+                # and three more for billing's partitions side by side (runner.SIDE_BY_SIDE), one for the
+                # scheduler, one for the outbox relay, one for the status webhooks' sender.
+                pool = await create_pool(self._settings.dsn, min_size=2, max_size=12)
                 self._runtime = Runtime(
                     pool=pool,
                     publisher=publisher,

@@ -30,6 +30,8 @@ class BillingProjection:
     codec: Codec
     consumer: str = CONSUMER
     stage: str = STAGE
+    # Each partition's accounts, charges and catalog are its own (customers hash to one partition).
+    partitions_apart: bool = True
     _catalogs: dict[tuple[str, int], tuple[int, PartitionState]] = field(default_factory=dict)
 
     async def apply(

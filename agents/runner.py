@@ -9,6 +9,7 @@ only its failing events are dead-lettered, each alone, and the others are applie
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 POISON_CONFIRMATIONS = 3
 # At most this many bytes of records are applied in one transaction (a batch record holds many events).
 CHUNK_BYTES = 1 << 20
+# Partitions of one projection applied at once (each holds a pooled connection while it applies).
+SIDE_BY_SIDE = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,10 +128,22 @@ def group(messages: Iterable[Message]) -> dict[tuple[str, int], list[Message]]:
 
 
 async def process(rt: Runtime, projection: Projection, messages: Sequence[Message]) -> None:
-    """Apply a batch; returns only when every message is applied or dead-lettered."""
-    for (topic, partition), whole in group(messages).items():
-        for batch in chunks(whole):
-            await _process_batch(rt, projection, topic, partition, batch)
+    """Apply a batch; returns only when every message is applied or dead-lettered. A projection whose
+    partitions share no state (`partitions_apart = True`) has its partitions applied side by side, each
+    in its own transaction on its own connection, so that one partition's fold overlaps another's SQL."""
+    groups = group(messages).items()
+    side_by_side = asyncio.Semaphore(SIDE_BY_SIDE)
+
+    async def one(topic: str, partition: int, whole: list[Message]) -> None:
+        async with side_by_side:
+            for batch in chunks(whole):
+                await _process_batch(rt, projection, topic, partition, batch)
+
+    if getattr(projection, "partitions_apart", False) and len(groups) > 1:
+        await asyncio.gather(*(one(t, p, whole) for (t, p), whole in groups))
+    else:
+        for (topic, partition), whole in groups:
+            await one(topic, partition, whole)
 
 
 def chunks(messages: list[Message], limit: int = CHUNK_BYTES) -> list[list[Message]]:
