@@ -183,21 +183,25 @@ def charge(
         return account, (), []
     left = credits
     allocations: list[Allocation] = []
-    updated = {g.grant_id: g for g in account.grants}
-    for g in sorted(
-        (g for g in account.grants if g.remaining > 0 and g.spendable_at(at)), key=Grant.burn_key
-    ):
-        take = min(left, g.remaining)
-        updated[g.grant_id] = _spent(g, CONTEXT.subtract(g.remaining, take))
-        allocations.append(Allocation(g.grant_id, take))
-        left = CONTEXT.subtract(left, take)
-        if left == 0:
-            break
+    spendable = [i for i, g in enumerate(account.grants) if g.remaining > 0 and g.spendable_at(at)]
+    if len(spendable) > 1:
+        spendable.sort(key=lambda i: account.grants[i].burn_key())
+    grants = account.grants
+    if spendable:
+        updated = list(grants)
+        for i in spendable:
+            g = grants[i]
+            take = min(left, g.remaining)
+            updated[i] = _spent(g, CONTEXT.subtract(g.remaining, take))
+            allocations.append(Allocation(g.grant_id, take))
+            left = CONTEXT.subtract(left, take)
+            if left == 0:
+                break
+        grants = tuple(updated)
     debt = account.debt
     if left > 0:
         allocations.append(Allocation(None, left))
         debt = CONTEXT.add(debt, left)
-    grants = tuple(updated[g.grant_id] for g in account.grants)
     amount = CONTEXT.minus(credits)
     seq, balance = account.ledger_seq + 1, CONTEXT.add(account.ledger_balance, amount)
     entry = Entry(seq, kind, amount, balance, reference, at, detail or {})
