@@ -34,7 +34,9 @@ def run(args: list[str], cwd: Path, timeout: float, env: dict[str, str] | None =
     except subprocess.TimeoutExpired as exc:
         pytest.fail(f"{' '.join(args)} took longer than {timeout} s:\n{exc.stdout or ''}\n{exc.stderr or ''}")
     if done.returncode != 0:
-        pytest.fail(f"{' '.join(args)} exited {done.returncode}:\n{done.stdout[-20000:]}\n{done.stderr[-8000:]}")
+        pytest.fail(
+            f"{' '.join(args)} exited {done.returncode}:\n{done.stdout[-20000:]}\n{done.stderr[-8000:]}"
+        )
     return done.stdout
 
 

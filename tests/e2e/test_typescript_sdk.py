@@ -11,12 +11,11 @@ import os
 import socket
 import subprocess
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
-
 import orjson
 from e2e_stack import Stack
 from node_packages import NEXTJS_EXAMPLE, ROOT, TS_SDK, build_sdk, npm_ci, require_node, run
@@ -61,11 +60,15 @@ async def test_the_running_gateway_answers_the_shared_cases_codes(stack: Stack) 
     now = datetime.now(UTC)
     # Near the window's edges a case would flip during the request: keep a margin of a minute.
     edge = {"timestamp 4 minutes ahead": -60, "timestamp 34 days ago": 0}
-    events = [concrete(case, now + timedelta(seconds=edge.get(case["name"], 0)), i) for i, case in enumerate(CASES)]
+    events = [
+        concrete(case, now + timedelta(seconds=edge.get(case["name"], 0)), i) for i, case in enumerate(CASES)
+    ]
     async with stack.client(tenant["api_key"]) as api:
         answer = await api.post("/v1/events", json={"events": events})
     assert answer.status_code == 200, answer.text
-    got = {case["name"]: result.get("code") for case, result in zip(CASES, answer.json()["results"], strict=True)}
+    got = {
+        case["name"]: result.get("code") for case, result in zip(CASES, answer.json()["results"], strict=True)
+    }
     assert got == {case["name"]: case["code"] for case in CASES}
 
 
@@ -79,28 +82,36 @@ def free_port() -> int:
 def built_is_current() -> bool:
     """True when .next was built after every source of the example and the SDK's build (a minute saved)."""
     build_id = NEXTJS_EXAMPLE / ".next" / "BUILD_ID"
-    sources = [p for p in NEXTJS_EXAMPLE.rglob("*") if p.is_file() and not {"node_modules", ".next"} & set(p.parts)]
+    sources = [
+        p for p in NEXTJS_EXAMPLE.rglob("*") if p.is_file() and not {"node_modules", ".next"} & set(p.parts)
+    ]
     sources += list((TS_SDK / "dist").rglob("*.js"))
     return build_id.exists() and build_id.stat().st_mtime > max(p.stat().st_mtime for p in sources)
 
 
-async def test_the_nextjs_example_builds_and_a_request_through_it_is_charged(stack: Stack) -> None:
+async def test_the_nextjs_example_builds_and_a_request_through_it_is_charged(
+    stack: Stack, tmp_path: Path
+) -> None:
     node = require_node()
     await asyncio.to_thread(build_sdk)
     await asyncio.to_thread(npm_ci, NEXTJS_EXAMPLE, 300)
     next_bin = str(NEXTJS_EXAMPLE / "node_modules" / "next" / "dist" / "bin" / "next")
     if not built_is_current():
-        await asyncio.to_thread(run, [node, next_bin, "build"], NEXTJS_EXAMPLE, 300, {"NEXT_TELEMETRY_DISABLED": "1"})
+        await asyncio.to_thread(
+            run, [node, next_bin, "build"], NEXTJS_EXAMPLE, 300, {"NEXT_TELEMETRY_DISABLED": "1"}
+        )
 
     tenant = await stack.create_tenant("nextjs")
     env = {"REVOS_BASE_URL": stack.url, "REVOS_API_KEY": tenant["api_key"], "NEXT_TELEMETRY_DISABLED": "1"}
     await asyncio.to_thread(run, [node, "scripts/setup.mjs", "cust_demo"], NEXTJS_EXAMPLE, 60, env)
     port = free_port()
-    server = subprocess.Popen(
+    log = (tmp_path / "next.log").open("wb")
+    server = await asyncio.to_thread(
+        subprocess.Popen,
         [node, next_bin, "start", "-p", str(port), "-H", "127.0.0.1"],
         cwd=NEXTJS_EXAMPLE,
         env={**os.environ, **env},
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
     )
     try:
@@ -144,3 +155,5 @@ async def test_the_nextjs_example_builds_and_a_request_through_it_is_charged(sta
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+        log.close()
+        print((tmp_path / "next.log").read_text(errors="replace")[-3000:])

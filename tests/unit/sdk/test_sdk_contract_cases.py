@@ -46,7 +46,14 @@ def gateway_code(event: Any) -> str | None:
 
 def python_sdk_refuses(event: Any) -> bool:
     """True when the Python SDK refuses the event at track() or before producing it (Kafka transport)."""
-    if not isinstance(event, dict) or set(event) - {"id", "customer", "type", "timestamp", "quantity", "properties"}:
+    if not isinstance(event, dict) or set(event) - {
+        "id",
+        "customer",
+        "type",
+        "timestamp",
+        "quantity",
+        "properties",
+    }:
         return True  # track() takes only these keyword arguments
     quantity = event.get("quantity", 1)
     # track() takes exact quantities: a JSON number reaches it as the Decimal of its text.
