@@ -87,6 +87,7 @@ def _pipeline(report: dict[str, Any], stack: str) -> list[str]:
         f"{_n(sdk['delivery_large_batches']['events_per_s']):>10}",
         f"  {'naive client, one request per event':<42}{_n(sdk['naive']['events']):>10}"
         f"{_n(sdk['naive']['events_per_s']):>10}",
+        *_typescript(sdk.get("typescript")),
         f"  SDK / naive: {sdk['sdk_vs_naive']}x;  SDK delivery = {sdk['sdk_percent_of_bulk_ingest']}% "
         f"of the bulk ingest rate ({sdk['sdk_large_percent_of_bulk_ingest']}% with batches of 1000)",
         "",
@@ -148,6 +149,23 @@ def _lat(label: str, figures: dict[str, Any]) -> str:
         f"  {label:<42}{_ms(figures['latency_p50_ms']):>10}{_ms(figures['latency_p99_ms']):>10}"
         f"{_ms(figures['latency_max_ms']):>10}"
     )
+
+
+def _typescript(ts: dict[str, Any] | None) -> list[str]:
+    """The TypeScript SDK's lines beside the Python SDK's (track() from one event loop; delivery)."""
+    if not ts:
+        return []
+    if "skipped" in ts:
+        return [f"  TypeScript SDK: skipped ({ts['skipped']})"]
+    t = ts["track"]
+    lines = [
+        f"  {'TypeScript SDK track(), 1 event loop':<42}{t['p50_us']:>10.2f}{t['p99_us']:>10.2f}"
+        f"{_n(t['calls_per_s']):>12}"
+    ]
+    if "delivery" in ts:
+        d = ts["delivery"]
+        lines.append(f"  {'TypeScript SDK delivery':<42}{_n(d['events']):>10}{_n(d['events_per_s']):>10}")
+    return lines
 
 
 def _cpu(e2e: dict[str, Any]) -> list[str]:

@@ -276,6 +276,8 @@ async def _sdk(
 ) -> dict[str, Any]:
     from revos_sdk import bench as sdk_bench
 
+    from infra.bench import typescript_sdk
+
     progress(f"SDK: track() cost over {options.track_calls:,} calls with 1 and 8 threads")
     one = await asyncio.to_thread(sdk_bench.track_latency, options.track_calls, 1)
     eight = await asyncio.to_thread(sdk_bench.track_latency, options.track_calls, 8)
@@ -292,7 +294,14 @@ async def _sdk(
     delivered_large = await asyncio.to_thread(
         sdk_bench.delivery_throughput, stack.url, tenant["api_key"], options.sdk_events, 8, 1000
     )
+    progress(
+        f"TypeScript SDK: track() cost over {options.track_calls:,} calls, then {options.sdk_events:,} events"
+    )
+    typescript = await asyncio.to_thread(
+        typescript_sdk.measure, stack.url, tenant["api_key"], options.track_calls, options.sdk_events
+    )
     return {
+        "typescript": typescript,
         "track_1_thread": one,
         "track_8_threads": eight,
         "naive": naive,

@@ -94,6 +94,9 @@ def _properties(value: object) -> dict[str, Any]:
             raise InvalidEvent(
                 f"property names must be strings of 1 to {MAX_PROPERTY_KEY} characters, got {key!r}"
             )
+        if "\x00" in key or (isinstance(item, str) and "\x00" in item):
+            # PostgreSQL text cannot hold NUL, so the gateway refuses it.
+            raise InvalidEvent(f"property {key!r} must not contain NUL characters")
         if isinstance(item, str) and len(item) > MAX_PROPERTY_VALUE:
             raise InvalidEvent(f"property {key!r} is longer than {MAX_PROPERTY_VALUE} characters")
         if not isinstance(item, _SCALARS):

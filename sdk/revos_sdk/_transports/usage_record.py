@@ -137,6 +137,8 @@ def _properties(raw: object) -> dict[str, str | bool | int | float]:
         raise _Refused("invalid_properties", f"properties has more than {MAX_PROPERTIES} entries")
     out: dict[str, str | bool | int | float] = {}
     for key, value in raw.items():
+        if "\x00" in key or (isinstance(value, str) and "\x00" in value):
+            raise _Refused("invalid_properties", f"properties.{key} must not contain NUL characters")
         if not key or len(key) > MAX_PROPERTY_KEY:
             raise _Refused(
                 "invalid_properties", f"properties keys must be 1 to {MAX_PROPERTY_KEY} characters"
