@@ -39,6 +39,7 @@ from pipeline.records.billing import (
 from pipeline.records.chat import ChatMessageRecorded
 from pipeline.records.dead_letters import DeadLetter, DeadLetterReplayed, Header
 from pipeline.records.voice import CallEventRecorded, VoiceProviderSet
+from pipeline.records.webhooks import WebhookEndpointChanged, WebhookRedeliveryRequested
 
 Record = (
     UsageRecorded
@@ -65,6 +66,8 @@ Record = (
     | UserPasswordChanged
     | CallEventRecorded
     | VoiceProviderSet
+    | WebhookEndpointChanged
+    | WebhookRedeliveryRequested
 )
 
 # Every type a record may have, in the union's order (the codec maps schemas to them).
@@ -104,4 +107,6 @@ __all__ = [
     "UserPasswordChanged",
     "VoiceProviderSet",
     "Watermark",
+    "WebhookEndpointChanged",
+    "WebhookRedeliveryRequested",
 ]
