@@ -10,6 +10,7 @@ import orjson
 
 from pipeline.billing.ledger import REFUND_PREFIX, Allocation
 from pipeline.billing.state import BatchResult, PartitionState
+from pipeline.money import format_decimal
 from pipeline.webhooks.endpoints import BALANCE_THRESHOLD_CROSSED, GRANT_EXPIRED
 from projections.billing.burn_rules import rules_to_json
 from projections.webhooks import fanout
@@ -341,8 +342,8 @@ def _webhook_facts(result: BatchResult) -> list[fanout.Fact]:
             data={
                 "alert_id": a.alert_id,
                 "customer": a.customer,
-                "threshold": str(a.threshold),
-                "balance": str(a.balance),
+                "threshold": format_decimal(a.threshold),
+                "balance": format_decimal(a.balance),
                 "ledger_seq": a.ledger_seq,
             },
         )
@@ -357,8 +358,8 @@ def _webhook_facts(result: BatchResult) -> list[fanout.Fact]:
             data={
                 "customer": customer,
                 "grant_id": e.reference,
-                "expired": str(-e.amount),
-                "balance": str(e.balance),
+                "expired": format_decimal(-e.amount),
+                "balance": format_decimal(e.balance),
                 "ledger_seq": e.seq,
             },
         )
