@@ -195,10 +195,11 @@ class WebhookSender:
         async with self.pool.acquire() as conn, conn.transaction():
             if not await health.mark_disabled(conn, c.tenant_id, endpoint_id, now):
                 return  # another sender disabled it
+            # Before the mark commits: if publishing fails, the next failed attempt tries again.
             if d.outbox:
                 await outbox.add(conn, out)
-                return
-        await AuditFirst(d.publisher).publish(out)
+            else:
+                await AuditFirst(d.publisher).publish(out)
 
     async def _post(self, c: Claimed, hook: Webhook, url: str) -> int:
         body = c.body.encode()

@@ -187,6 +187,19 @@ async def test_expiry_redelivery_disabling_and_another_tenants_endpoint(
                 assert good.received[1][0]["webhook-id"] == delivery["delivery_id"]
                 assert Webhook(expiring["secret"]).verify(good.received[1][1], good.received[1][0]) == event
 
+                # A new secret signs every attempt from then on.
+                rotated = await api.post(f"/v1/webhooks/{expiring['endpoint_id']}/rotate-secret")
+                assert rotated.status_code == 200, rotated.text
+                secret = rotated.json()["secret"]
+                assert secret.startswith("whsec_") and secret != expiring["secret"]
+                assert (await api.post(path)).status_code == 200
+
+                async def thrice() -> list[tuple[dict[str, str], bytes]] | None:
+                    return good.received if len(good.received) >= 3 else None
+
+                await eventually(thrice, timeout=30, what="the redelivery with the new secret")
+                assert Webhook(secret).verify(good.received[2][1], good.received[2][0]) == event
+
                 # Every attempt to the other endpoint fails: it is disabled, by revos, with an audit entry.
                 async def disabled() -> dict[str, Any] | None:
                     found: dict[str, Any] = (await api.get(f"/v1/webhooks/{broken['endpoint_id']}")).json()
