@@ -1,5 +1,5 @@
-"""The admin stream processor: tenants, API keys (issued and revoked), dashboard users, assistants and
-the tenants' voice provider accounts."""
+"""The admin stream processor: tenants, API keys (issued and revoked), dashboard users, assistants, the
+tenants' voice provider accounts and their webhook endpoints (and redeliveries asked of them)."""
 
 from __future__ import annotations
 
@@ -19,11 +19,14 @@ from pipeline.records import (
     UserCreated,
     UserPasswordChanged,
     VoiceProviderSet,
+    WebhookEndpointChanged,
+    WebhookRedeliveryRequested,
 )
 from projections import admin as store
 from projections import users
 from projections.chat import assistants
 from projections.voice import providers
+from projections.webhooks import endpoints
 
 CONSUMER = "admin"
 STAGE = "admin.apply"
@@ -54,6 +57,10 @@ class AdminProjection:
                 await assistants.apply(conn, record)
             elif isinstance(record, VoiceProviderSet):
                 await providers.apply(conn, record)
+            elif isinstance(record, WebhookEndpointChanged):
+                await endpoints.apply(conn, record)
+            elif isinstance(record, WebhookRedeliveryRequested):
+                await endpoints.redeliver(conn, record)
             else:
                 dead.append(unexpected(self.stage, m, record))
         return dead

@@ -21,7 +21,7 @@ from agents.relay import OutboxRelay
 from agents.runner import Message, Projection, Runtime, process
 from agents.scheduler import Scheduler
 from agents.voice import VoiceProjection
-from agents.webhooks import WebhookSender
+from agents.webhooks import Disabler, WebhookSender
 from infra.bootstrap import check_log
 from infra.http_guard import guarded_client
 from infra.kafka import KafkaPublisher
@@ -31,6 +31,8 @@ from pipeline.assistants.tool_secrets import SecretBox
 from pipeline.codec import default_codec
 from pipeline.settings import Settings
 from pipeline.topics import ADMIN, AUDIT, BILLING, CHAT, DEAD_LETTER_TOPICS, VOICE
+from pipeline.voice.status_webhooks import Backoff
+from pipeline.webhooks.deliveries import DisablePolicy
 from projections import outbox
 from projections.db import create_pool
 
@@ -79,12 +81,24 @@ class RuntimeHolder:
         )
         # The tenants' URLs get a client of their own that reaches public addresses only, as tools do.
         self._webhooks_client = guarded_client(
-            allow_private=self._settings.tools_allow_private, what="the status webhook"
+            allow_private=self._settings.tools_allow_private, what="the webhook"
         )
         box = SecretBox(secrets_key(self._settings))
-        self._background.append(
-            asyncio.create_task(WebhookSender(runtime.pool, box, self._webhooks_client).run())
+        s = self._settings
+        sender = WebhookSender(
+            runtime.pool,
+            box,
+            self._webhooks_client,
+            backoff=Backoff(
+                first=s.webhook_retry_first_seconds,
+                cap=s.webhook_retry_cap_seconds,
+                give_up_after=s.webhook_give_up_seconds,
+            ),
+            timeout=s.webhook_timeout_seconds,
+            disabler=Disabler(runtime.publisher, runtime.codec, outbox=runtime.outbox),
+            disable=DisablePolicy(after=s.webhook_disable_seconds, min_failures=s.webhook_disable_failures),
         )
+        self._background.append(asyncio.create_task(sender.run()))
         if runtime.outbox:
             self._background.append(asyncio.create_task(OutboxRelay(runtime.pool, runtime.publisher).run()))
         self._background.append(asyncio.create_task(_watch_log(self._settings, runtime.pool)))

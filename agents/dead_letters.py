@@ -12,7 +12,9 @@ from agents.runner import Message
 from pipeline.codec import Codec
 from pipeline.errors import DecodeError
 from pipeline.records import DeadLetter, DeadLetterReplayed
+from pipeline.webhooks.endpoints import DEAD_LETTER_CREATED
 from projections import dead_letters as store
+from projections.webhooks import fanout
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +31,7 @@ class DeadLetterProjection:
     async def apply(
         self, conn: asyncpg.Connection, topic: str, partition: int, messages: Sequence[Message]
     ) -> list[DeadLetter]:
+        facts: list[fanout.Fact] = []
         for m in messages:
             try:
                 record = self.codec.decode(m.value)
@@ -38,8 +41,30 @@ class DeadLetterProjection:
                 continue
             if isinstance(record, DeadLetter):
                 await store.record(conn, topic, record)
+                if record.tenant_id:
+                    facts.append(_created(record))
             elif isinstance(record, DeadLetterReplayed):
                 await store.mark_replayed(conn, record)
             else:
                 log.error("unexpected %s on %s; left in the topic", type(record).__name__, topic)
+        await fanout.enqueue(conn, facts)  # the tenants' `dead_letter.created` webhooks
         return []
+
+
+def _created(d: DeadLetter) -> fanout.Fact:
+    """A dead letter of a tenant's record, as its webhook tells of it (never the record's bytes)."""
+    return fanout.Fact(
+        tenant_id=store.printable(d.tenant_id) or "",
+        event_type=DEAD_LETTER_CREATED,
+        fact_id=d.dead_letter_id,
+        at=d.first_failed_at,
+        data={
+            "dead_letter_id": d.dead_letter_id,
+            "stage": store.printable(d.stage),
+            "code": store.printable(d.code),
+            "message": store.printable(d.message),
+            "event_id": store.printable(d.event_id),
+            "source_topic": d.source_topic,
+            "first_failed_at": d.first_failed_at.isoformat(),
+        },
+    )

@@ -24,6 +24,7 @@ from pipeline.voice.summary import Reaction, voice_minutes, voice_minutes_amende
 from projections.chat import assistants
 from projections.voice import calls as store
 from projections.voice import webhook_deliveries
+from projections.webhooks import fanout
 
 CONSUMER = "voice"
 STAGE = "voice.apply"
@@ -67,6 +68,18 @@ class VoiceProjection:
         wanted = r.status_events
         if not wanted:
             return
+        # The tenant's alert endpoints that subscribe to call events hear of every agent's calls.
+        facts = [
+            fanout.Fact(
+                tenant_id=r.call.tenant_id,
+                event_type=event_type,
+                fact_id=r.call.call_sid,
+                at=at,
+                data=status_webhooks.payload(event_type, at, r.call, self.base_url)["data"],
+            )
+            for event_type, at in wanted
+        ]
+        await fanout.enqueue(conn, facts)
         agent = await assistants.load(conn, r.call.tenant_id, r.call.agent_id)
         line = agent.voice if agent is not None else None
         if line is None or line.status_webhook_url is None:

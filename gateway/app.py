@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
-from gateway.admin import audit, dead_letters, keys
+from gateway.admin import audit, dead_letters, keys, webhooks
 from gateway.assistants import agents, conversations, sightings, tools
 from gateway.billing import burn_tables, corrections, credits, customers, entitlements, usage
 from gateway.chat import pages, socket, widget
@@ -171,6 +171,16 @@ ROUTES: list[BaseRoute] = [
     Route("/v1/dead-letters", dead_letters.list_dead_letters, methods=["GET"]),
     Route("/v1/dead-letters/{dead_letter_id}", dead_letters.get_dead_letter, methods=["GET"]),
     Route("/v1/dead-letters/{dead_letter_id}/replay", dead_letters.replay, methods=["POST"]),
+    Route("/v1/webhooks", webhooks.post_webhook, methods=["POST"]),
+    Route("/v1/webhooks", webhooks.list_webhooks, methods=["GET"]),
+    Route("/v1/webhooks/{endpoint_id}", webhooks.get_webhook, methods=["GET"]),
+    Route("/v1/webhooks/{endpoint_id}", webhooks.patch_webhook, methods=["PATCH"]),
+    Route("/v1/webhooks/{endpoint_id}", webhooks.delete_webhook, methods=["DELETE"]),
+    Route("/v1/webhooks/{endpoint_id}/rotate-secret", webhooks.rotate_secret, methods=["POST"]),
+    Route("/v1/webhooks/{endpoint_id}/deliveries", webhooks.list_deliveries, methods=["GET"]),
+    Route(
+        "/v1/webhooks/{endpoint_id}/deliveries/{delivery_id}/redeliver", webhooks.redeliver, methods=["POST"]
+    ),
     Route("/v1/keys", keys.list_keys, methods=["GET"]),
     Route("/v1/keys", keys.post_key, methods=["POST"]),
     Route("/v1/keys/{key_id}/revoke", keys.revoke_key, methods=["POST"]),

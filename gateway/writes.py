@@ -32,6 +32,8 @@ from pipeline.records import (
     GrantVoided,
     TenantCreated,
     UsageCorrected,
+    WebhookEndpointChanged,
+    WebhookRedeliveryRequested,
 )
 from pipeline.topics import ADMIN, BILLING, customer_key, tenant_key
 from projections.admin import Caller
@@ -39,7 +41,14 @@ from projections.waiting import wait_for, wait_for_value
 
 # The admin records a route writes on a customer's billing stream, and on a tenant's admin stream.
 CustomerChange = CreditsGranted | CustomerUpdated | EntitlementSet | GrantVoided | UsageCorrected
-TenantChange = AssistantChanged | ApiKeyIssued | ApiKeyRevoked | TenantCreated
+TenantChange = (
+    AssistantChanged
+    | ApiKeyIssued
+    | ApiKeyRevoked
+    | TenantCreated
+    | WebhookEndpointChanged
+    | WebhookRedeliveryRequested
+)
 
 
 def audit_entry(

@@ -191,6 +191,15 @@ class Settings:
     # A voice call's caller is asked once whether they are still there after this long without a word,
     # and told goodbye after as long again.
     voice_silence_seconds: float = 15.0
+    # Webhooks (status and alert): an attempt's timeout; retries from `first` seconds doubling up to `cap`,
+    # given up `give_up` seconds after the event; an alert endpoint whose every attempt failed for
+    # `disable` seconds (and at least `disable_failures` attempts) is disabled.
+    webhook_timeout_seconds: float = 10.0
+    webhook_retry_first_seconds: float = 5.0
+    webhook_retry_cap_seconds: float = 3600.0
+    webhook_give_up_seconds: float = 24 * 3600.0
+    webhook_disable_seconds: float = 24 * 3600.0
+    webhook_disable_failures: int = 5
 
     def __post_init__(self) -> None:
         for name in _LIMITS:
@@ -239,6 +248,12 @@ class Settings:
             login_per_minute=_int(env, "REVOS_LOGIN_PER_MINUTE", 10),
             public_url=_public_url(env),
             voice_silence_seconds=_float(env, "REVOS_VOICE_SILENCE_SECONDS", 15.0),
+            webhook_timeout_seconds=_float(env, "REVOS_WEBHOOK_TIMEOUT_SECONDS", 10.0),
+            webhook_retry_first_seconds=_float(env, "REVOS_WEBHOOK_RETRY_FIRST_SECONDS", 5.0),
+            webhook_retry_cap_seconds=_float(env, "REVOS_WEBHOOK_RETRY_CAP_SECONDS", 3600.0),
+            webhook_give_up_seconds=_float(env, "REVOS_WEBHOOK_GIVE_UP_SECONDS", 24 * 3600.0),
+            webhook_disable_seconds=_float(env, "REVOS_WEBHOOK_DISABLE_SECONDS", 24 * 3600.0),
+            webhook_disable_failures=_int(env, "REVOS_WEBHOOK_DISABLE_FAILURES", 5),
         )
 
     @property

@@ -61,7 +61,7 @@ TENANT_GET = "SELECT * FROM dead_letters WHERE tenant_id = $1 AND dead_letter_id
 REPLAYED = "SELECT 1 FROM dead_letters WHERE dead_letter_id = $1 AND replays > $2"
 
 
-def _text(value: str | None) -> str | None:
+def printable(value: str | None) -> str | None:
     """PostgreSQL text cannot hold NUL; dead letters carry whatever failed, so escape it for display."""
     return None if value is None else value.replace("\x00", "\\x00")
 
@@ -69,8 +69,8 @@ def _text(value: str | None) -> str | None:
 def header_json(key: str, value: bytes) -> dict[str, str | None]:
     """A header as stored: exact hex for replay, and a readable form for people."""
     return {
-        "key": _text(key),
-        "value": _text(value.decode("utf-8", "backslashreplace")),
+        "key": printable(key),
+        "value": printable(value.decode("utf-8", "backslashreplace")),
         "key_hex": key.encode("utf-8", "surrogatepass").hex(),
         "value_hex": value.hex(),
     }
@@ -88,13 +88,13 @@ async def record(conn: asyncpg.Connection, topic: str, d: DeadLetter) -> None:
         INSERT,
         d.dead_letter_id,
         topic,
-        _text(d.stage),
-        _text(d.code),
-        _text(d.error_class),
-        _text(d.message),
-        _text(d.stack),
-        _text(d.tenant_id),
-        _text(d.event_id),
+        printable(d.stage),
+        printable(d.code),
+        printable(d.error_class),
+        printable(d.message),
+        printable(d.stack),
+        printable(d.tenant_id),
+        printable(d.event_id),
         d.source_topic,
         d.source_partition,
         d.source_offset,

@@ -1,1 +1,1 @@
-"""Routes of the tenant's administration API: API keys and the audit log."""
+"""Routes of the tenant's administration API: API keys, the audit log, dead letters and alert webhooks."""

@@ -20,6 +20,7 @@ from gateway.openapi import (
     keys,
     usage,
     voice,
+    webhooks,
     widget,
 )
 from gateway.openapi.fragments import _ERROR
@@ -52,6 +53,7 @@ OPENAPI: dict[str, Any] = {
             **keys.SCHEMAS,
             **dead_letters.SCHEMAS,
             **voice.SCHEMAS,
+            **webhooks.SCHEMAS,
         },
     },
     "security": [{"bearer": []}],
@@ -68,6 +70,7 @@ OPENAPI: dict[str, Any] = {
         **agents.PATHS,
         **conversations.PATHS,
         **voice.PATHS,
+        **webhooks.PATHS,
         **widget.PATHS,
         **health.PATHS,
     },

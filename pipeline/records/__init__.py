@@ -40,6 +40,7 @@ from pipeline.records.billing import (
 from pipeline.records.chat import ChatMessageRecorded
 from pipeline.records.dead_letters import DeadLetter, DeadLetterReplayed, Header
 from pipeline.records.voice import CallEventRecorded, VoiceProviderSet
+from pipeline.records.webhooks import WebhookEndpointChanged, WebhookRedeliveryRequested
 
 Record = (
     UsageRecorded
@@ -67,6 +68,8 @@ Record = (
     | CallEventRecorded
     | VoiceProviderSet
     | UsageBatch
+    | WebhookEndpointChanged
+    | WebhookRedeliveryRequested
 )
 
 # Every type a record may have, in the union's order (the codec maps schemas to them).
@@ -107,4 +110,6 @@ __all__ = [
     "UserPasswordChanged",
     "VoiceProviderSet",
     "Watermark",
+    "WebhookEndpointChanged",
+    "WebhookRedeliveryRequested",
 ]

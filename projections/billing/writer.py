@@ -10,7 +10,10 @@ import orjson
 
 from pipeline.billing.ledger import REFUND_PREFIX, Allocation
 from pipeline.billing.state import BatchResult, PartitionState
+from pipeline.money import format_decimal
+from pipeline.webhooks.endpoints import BALANCE_THRESHOLD_CROSSED, GRANT_EXPIRED
 from projections.billing.burn_rules import rules_to_json
+from projections.webhooks import fanout
 
 INSERT_CHARGES = """
 INSERT INTO charges (tenant_id, event_id, customer, type, quantity, credits, cost, burn_table,
@@ -325,6 +328,45 @@ async def _write_lifecycle(
             await conn.execute(END_HOLD, h.tenant_id, h.hold_id, h.status)
     if result.watermark is not None:
         await conn.execute(SET_WATERMARK, topic, partition, result.watermark.emitted_at)
+    await fanout.enqueue(conn, _webhook_facts(result))
+
+
+def _webhook_facts(result: BatchResult) -> list[fanout.Fact]:
+    """The tenants' alert webhooks of this batch: thresholds crossed and grants expired."""
+    facts = [
+        fanout.Fact(
+            tenant_id=a.tenant_id,
+            event_type=BALANCE_THRESHOLD_CROSSED,
+            fact_id=a.alert_id,
+            at=a.occurred_at,
+            data={
+                "alert_id": a.alert_id,
+                "customer": a.customer,
+                "threshold": format_decimal(a.threshold),
+                "balance": format_decimal(a.balance),
+                "ledger_seq": a.ledger_seq,
+            },
+        )
+        for a in result.alerts
+    ]
+    facts += [
+        fanout.Fact(
+            tenant_id=tenant_id,
+            event_type=GRANT_EXPIRED,
+            fact_id=f"{customer}\x1f{e.reference}",
+            at=e.at,
+            data={
+                "customer": customer,
+                "grant_id": e.reference,
+                "expired": format_decimal(-e.amount),
+                "balance": format_decimal(e.balance),
+                "ledger_seq": e.seq,
+            },
+        )
+        for (tenant_id, customer), e in result.entries
+        if e.kind == "expiry"
+    ]
+    return facts
 
 
 def _allocations_json(allocations: Iterable[Allocation]) -> str:

@@ -45,6 +45,8 @@ from pipeline.records import (
     UserPasswordChanged,
     VoiceProviderSet,
     Watermark,
+    WebhookEndpointChanged,
+    WebhookRedeliveryRequested,
 )
 
 T0 = datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=UTC)
@@ -239,6 +241,20 @@ SAMPLES: dict[str, Record] = {
     ),
     "call_state": CallEventRecorded("call:CA1:cd", "ten_1", "agt_2", "CA1", "state", T0, state="ringing"),
     "voice_provider": VoiceProviderSet("evt_p", "ten_1", "twilio", "AC123", "enc:v1:xyz", "key:k1", T0),
+    "webhook_endpoint": WebhookEndpointChanged(
+        "evt_w",
+        "ten_1",
+        "we_1",
+        "created",
+        "https://hooks.example.com/revos",
+        ["balance.threshold_crossed", "call.ended"],
+        True,
+        "enc:v1:xyz",
+        "key:k1",
+        T0,
+        description="ops",
+    ),
+    "webhook_redelivery": WebhookRedeliveryRequested("evt_r", "ten_1", "we_1", "msg_abc", "key:k1", T0),
     "chat": ChatMessageRecorded(
         "conv_1:2",
         "ten_1",
