@@ -139,13 +139,7 @@ async def _more_workers(options: BenchOptions) -> dict[str, Any]:
     stack = BenchStack(options.more_workers, options.partitions)
     try:
         progress(f"a second private stack with {options.more_workers} workers")
-        await stack.start()
-        tenant = await stack.create_tenant()
-        if not await stack.wait_group():
-            progress("warning: the consumer group did not settle; a rebalance may hit the load")
-        customers = [f"cust_{i}" for i in range(options.customers)]
-        await stack.grant_all(tenant["api_key"], customers)
-        await _warm_up(stack, tenant, customers, options)
+        tenant, customers = await _loaded_stack(stack, options)
         return {
             "workers": options.more_workers,
             "end_to_end": await _end_to_end(stack, tenant, customers, options),
@@ -160,18 +154,25 @@ async def _without_outbox(options: BenchOptions) -> dict[str, Any]:
     stack = BenchStack(options.workers, options.partitions, outbox=False)
     try:
         progress("without the outbox: a second private stack, acknowledgements resting on the broker")
-        await stack.start()
-        tenant = await stack.create_tenant()
-        await stack.wait_group()
-        customers = [f"cust_{i}" for i in range(options.customers)]
-        await stack.grant_all(tenant["api_key"], customers)
-        await _warm_up(stack, tenant, customers, options)
+        tenant, customers = await _loaded_stack(stack, options)
         return {
             "end_to_end": await _end_to_end(stack, tenant, customers, options),
             "paced": await _paced(stack, tenant, customers, options),
         }
     finally:
         await stack.stop()
+
+
+async def _loaded_stack(stack: BenchStack, options: BenchOptions) -> tuple[dict[str, Any], list[str]]:
+    """Start a further stack of the run: a tenant, its customers granted credits, the pipeline warm."""
+    await stack.start()
+    tenant = await stack.create_tenant()
+    if not await stack.wait_group():
+        progress("warning: the consumer group did not settle; a rebalance may hit the load")
+    customers = [f"cust_{i}" for i in range(options.customers)]
+    await stack.grant_all(tenant["api_key"], customers)
+    await _warm_up(stack, tenant, customers, options)
+    return tenant, customers
 
 
 async def _warm_up(
