@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import asyncpg
 
+from infra import tracing
 from pipeline import dead_letters
 from pipeline.codec import Codec
 from pipeline.errors import DecodeError
@@ -177,6 +179,34 @@ async def _process_batch(
 async def _apply(
     rt: Runtime, projection: Projection, topic: str, partition: int, batch: Sequence[Message]
 ) -> None:
+    if tracing.enabled():
+        with _batch_span(projection, topic, partition, batch):
+            await _apply_traced(rt, projection, topic, partition, batch)
+    else:
+        await _apply_traced(rt, projection, topic, partition, batch)
+
+
+def _batch_span(
+    projection: Projection, topic: str, partition: int, batch: Sequence[Message]
+) -> AbstractContextManager[Any]:
+    """A span for one applied batch of one partition: parented on its first record's trace context and
+    linked to the others' (a batch holds many requests' records)."""
+    return tracing.span_over(
+        f"apply {projection.consumer}",
+        (tracing.context_of(m.headers) for m in batch),
+        attributes={
+            "messaging.destination.name": topic,
+            "messaging.destination.partition.id": str(partition),
+            "messaging.batch.message_count": len(batch),
+            "revos.first_offset": batch[0].offset,
+            "revos.consumer": projection.consumer,
+        },
+    )
+
+
+async def _apply_traced(
+    rt: Runtime, projection: Projection, topic: str, partition: int, batch: Sequence[Message]
+) -> None:
     async with rt.pool.acquire() as conn, conn.transaction():
         start = await tracking.claim(conn, projection.consumer, topic, partition)
         todo = [m for m in batch if m.offset >= start]
@@ -264,6 +294,13 @@ async def _apply_parts(rt: Runtime, projection: Projection, message: Message, pa
     failed: list[tuple[Message, Exception]] = []
 
     async def attempt(final: bool) -> None:
+        if tracing.enabled():
+            with _batch_span(projection, topic, partition, [message]):
+                await attempt_traced(final)
+        else:
+            await attempt_traced(final)
+
+    async def attempt_traced(final: bool) -> None:
         failed.clear()
         async with rt.pool.acquire() as conn, conn.transaction():
             start = await tracking.claim(conn, projection.consumer, topic, partition)
