@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 
 import asyncpg
 
+from agents import metrics
 from agents.runner import Message, dead_letter_for, decode_all
 from infra import tracing
 from pipeline.billing import fold as billing
@@ -55,19 +56,15 @@ class BillingProjection:
             charges=await billing_state.load_charges(conn, batch_needs.corrected_ids(plain)),
             metered=await billing_state.load_metered(conn, batch_needs.metering_needed(plain) & has_metered),
         )
-        if tracing.enabled():
-            with tracing.tracer(__name__).start_as_current_span(
-                "fold", attributes={"revos.records": len(records)}
-            ):
-                state, result = billing.fold(state, records)
-            with tracing.tracer(__name__).start_as_current_span(
-                "write charges", attributes={"db.system": "postgresql"}
-            ) as span:
-                await store.write(conn, topic=topic, partition=partition, state=state, result=result)
-                span.set_attribute("revos.charges", len(result.charges))
-        else:
+        with tracing.maybe_span("fold", {"revos.records": len(records)}), metrics.FOLD_SECONDS.time():
             state, result = billing.fold(state, records)
+        with (
+            tracing.maybe_span("write charges", {"db.system": "postgresql"}) as span,
+            metrics.WRITE_SECONDS.time(),
+        ):
             await store.write(conn, topic=topic, partition=partition, state=state, result=result)
+            if span is not None:
+                span.set_attribute("revos.charges", len(result.charges))
         produced: list[DeadLetter | Outgoing] = list(dead)
         batches = {o: r for o, r in records if isinstance(r, UsageBatch)}
         for r in result.rejections:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from typing import Any, Protocol
 
 import asyncpg
 
+from agents import metrics
 from infra import tracing
 from pipeline import dead_letters
 from pipeline.codec import Codec
@@ -207,6 +209,7 @@ def _batch_span(
 async def _apply_traced(
     rt: Runtime, projection: Projection, topic: str, partition: int, batch: Sequence[Message]
 ) -> None:
+    started = time.perf_counter()
     async with rt.pool.acquire() as conn, conn.transaction():
         start = await tracking.claim(conn, projection.consumer, topic, partition)
         todo = [m for m in batch if m.offset >= start]
@@ -217,6 +220,8 @@ async def _apply_traced(
         produced = await projection.apply(conn, topic, partition, todo) if todo else []
         await rt.emit(conn, [_as_outgoing(rt.codec, d) for d in produced])
         await tracking.advance(conn, projection.consumer, topic, partition, last + 1)
+    metrics.applied(projection.consumer, len(todo), time.perf_counter() - started)
+    metrics.dead_lettered(projection.consumer, [d.code for d in produced if isinstance(d, DeadLetter)])
     committed = getattr(projection, "committed", None)  # a projection with effects outside PostgreSQL
     if committed is not None:
         await committed()
@@ -277,6 +282,8 @@ async def _apply_alone(rt: Runtime, projection: Projection, message: Message) ->
             await tracking.advance(
                 conn, projection.consumer, message.topic, message.partition, message.offset + 1
             )
+        metrics.applied(projection.consumer, 1, 0.0)
+        metrics.dead_lettered(projection.consumer, [dead.code])
 
     await retry_forever(skip, what="dead-lettering a poison record")
 
@@ -324,6 +331,8 @@ async def _apply_parts(rt: Runtime, projection: Projection, message: Message, pa
                 ]
                 await rt.emit(conn, [_outgoing(rt.codec, d) for d in dead])
             await tracking.advance(conn, projection.consumer, topic, partition, message.offset + 1)
+        metrics.applied(projection.consumer, len(parts), 0.0)
+        metrics.dead_lettered(projection.consumer, ["processing_error"] * len(failed))
 
     for n in range(1, POISON_CONFIRMATIONS + 1):
         try:

@@ -24,6 +24,10 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     asyncio.run(prepare(settings))
     (settings.home / "worker" / str(args.worker_id)).mkdir(parents=True, exist_ok=True)
     tracing.setup(settings, "revos-worker")
+    if settings.worker_metrics_port:
+        from agents import metrics
+
+        metrics.serve(settings.worker_metrics_port + args.worker_id)
     app = build_app(settings, worker_id=args.worker_id)
     asyncio.set_event_loop(asyncio.new_event_loop())
     worker = faust.Worker(app, loglevel=args.log_level, quiet=True)
