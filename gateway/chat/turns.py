@@ -22,6 +22,7 @@ import orjson
 from opentelemetry.trace import Span, Status, StatusCode
 
 from gateway.billing.entitlements import evaluate
+from gateway.chat import metrics as chat_metrics
 from gateway.chat.hub import Conversation, ConversationElsewhere, Listener
 from gateway.chat.providers import ChatRequest, Completed, Delta, ProviderError, Usage
 from gateway.chat.tools import ToolResult, call_tool, tool_context
@@ -87,6 +88,15 @@ class Outcome:
     interrupted: bool = False
     latency_ms: int | None = None
     first_token_ms: int | None = None
+
+
+def _count_call(request: ChatRequest, outcome: Outcome) -> None:
+    if outcome.first_token_ms is not None:
+        chat_metrics.FIRST_TOKEN.observe(outcome.first_token_ms / 1000)
+    if outcome.completed is None:
+        chat_metrics.TURN_ERRORS.labels("interrupted" if outcome.interrupted else "model_failed").inc()
+    elif outcome.completed.model != request.models[0]:
+        chat_metrics.FALLBACKS.inc()
 
 
 def _describe_call(span: Span, request: ChatRequest, outcome: Outcome) -> None:
@@ -166,11 +176,13 @@ class Turn:
             await self._answer(user.seq)
         except Exception:  # a bug or a database gone mid-turn: the visitor still gets an answer
             log.exception("turn failed in conversation %s", self._t.conversation_id)
+            chat_metrics.TURN_ERRORS.labels("turn_failed").inc()
             await self._commit(self._message(ASSISTANT, FAILED_TEXT, FAILED, reply_to=user.seq))
 
     async def _answer(self, reply_to: int) -> None:
         assistant = await assistants.load(self._svc.pool, self._claims.tenant_id, self._claims.agent_id)
         if assistant is None or not await self._may_spend(assistant):
+            chat_metrics.TURN_ERRORS.labels("unavailable").inc()
             await self._commit(self._message(ASSISTANT, UNAVAILABLE_TEXT, UNAVAILABLE, reply_to=reply_to))
             return
         prompt = (
@@ -198,6 +210,7 @@ class Turn:
                 outcome = await self._call(request, reply_to)
                 if span is not None:
                     _describe_call(span, request, outcome)
+            _count_call(request, outcome)
             done = outcome.completed
             if done is None:
                 status = INTERRUPTED if outcome.interrupted else FAILED

@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import orjson
 import pytest
 from credits_api import charge
 from e2e_stack import Stack, create_database, eventually, start_stack
+from prometheus_client.parser import text_string_to_metric_families
 from test_chat_socket import GATEWAY_ENV, Chat, make_agent, token_for
 
 from infra.ports import free_port
@@ -158,3 +160,14 @@ async def test_a_chat_turn_has_its_model_and_tool_calls_under_it(traced: tuple[S
     assert [c["name"] for c in ordered] == ["model call", "tool call", "model call"]
     # The answer streamed text (the tool call before it did not): its time to first token is known.
     assert ordered[-1]["attributes"]["revos.model.first_token_ms"] >= 0
+    # The gateway's chat metrics counted the same turn.
+    async with httpx.AsyncClient(base_url=stack.url, timeout=10) as http:
+        text = (await http.get("/metrics")).text
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    assert samples[("revos_chat_first_token_seconds_count", ())] >= 1
+    assert samples[("revos_chat_open_sockets", ())] >= 0
+    assert ("revos_chat_provider_fallbacks_total", ()) in samples
