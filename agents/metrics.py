@@ -53,7 +53,7 @@ LAG_EVERY = 1.0  # seconds between lag measurements
 class ErrorWindow:
     """Records and failures counted by minute, for the error rate over the last minutes."""
 
-    def __init__(self, now: float | None = None) -> None:
+    def __init__(self) -> None:
         self._minutes: deque[list[int]] = deque()  # [minute, records, failed]
 
     def add(self, records: int, failed: int, now: float | None = None) -> None:
