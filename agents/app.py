@@ -11,7 +11,7 @@ from typing import Any
 import faust
 import httpx
 
-from agents import transport
+from agents import metrics, transport
 from agents.admin import AdminProjection
 from agents.audit import AuditProjection
 from agents.billing import BillingProjection
@@ -37,6 +37,16 @@ from projections import outbox
 from projections.db import create_pool
 
 log = logging.getLogger(__name__)
+
+# The topics each stream processor (its `consumer` in stream_offsets) reads: their lag is measured.
+CONSUMED = {
+    "billing": (BILLING,),
+    "admin": (ADMIN,),
+    "audit": (AUDIT,),
+    "chat": (CHAT,),
+    "voice": (VOICE,),
+    "dead_letters": tuple(DEAD_LETTER_TOPICS),
+}
 
 BATCH_MAX = 2000
 BATCH_WITHIN = 0.02  # seconds a partial batch waits for more records
@@ -102,6 +112,9 @@ class RuntimeHolder:
         if runtime.outbox:
             self._background.append(asyncio.create_task(OutboxRelay(runtime.pool, runtime.publisher).run()))
         self._background.append(asyncio.create_task(_watch_log(self._settings, runtime.pool)))
+        if s.worker_metrics_port:
+            lag = metrics.measure_lag(runtime.pool, s.bootstrap_servers, CONSUMED)
+            self._background.append(asyncio.create_task(lag))
 
     async def close(self) -> None:
         for task in self._background:

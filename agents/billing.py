@@ -7,7 +7,9 @@ from dataclasses import dataclass, field, replace
 
 import asyncpg
 
+from agents import metrics
 from agents.runner import Message, dead_letter_for, decode_all
+from infra import tracing
 from pipeline.billing import fold as billing
 from pipeline.billing import needs as batch_needs
 from pipeline.billing.state import PartitionState
@@ -54,8 +56,15 @@ class BillingProjection:
             charges=await billing_state.load_charges(conn, batch_needs.corrected_ids(plain)),
             metered=await billing_state.load_metered(conn, batch_needs.metering_needed(plain) & has_metered),
         )
-        state, result = billing.fold(state, records)
-        await store.write(conn, topic=topic, partition=partition, state=state, result=result)
+        with tracing.maybe_span("fold", {"revos.records": len(records)}), metrics.FOLD_SECONDS.time():
+            state, result = billing.fold(state, records)
+        with (
+            tracing.maybe_span("write charges", {"db.system": "postgresql"}) as span,
+            metrics.WRITE_SECONDS.time(),
+        ):
+            await store.write(conn, topic=topic, partition=partition, state=state, result=result)
+            if span is not None:
+                span.set_attribute("revos.charges", len(result.charges))
         produced: list[DeadLetter | Outgoing] = list(dead)
         batches = {o: r for o, r in records if isinstance(r, UsageBatch)}
         for r in result.rejections:

@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import asyncpg
 
+from agents import metrics
+from infra import tracing
 from pipeline import dead_letters
 from pipeline.codec import Codec
 from pipeline.errors import DecodeError
@@ -177,6 +181,35 @@ async def _process_batch(
 async def _apply(
     rt: Runtime, projection: Projection, topic: str, partition: int, batch: Sequence[Message]
 ) -> None:
+    if tracing.enabled():
+        with _batch_span(projection, topic, partition, batch):
+            await _apply_traced(rt, projection, topic, partition, batch)
+    else:
+        await _apply_traced(rt, projection, topic, partition, batch)
+
+
+def _batch_span(
+    projection: Projection, topic: str, partition: int, batch: Sequence[Message]
+) -> AbstractContextManager[Any]:
+    """A span for one applied batch of one partition: parented on its first record's trace context and
+    linked to the others' (a batch holds many requests' records)."""
+    return tracing.span_over(
+        f"apply {projection.consumer}",
+        (tracing.context_of(m.headers) for m in batch),
+        attributes={
+            "messaging.destination.name": topic,
+            "messaging.destination.partition.id": str(partition),
+            "messaging.batch.message_count": len(batch),
+            "revos.first_offset": batch[0].offset,
+            "revos.consumer": projection.consumer,
+        },
+    )
+
+
+async def _apply_traced(
+    rt: Runtime, projection: Projection, topic: str, partition: int, batch: Sequence[Message]
+) -> None:
+    started = time.perf_counter()
     async with rt.pool.acquire() as conn, conn.transaction():
         start = await tracking.claim(conn, projection.consumer, topic, partition)
         todo = [m for m in batch if m.offset >= start]
@@ -187,6 +220,8 @@ async def _apply(
         produced = await projection.apply(conn, topic, partition, todo) if todo else []
         await rt.emit(conn, [_as_outgoing(rt.codec, d) for d in produced])
         await tracking.advance(conn, projection.consumer, topic, partition, last + 1)
+    metrics.applied(projection.consumer, len(todo), time.perf_counter() - started)
+    metrics.dead_lettered(projection.consumer, [d.code for d in produced if isinstance(d, DeadLetter)])
     committed = getattr(projection, "committed", None)  # a projection with effects outside PostgreSQL
     if committed is not None:
         await committed()
@@ -247,6 +282,8 @@ async def _apply_alone(rt: Runtime, projection: Projection, message: Message) ->
             await tracking.advance(
                 conn, projection.consumer, message.topic, message.partition, message.offset + 1
             )
+        metrics.applied(projection.consumer, 1, 0.0)
+        metrics.dead_lettered(projection.consumer, [dead.code])
 
     await retry_forever(skip, what="dead-lettering a poison record")
 
@@ -264,6 +301,13 @@ async def _apply_parts(rt: Runtime, projection: Projection, message: Message, pa
     failed: list[tuple[Message, Exception]] = []
 
     async def attempt(final: bool) -> None:
+        if tracing.enabled():
+            with _batch_span(projection, topic, partition, [message]):
+                await attempt_traced(final)
+        else:
+            await attempt_traced(final)
+
+    async def attempt_traced(final: bool) -> None:
         failed.clear()
         async with rt.pool.acquire() as conn, conn.transaction():
             start = await tracking.claim(conn, projection.consumer, topic, partition)
@@ -287,6 +331,8 @@ async def _apply_parts(rt: Runtime, projection: Projection, message: Message, pa
                 ]
                 await rt.emit(conn, [_outgoing(rt.codec, d) for d in dead])
             await tracking.advance(conn, projection.consumer, topic, partition, message.offset + 1)
+        metrics.applied(projection.consumer, len(parts), 0.0)
+        metrics.dead_lettered(projection.consumer, ["processing_error"] * len(failed))
 
     for n in range(1, POISON_CONFIRMATIONS + 1):
         try:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
+from agents import metrics
 from agents.leader import lead
 from pipeline.codec import Codec
 from pipeline.publishing import Outgoing, Publisher
@@ -72,6 +73,7 @@ class Scheduler:
         while True:
             started = time.monotonic()
             await self.once(conn)
+            metrics.ticked()
             await asyncio.sleep(max(0.0, self.tick - (time.monotonic() - started)))
 
     async def once(self, conn: asyncpg.Connection) -> int:

@@ -32,12 +32,14 @@ from gateway.http.errors import error_response, handle_http_error, handle_revos_
 from gateway.http.limits import GatewayLimits
 from gateway.http.proxy import ForwardedHeaders
 from gateway.http.responses import json_response
+from gateway.http.tracing import TraceRequests
 from gateway.openapi import OPENAPI
 from gateway.services import Services, services
 from gateway.voice import calls as voice_calls
 from gateway.voice import relay as voice_relay
 from gateway.voice import twilio as voice_twilio
 from gateway.voice import webhooks as voice_webhooks
+from infra import tracing
 from infra.http_guard import guarded_client
 from infra.kafka import KafkaPublisher
 from infra.key_files import secrets_key
@@ -248,6 +250,8 @@ def create_app(
         own = publisher is None
         broker = KafkaPublisher(settings.bootstrap_servers)
         pub = publisher or (OutboxPublisher(pool, broker) if settings.uses_outbox else AuditFirst(broker))
+        if tracing.enabled():
+            pub = tracing.TracedPublisher(pub)  # records carry the request's trace context to the worker
         # The model provider and the tools never share a client: a tool must not see the provider's
         # connections or cookies, and the tools' client refuses non-public addresses.
         model_http = httpx.AsyncClient()
@@ -303,6 +307,7 @@ def create_app(
         # Outermost: everything below sees the client and scheme the trusted proxies reported.
         middleware=[
             Middleware(ForwardedHeaders, trusted=settings.trusted_proxies),
+            *([Middleware(TraceRequests)] if tracing.enabled() else []),
             Middleware(RequestContext),
         ],
         exception_handlers={

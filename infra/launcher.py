@@ -284,6 +284,15 @@ class _Stack:
         names = ", ".join(spec.name for spec in self._specs) or "none"
         url = f"http://{settings.gateway_host}:{settings.gateway_port}"
         start = f"{url}/signup" if settings.signup_open else f"{url}/login"
+        base = settings.worker_metrics_port
+        metrics = (
+            f"  metrics   {url}/metrics (gateway)"
+            + "".join(f", http://127.0.0.1:{base + w}/metrics (worker-{w})" for w in range(settings.workers))
+            + "\n"
+            if base
+            else ""
+        )
+        tracing = "  tracing   on (OTLP)\n" if settings.otlp_traces else ""
         print(
             f"Revos is running (launcher pid {os.getpid()})\n"
             f"  dashboard {start}\n"
@@ -292,6 +301,7 @@ class _Stack:
             f"  database  {settings.shown_dsn} ({database})\n"
             f"  processes {names}\n"
             f"  logs      {self._home.logs}\n"
+            f"{metrics}{tracing}"
             f"Stop with Ctrl-C or `kill -TERM {os.getpid()}`.",
             file=self._out,
             flush=True,

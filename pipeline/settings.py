@@ -200,6 +200,12 @@ class Settings:
     webhook_give_up_seconds: float = 24 * 3600.0
     webhook_disable_seconds: float = 24 * 3600.0
     webhook_disable_failures: int = 5
+    # Tracing: over OTLP when the standard OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set (the exporter reads
+    # the rest of OTEL_* itself); finished spans as JSON lines into REVOS_TRACE_FILE. Off otherwise.
+    otlp_traces: bool = False
+    trace_file: Path | None = None
+    # Each worker serves Prometheus metrics on this port plus its worker id; 0: none.
+    worker_metrics_port: int = 0
 
     def __post_init__(self) -> None:
         for name in _LIMITS:
@@ -254,6 +260,11 @@ class Settings:
             webhook_give_up_seconds=_float(env, "REVOS_WEBHOOK_GIVE_UP_SECONDS", 24 * 3600.0),
             webhook_disable_seconds=_float(env, "REVOS_WEBHOOK_DISABLE_SECONDS", 24 * 3600.0),
             webhook_disable_failures=_int(env, "REVOS_WEBHOOK_DISABLE_FAILURES", 5),
+            otlp_traces=bool(
+                env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+            ),
+            trace_file=Path(trace).resolve() if (trace := env.get("REVOS_TRACE_FILE")) else None,
+            worker_metrics_port=_int(env, "REVOS_WORKER_METRICS_PORT", 0),
         )
 
     @property

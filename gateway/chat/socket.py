@@ -35,6 +35,7 @@ from gateway.chat.endings import (
     Ending,
 )
 from gateway.chat.hub import Conversation, ConversationElsewhere, ConversationNotFound, Listener
+from gateway.chat.metrics import OPEN_SOCKETS
 from gateway.chat.runtime import ChatRuntime
 from gateway.chat.turns import Turn
 from gateway.chat.widget import may_embed, public_agent
@@ -78,6 +79,13 @@ class ChatSocket:
             self._ended.set()
 
     async def run(self) -> None:
+        OPEN_SOCKETS.inc()
+        try:
+            await self._run()
+        finally:
+            OPEN_SOCKETS.dec()
+
+    async def _run(self) -> None:
         writer = asyncio.create_task(self._write())
         pinger = asyncio.create_task(self._ping())
         reader = asyncio.create_task(self._read())

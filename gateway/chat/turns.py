@@ -19,12 +19,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from opentelemetry.trace import Span, Status, StatusCode
 
 from gateway.billing.entitlements import evaluate
+from gateway.chat import metrics as chat_metrics
 from gateway.chat.hub import Conversation, ConversationElsewhere, Listener
 from gateway.chat.providers import ChatRequest, Completed, Delta, ProviderError, Usage
 from gateway.chat.tools import ToolResult, call_tool, tool_context
 from gateway.services import Services
+from infra import tracing
 from pipeline.assistants.model import Assistant
 from pipeline.assistants.tool_secrets import SecretUnreadable, opened_tool
 from pipeline.billing.entitlements import CheckRequest
@@ -87,6 +90,33 @@ class Outcome:
     first_token_ms: int | None = None
 
 
+def _count_call(request: ChatRequest, outcome: Outcome) -> None:
+    if outcome.first_token_ms is not None:
+        chat_metrics.FIRST_TOKEN.observe(outcome.first_token_ms / 1000)
+    if outcome.completed is None:
+        chat_metrics.TURN_ERRORS.labels("interrupted" if outcome.interrupted else "model_failed").inc()
+    elif outcome.completed.model != request.models[0]:
+        chat_metrics.FALLBACKS.inc()
+
+
+def _describe_call(span: Span, request: ChatRequest, outcome: Outcome) -> None:
+    """What a model call span tells: the model that answered, whether a fallback did, its timing and tokens."""
+    done = outcome.completed
+    span.set_attribute("revos.model.interrupted", outcome.interrupted)
+    if outcome.first_token_ms is not None:
+        span.set_attribute("revos.model.first_token_ms", outcome.first_token_ms)
+    if done is None:
+        if not outcome.interrupted:
+            span.set_status(Status(StatusCode.ERROR, "the model failed"))
+        return
+    span.set_attribute("gen_ai.response.model", done.model)
+    span.set_attribute("revos.model.fallback_used", done.model != request.models[0])
+    span.set_attribute("gen_ai.usage.input_tokens", done.usage.input_tokens)
+    span.set_attribute("gen_ai.usage.output_tokens", done.usage.output_tokens)
+    if outcome.latency_ms is not None:
+        span.set_attribute("revos.model.latency_ms", outcome.latency_ms)
+
+
 def recorded_model(label: str, model: str) -> str:
     """The offline demo's replies are named `offline/<model>`, so they are never reported or priced
     as if the real model had answered."""
@@ -120,9 +150,17 @@ class Turn:
         """The whole turn, under the conversation's lock; `turn_running` was set by the caller."""
         try:
             async with self._conversation.lock:
-                await self._run(send)
+                with tracing.maybe_span("chat turn", self._span_attributes()):
+                    await self._run(send)
         finally:
             self._conversation.turn_running = False
+
+    def _span_attributes(self) -> dict[str, Any]:
+        return {
+            "revos.tenant_id": self._claims.tenant_id,
+            "revos.agent_id": self._claims.agent_id,
+            "revos.conversation_id": self._t.conversation_id,
+        }
 
     async def say(self, text: str) -> bool:
         """Store something the assistant said that no model wrote (a phone call's greeting, reprompt or
@@ -138,11 +176,13 @@ class Turn:
             await self._answer(user.seq)
         except Exception:  # a bug or a database gone mid-turn: the visitor still gets an answer
             log.exception("turn failed in conversation %s", self._t.conversation_id)
+            chat_metrics.TURN_ERRORS.labels("turn_failed").inc()
             await self._commit(self._message(ASSISTANT, FAILED_TEXT, FAILED, reply_to=user.seq))
 
     async def _answer(self, reply_to: int) -> None:
         assistant = await assistants.load(self._svc.pool, self._claims.tenant_id, self._claims.agent_id)
         if assistant is None or not await self._may_spend(assistant):
+            chat_metrics.TURN_ERRORS.labels("unavailable").inc()
             await self._commit(self._message(ASSISTANT, UNAVAILABLE_TEXT, UNAVAILABLE, reply_to=reply_to))
             return
         prompt = (
@@ -166,7 +206,11 @@ class Turn:
                 temperature=assistant.temperature,
                 tools=offered,
             )
-            outcome = await self._call(request, reply_to)
+            with tracing.maybe_span("model call", {"gen_ai.request.model": assistant.model}) as span:
+                outcome = await self._call(request, reply_to)
+                if span is not None:
+                    _describe_call(span, request, outcome)
+            _count_call(request, outcome)
             done = outcome.completed
             if done is None:
                 status = INTERRUPTED if outcome.interrupted else FAILED
@@ -203,8 +247,13 @@ class Turn:
                 return
             messages.append({"role": ASSISTANT, "content": done.text, "tool_calls": calls})
             for call in calls:
-                result = await self._tool(tools, call)
                 name = str(call.get("function", {}).get("name", ""))
+                with tracing.maybe_span("tool call", {"revos.tool.name": name}) as span:
+                    result = await self._tool(tools, call)
+                    if span is not None:
+                        span.set_attribute("revos.tool.ok", result.ok)
+                        if not result.ok:
+                            span.set_status(Status(StatusCode.ERROR))
                 stored = self._message(
                     TOOL,
                     result.content,

@@ -18,10 +18,16 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     import faust
 
     from agents.app import build_app
+    from infra import tracing
     from infra.bootstrap import prepare
 
     asyncio.run(prepare(settings))
     (settings.home / "worker" / str(args.worker_id)).mkdir(parents=True, exist_ok=True)
+    tracing.setup(settings, "revos-worker")
+    if settings.worker_metrics_port:
+        from agents import metrics
+
+        metrics.serve(settings.worker_metrics_port + args.worker_id)
     app = build_app(settings, worker_id=args.worker_id)
     asyncio.set_event_loop(asyncio.new_event_loop())
     worker = faust.Worker(app, loglevel=args.log_level, quiet=True)
@@ -31,9 +37,11 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
 def _relay(args: argparse.Namespace, settings: Settings) -> int:
     from agents.relay import run_relay
+    from infra import tracing
     from infra.bootstrap import prepare
 
     asyncio.run(prepare(settings))
+    tracing.setup(settings, "revos-relay")
     asyncio.run(run_relay(settings))
     return 0
 
@@ -44,8 +52,10 @@ def _gateway(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.app import create_app
     from gateway.http.log_redaction import redact_root_handlers, uvicorn_log_config
     from gateway.http.ws_protocol import BoundedWebSocketProtocol
+    from infra import tracing
     from pipeline.chat.frames import MAX_FRAME_BYTES
 
+    tracing.setup(settings, "revos-gateway")
     redact_root_handlers()  # no session token (`?token=`) or other secret in the log
     uvicorn.run(
         create_app(settings),
