@@ -41,6 +41,7 @@ from gateway.voice import webhooks as voice_webhooks
 from infra.http_guard import guarded_client
 from infra.kafka import KafkaPublisher
 from infra.key_files import secrets_key
+from pipeline import log_context
 from pipeline.admin.audit_topic import AuditFirst
 from pipeline.assistants.tool_secrets import SecretBox
 from pipeline.codec import default_codec
@@ -90,6 +91,9 @@ class RequestContext(BaseHTTPMiddleware):
         self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         request.state.request_id = request.headers.get("x-request-id") or "req_" + uuid.uuid4().hex[:20]
+        # The request's log lines (and the records it produces) carry its id; the app runs in a task
+        # that copies this context.
+        log_context.REQUEST_ID.set(request.state.request_id)
         started = time.perf_counter()
         if request.method not in READ_METHODS and getattr(request.app.state, "draining", False):
             response = error_response(
@@ -247,7 +251,9 @@ def create_app(
         pool = await create_pool(settings.dsn, min_size=2, max_size=20, acquire_timeout=acquire_timeout)
         own = publisher is None
         broker = KafkaPublisher(settings.bootstrap_servers)
-        pub = publisher or (OutboxPublisher(pool, broker) if settings.uses_outbox else AuditFirst(broker))
+        pub = publisher or log_context.RequestTagging(
+            OutboxPublisher(pool, broker) if settings.uses_outbox else AuditFirst(broker)
+        )
         # The model provider and the tools never share a client: a tool must not see the provider's
         # connections or cookies, and the tools' client refuses non-public addresses.
         model_http = httpx.AsyncClient()
