@@ -201,9 +201,11 @@ MAX_LOGGED_REQUESTS = 20
 def _log_applied(projection: Projection, topic: str, partition: int, applied: Sequence[Message]) -> None:
     """One line per applied batch, naming the requests its records came from (`revos logs --request-id`):
     info when some came from requests, debug otherwise (the scheduler's watermarks come every 250 ms)."""
-    if not applied or not log.isEnabledFor(logging.DEBUG):
+    if not applied or not log.isEnabledFor(logging.DEBUG if _debugging() else logging.INFO):
         return
     requests = list(dict.fromkeys(r for m in applied if (r := log_context.request_id_of(m.headers))))
+    if not requests and not _debugging():
+        return
     fields: dict[str, Any] = {"request_ids": requests[:MAX_LOGGED_REQUESTS]} if requests else {}
     with log_context.bound(request_id=requests[0] if len(requests) == 1 else None):
         log.log(
@@ -217,6 +219,10 @@ def _log_applied(projection: Projection, topic: str, partition: int, applied: Se
             applied[-1].offset,
             extra=fields,
         )
+
+
+def _debugging() -> bool:
+    return log.isEnabledFor(logging.DEBUG)
 
 
 def _bound_to(message: Message) -> contextlib.AbstractContextManager[None]:

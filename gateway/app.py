@@ -74,6 +74,8 @@ DELIVERY_FACTS = "SELECT (SELECT count(*) FROM outbox WHERE NOT regenerable) AS 
 # Methods that only read: still answered while the gateway drains before a stop.
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 DRAIN_RETRY_AFTER = "5"
+# Probes and scrapes, polled every few seconds: no access line for them.
+QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 def _holds_nul(request: Request) -> bool:
@@ -107,9 +109,14 @@ class RequestContext(BaseHTTPMiddleware):
             response = await call_next(request)
         response.headers["X-Request-Id"] = request.state.request_id
         route = request.scope.get("route")
-        LATENCY.labels(getattr(route, "path", "unmatched"), str(response.status_code)).observe(
-            time.perf_counter() - started
-        )
+        took = time.perf_counter() - started
+        LATENCY.labels(getattr(route, "path", "unmatched"), str(response.status_code)).observe(took)
+        # The request's line in `revos logs --request-id` (its path without the query: it may hold a token).
+        if request.url.path not in QUIET_PATHS:
+            with log_context.bound(tenant_id=getattr(request.state, "tenant_id", None)):
+                log.info(
+                    "%s %s %d in %.1f ms", request.method, request.url.path, response.status_code, took * 1e3
+                )
         return response
 
 

@@ -54,7 +54,9 @@ async def caller(request: Request) -> tuple[Services, Caller]:
     """The services and the caller's key, which must have the scope the route needs (gateway/http/scopes.py)."""
     svc = services(request)
     who = await svc.authenticate(request)
-    log_context.TENANT_ID.set(who.tenant_id)  # the rest of this request's log lines name its tenant
+    # The rest of this request's log lines name its tenant (and the middleware's line, from the state).
+    log_context.TENANT_ID.set(who.tenant_id)
+    request.state.tenant_id = who.tenant_id
     scopes.check(request, who)
     await svc.limits.api_key(who.actor)
     return svc, who

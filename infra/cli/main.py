@@ -26,12 +26,12 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     asyncio.set_event_loop(asyncio.new_event_loop())
     # Faust sets up logging itself: it gets an empty configuration and the handler `main` configured,
     # so its lines are written like every other (JSON, redacted) and only once.
+    app.conf.loghandlers = list(logging.getLogger().handlers)
     worker = faust.Worker(
         app,
         loglevel=args.log_level,
         quiet=True,
         logging_config={"version": 1, "disable_existing_loggers": False},
-        loghandlers=list(logging.getLogger().handlers),
     )
     worker.execute_from_commandline()
     return 0

@@ -18,7 +18,7 @@ from pipeline import log_context
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # A record's own fields that are not structured extras.
-_STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+_STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName", "color_message"}
 
 try:  # the tracing API: without an SDK configured, the current span is invalid and no id is logged
     from opentelemetry import trace as _trace
