@@ -10,6 +10,7 @@ only its failing events are dead-lettered, each alone, and the others are applie
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Iterable, Sequence
@@ -22,7 +23,7 @@ import asyncpg
 
 from agents import metrics
 from infra import tracing
-from pipeline import dead_letters
+from pipeline import dead_letters, log_context
 from pipeline.codec import Codec
 from pipeline.errors import DecodeError
 from pipeline.publishing import Outgoing, Publisher
@@ -225,6 +226,46 @@ async def _apply_traced(
     committed = getattr(projection, "committed", None)  # a projection with effects outside PostgreSQL
     if committed is not None:
         await committed()
+    _log_applied(projection, topic, partition, todo)
+
+
+# A batch's line names at most this many of the requests its records came from.
+MAX_LOGGED_REQUESTS = 20
+
+
+def _log_applied(projection: Projection, topic: str, partition: int, applied: Sequence[Message]) -> None:
+    """One line per applied batch, naming the requests its records came from (`revos logs --request-id`):
+    info when some came from requests, debug otherwise (the scheduler's watermarks come every 250 ms)."""
+    if not applied or not log.isEnabledFor(logging.DEBUG if _debugging() else logging.INFO):
+        return
+    requests = list(dict.fromkeys(r for m in applied if (r := log_context.request_id_of(m.headers))))
+    if not requests and not _debugging():
+        return
+    fields: dict[str, Any] = {"request_ids": requests[:MAX_LOGGED_REQUESTS]} if requests else {}
+    with log_context.bound(request_id=requests[0] if len(requests) == 1 else None):
+        log.log(
+            logging.INFO if requests else logging.DEBUG,
+            "%s applied %d records of %s[%d] at %d..%d",
+            projection.consumer,
+            len(applied),
+            topic,
+            partition,
+            applied[0].offset,
+            applied[-1].offset,
+            extra=fields,
+        )
+
+
+def _debugging() -> bool:
+    return log.isEnabledFor(logging.DEBUG)
+
+
+def _bound_to(message: Message) -> contextlib.AbstractContextManager[None]:
+    """Log lines about one record carry its request id and tenant (a key's part before the first ':')."""
+    tenant = None
+    if message.key and b":" in message.key:
+        tenant = message.key.split(b":", 1)[0].decode("utf-8", "replace")
+    return log_context.bound(request_id=log_context.request_id_of(message.headers), tenant_id=tenant)
 
 
 async def _unapplied(conn: asyncpg.Connection, own: str, messages: list[Message]) -> list[Message]:
@@ -245,6 +286,11 @@ async def _apply_alone(rt: Runtime, projection: Projection, message: Message) ->
     `POISON_CONFIRMATIONS` failures, each followed by a database that answers, keeps an outage from
     ever turning a good record into a dead letter.
     """
+    with _bound_to(message):
+        await _apply_alone_bound(rt, projection, message)
+
+
+async def _apply_alone_bound(rt: Runtime, projection: Projection, message: Message) -> None:
     where = f"{projection.consumer} {message.topic}[{message.partition}]@{message.offset}"
     failure: Exception | None = None
     for attempt in range(1, POISON_CONFIRMATIONS + 1):

@@ -43,6 +43,7 @@ from infra import tracing
 from infra.http_guard import guarded_client
 from infra.kafka import KafkaPublisher
 from infra.key_files import secrets_key
+from pipeline import log_context
 from pipeline.admin.audit_topic import AuditFirst
 from pipeline.assistants.tool_secrets import SecretBox
 from pipeline.codec import default_codec
@@ -75,6 +76,8 @@ DELIVERY_FACTS = "SELECT (SELECT count(*) FROM outbox WHERE NOT regenerable) AS 
 # Methods that only read: still answered while the gateway drains before a stop.
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 DRAIN_RETRY_AFTER = "5"
+# Probes and scrapes, polled every few seconds: no access line for them.
+QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 def _holds_nul(request: Request) -> bool:
@@ -92,6 +95,9 @@ class RequestContext(BaseHTTPMiddleware):
         self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         request.state.request_id = request.headers.get("x-request-id") or "req_" + uuid.uuid4().hex[:20]
+        # The request's log lines (and the records it produces) carry its id; the app runs in a task
+        # that copies this context.
+        log_context.REQUEST_ID.set(request.state.request_id)
         started = time.perf_counter()
         if request.method not in READ_METHODS and getattr(request.app.state, "draining", False):
             response = error_response(
@@ -105,9 +111,14 @@ class RequestContext(BaseHTTPMiddleware):
             response = await call_next(request)
         response.headers["X-Request-Id"] = request.state.request_id
         route = request.scope.get("route")
-        LATENCY.labels(getattr(route, "path", "unmatched"), str(response.status_code)).observe(
-            time.perf_counter() - started
-        )
+        took = time.perf_counter() - started
+        LATENCY.labels(getattr(route, "path", "unmatched"), str(response.status_code)).observe(took)
+        # The request's line in `revos logs --request-id` (its path without the query: it may hold a token).
+        if request.url.path not in QUIET_PATHS:
+            with log_context.bound(tenant_id=getattr(request.state, "tenant_id", None)):
+                log.info(
+                    "%s %s %d in %.1f ms", request.method, request.url.path, response.status_code, took * 1e3
+                )
         return response
 
 
@@ -249,7 +260,9 @@ def create_app(
         pool = await create_pool(settings.dsn, min_size=2, max_size=20, acquire_timeout=acquire_timeout)
         own = publisher is None
         broker = KafkaPublisher(settings.bootstrap_servers)
-        pub = publisher or (OutboxPublisher(pool, broker) if settings.uses_outbox else AuditFirst(broker))
+        pub = publisher or log_context.RequestTagging(
+            OutboxPublisher(pool, broker) if settings.uses_outbox else AuditFirst(broker)
+        )
         if tracing.enabled():
             pub = tracing.TracedPublisher(pub)  # records carry the request's trace context to the worker
         # The model provider and the tools never share a client: a tool must not see the provider's

@@ -13,6 +13,7 @@ from gateway.http import scopes
 from gateway.http.auth import Authenticator
 from gateway.http.limits import GatewayLimits
 from gateway.writes import Writer
+from pipeline import log_context
 from pipeline.assistants.tool_secrets import SecretBox
 from pipeline.codec import Codec
 from pipeline.publishing import Publisher
@@ -53,6 +54,9 @@ async def caller(request: Request) -> tuple[Services, Caller]:
     """The services and the caller's key, which must have the scope the route needs (gateway/http/scopes.py)."""
     svc = services(request)
     who = await svc.authenticate(request)
+    # The rest of this request's log lines name its tenant (and the middleware's line, from the state).
+    log_context.TENANT_ID.set(who.tenant_id)
+    request.state.tenant_id = who.tenant_id
     scopes.check(request, who)
     await svc.limits.api_key(who.actor)
     return svc, who

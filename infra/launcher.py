@@ -200,7 +200,9 @@ class _Stack:
             return False
         env = child_environment(settings)
         for spec in self._specs:
-            child = spawn(replace(spec, env={**env, **(spec.env or {})}), home.logs)
+            child = spawn(
+                replace(spec, env={**env, **(spec.env or {})}), home.logs, to_file=settings.log_to != "stdout"
+            )
             self._parts.append(child)
         return True
 

@@ -7,6 +7,7 @@ exits, so spawn from the main thread (never from an executor or `asyncio.to_thre
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import logging
@@ -111,8 +112,9 @@ class Child:
         return f"Child({self.name!r}, pid={self.pid})"
 
 
-def spawn(spec: ChildSpec, logs: Path, *, detached: bool = False) -> Child:
-    """Start `spec` with its output appended to `<logs>/<name>.log`.
+def spawn(spec: ChildSpec, logs: Path, *, detached: bool = False, to_file: bool = True) -> Child:
+    """Start `spec` with its output appended to `<logs>/<name>.log` (or, not `to_file`, written to this
+    process's stdout: container platforms collect it).
 
     Attached (default): the child gets `spec.stop_signal` when this process dies and has its own process
     group, so a Ctrl-C in the terminal reaches only the launcher, which then stops children in order.
@@ -128,15 +130,17 @@ def spawn(spec: ChildSpec, logs: Path, *, detached: bool = False) -> Child:
         entry = pwd.getpwnam(spec.user)
         uid, gid, groups = entry.pw_uid, entry.pw_gid, []  # drop root's supplementary groups too
         env.update(HOME=entry.pw_dir, USER=spec.user, LOGNAME=spec.user)
-    with open(log_path, "ab") as out:
-        offset = out.tell()
-        started = datetime.now(UTC).isoformat(timespec="seconds")
-        out.write(f"--- {started} starting {spec.name}: {' '.join(spec.argv)}\n".encode())
-        out.flush()
+    with open(log_path, "ab") if to_file else contextlib.nullcontext(None) as out:
+        offset = 0
+        if out is not None:
+            offset = out.tell()
+            started = datetime.now(UTC).isoformat(timespec="seconds")
+            out.write(f"--- {started} starting {spec.name}: {' '.join(spec.argv)}\n".encode())
+            out.flush()
         process = subprocess.Popen(
             list(spec.argv),
             stdin=subprocess.DEVNULL,
-            stdout=out,
+            stdout=out if out is not None else sys.stdout.fileno(),
             stderr=subprocess.STDOUT,
             cwd=spec.cwd,
             env=env,

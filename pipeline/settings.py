@@ -76,6 +76,15 @@ def _optional_bool(env: Mapping[str, str], name: str) -> bool | None:
     return _bool(env, name, False)
 
 
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str | None:
+    raw = (env.get(name) or "").strip().lower()
+    if raw == "":
+        return None
+    if raw not in choices:
+        raise ConfigurationError(f"{name} must be one of {', '.join(choices)}, not {raw!r}")
+    return raw
+
+
 def _signup(env: Mapping[str, str]) -> bool | None:
     raw = (env.get("REVOS_SIGNUP") or "").strip().lower()
     if raw in ("", "auto"):
@@ -113,6 +122,8 @@ _LIMITS = (
     "api_key_per_second",
     "api_key_burst",
     "login_per_minute",
+    "client_errors_ip_per_minute",
+    "client_errors_agent_per_minute",
 )
 
 
@@ -206,6 +217,13 @@ class Settings:
     trace_file: Path | None = None
     # Each worker serves Prometheus metrics on this port plus its worker id; 0: none.
     worker_metrics_port: int = 0
+    # Logs (docs/runbook.md#logs): "json" or "text" (None: json, except a command run in a terminal);
+    # "files" (each process's lines in REVOS_HOME/logs) or "stdout" (container platforms).
+    log_format: str | None = None
+    log_to: str = "files"
+    # Error reports from browsers (POST /v1/client-errors) per client address and per agent (0: no limit).
+    client_errors_ip_per_minute: int = 30
+    client_errors_agent_per_minute: int = 300
 
     def __post_init__(self) -> None:
         for name in _LIMITS:
@@ -265,6 +283,10 @@ class Settings:
             ),
             trace_file=Path(trace).resolve() if (trace := env.get("REVOS_TRACE_FILE")) else None,
             worker_metrics_port=_int(env, "REVOS_WORKER_METRICS_PORT", 0),
+            log_format=_choice(env, "REVOS_LOG_FORMAT", ("json", "text")),
+            log_to=_choice(env, "REVOS_LOG_TO", ("files", "stdout")) or "files",
+            client_errors_ip_per_minute=_int(env, "REVOS_CLIENT_ERRORS_IP_PER_MINUTE", 30),
+            client_errors_agent_per_minute=_int(env, "REVOS_CLIENT_ERRORS_AGENT_PER_MINUTE", 300),
         )
 
     @property

@@ -30,7 +30,15 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         metrics.serve(settings.worker_metrics_port + args.worker_id)
     app = build_app(settings, worker_id=args.worker_id)
     asyncio.set_event_loop(asyncio.new_event_loop())
-    worker = faust.Worker(app, loglevel=args.log_level, quiet=True)
+    # Faust sets up logging itself: it gets an empty configuration and the handler `main` configured,
+    # so its lines are written like every other (JSON, redacted) and only once.
+    app.conf.loghandlers = list(logging.getLogger().handlers)
+    worker = faust.Worker(
+        app,
+        loglevel=args.log_level,
+        quiet=True,
+        logging_config={"version": 1, "disable_existing_loggers": False},
+    )
     worker.execute_from_commandline()
     return 0
 
@@ -50,19 +58,18 @@ def _gateway(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from gateway.app import create_app
-    from gateway.http.log_redaction import redact_root_handlers, uvicorn_log_config
+    from gateway.http.log_redaction import uvicorn_log_config
     from gateway.http.ws_protocol import BoundedWebSocketProtocol
     from infra import tracing
     from pipeline.chat.frames import MAX_FRAME_BYTES
 
     tracing.setup(settings, "revos-gateway")
-    redact_root_handlers()  # no session token (`?token=`) or other secret in the log
     uvicorn.run(
         create_app(settings),
         host=settings.gateway_host,
         port=settings.gateway_port,
         log_level=args.log_level,
-        log_config=uvicorn_log_config(),
+        log_config=uvicorn_log_config(settings),
         access_log=False,
         proxy_headers=False,  # the app reads them itself (gateway/http/proxy.py)
         # A chat frame holds at most 16 KiB: a larger one is refused (1009) before it is buffered whole.
@@ -73,7 +80,7 @@ def _gateway(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from infra.cli import admin, audit, dead_letters, users
+    from infra.cli import admin, audit, dead_letters, logs, users
 
     parser = argparse.ArgumentParser(prog="revos", description=__doc__)
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
@@ -92,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     dead_letters.add_commands(sub)
     audit.add_commands(sub)
     users.add_commands(sub)
+    logs.add_commands(sub)
     try:
         from infra.cli import stack
     except ImportError:  # pragma: no cover - infra is part of the same distribution
@@ -101,16 +109,44 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Commands that run as long-lived processes of the stack, and the process name their log lines carry.
+SERVERS = {"gateway": "gateway", "relay": "relay", "run": "launcher"}
+
+
+def process_name(args: argparse.Namespace) -> str:
+    """`worker-<id>`, `gateway`, `relay`, `launcher` (revos run), or `cli` for any other command."""
+    if args.command == "worker":
+        return f"worker-{args.worker_id}"
+    return SERVERS.get(args.command, "cli")
+
+
+def configure_logging(args: argparse.Namespace, settings: Settings) -> None:
+    """JSON lines for the stack's processes; text for a command a person runs, unless told otherwise."""
+    from infra.logs.config import configure
+
+    process = process_name(args)
+    # The launcher and other commands talk to a terminal (the launcher's lines also go to
+    # logs/launcher.log as JSON); the processes it starts write JSON for `revos logs`.
+    person = process in ("cli", "launcher")
+    fmt = settings.log_format or ("text" if person else "json")
+    configure(
+        process,
+        level=args.log_level,
+        fmt=fmt,
+        to="stdout" if settings.log_to == "stdout" and not person else "files",
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
     try:
         settings = Settings.from_env()
+    except RevosError as exc:
+        print(f"revos: {exc.message}", file=sys.stderr)
+        return 2
+    configure_logging(args, settings)
+    try:
         handler: Handler = args.handler
         return handler(args, settings)
     except RevosError as exc:

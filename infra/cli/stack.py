@@ -51,6 +51,14 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
+    if (
+        settings.log_to == "files"
+    ):  # beside the terminal, the launcher's lines join the others' for `revos logs`
+        from infra.logs.config import file_handler
+
+        logging.getLogger().addHandler(
+            file_handler(Home(settings.home).logs / "launcher.log", "json", "launcher")
+        )
     try:
         return run_stack(settings)
     except RevosError as exc:

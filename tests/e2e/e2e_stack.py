@@ -39,6 +39,7 @@ class Stack:
     pool: asyncpg.Pool | None = None
     # Acknowledgements rest on PostgreSQL (the outbox), as on the default stack with its embedded broker.
     outbox: bool = True
+    log_level: str = "warning"
 
     @property
     def url(self) -> str:
@@ -56,7 +57,7 @@ class Stack:
                 "-m",
                 "infra.cli.main",
                 "--log-level",
-                "warning",
+                self.log_level,
                 "worker",
                 "--worker-id",
                 str(worker_id),
@@ -81,7 +82,7 @@ class Stack:
         """A gateway process on this stack; one started besides the stack's own is the caller's to stop."""
         spec = ChildSpec(
             name,
-            (sys.executable, "-m", "infra.cli.main", "--log-level", "warning", "gateway"),
+            (sys.executable, "-m", "infra.cli.main", "--log-level", self.log_level, "gateway"),
             env={**self.env(), **(env or {})},
         )
         return spawn(spec, self.home / "logs")
@@ -150,6 +151,7 @@ async def start_stack(
     gateway: bool = True,
     gateway_env: Mapping[str, str] | None = None,
     outbox: bool = True,
+    log_level: str = "warning",
 ) -> Stack:
     """A stack on a fresh broker (unless one is given) and the database at `dsn`."""
     home = Path(tempfile.mkdtemp(prefix="stack-", dir=service_root))
@@ -167,7 +169,7 @@ async def start_stack(
         consumer_group="revos-" + uuid.uuid4().hex[:8],
         outbox=outbox,
     )
-    stack = Stack(home=home, settings=settings, broker=embedded, outbox=outbox)
+    stack = Stack(home=home, settings=settings, broker=embedded, outbox=outbox, log_level=log_level)
     try:
         await prepare(settings)
         stack.pool = await asyncpg.create_pool(dsn, min_size=1, max_size=4)
