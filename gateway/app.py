@@ -23,7 +23,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from gateway.admin import audit, dead_letters, keys, webhooks
 from gateway.assistants import agents, conversations, sightings, tools
 from gateway.billing import burn_tables, corrections, credits, customers, entitlements, usage
-from gateway.chat import pages, socket, widget
+from gateway.chat import client_errors, pages, socket, widget
 from gateway.chat.providers import provider_from_settings
 from gateway.chat.runtime import chat_runtime
 from gateway.dashboard import routes as dashboard
@@ -208,6 +208,7 @@ ROUTES: list[BaseRoute] = [
     Route("/v1/events/{event_id:path}/void", corrections.void_event, methods=["POST"]),
     Route("/v1/events/{event_id:path}/amend", corrections.amend_event, methods=["POST"]),
     Route("/v1/widget/sessions", widget.post_session, methods=["POST", "OPTIONS"]),
+    Route("/v1/client-errors", client_errors.post_client_error, methods=["POST"]),
     socket.ROUTE,
     Route("/v1/agents", agents.post_agent, methods=["POST"]),
     Route("/v1/agents", agents.list_agents, methods=["GET"]),

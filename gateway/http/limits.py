@@ -1,6 +1,7 @@
 """The gateway's rate limits, shared by every gateway process through PostgreSQL (docs/api.md and
 docs/chat.md): requests per API key, chat sessions issued and sockets opened per client address,
-messages per visitor and per client address. Over a limit: 429 `rate_limited` with `Retry-After`."""
+messages per visitor and per client address, client error reports per client address and per agent.
+Over a limit: 429 `rate_limited` with `Retry-After`."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ VISITOR = "chat.visitor"  # chat messages, per visitor of an agent (whatever its
 ADDRESS = "chat.address"  # chat messages, per client address
 LOGIN_EMAIL = "dashboard.login.email"  # sign-in attempts, per email
 LOGIN_ADDRESS = "dashboard.login.address"  # sign-in and sign-up attempts, per client address
+CLIENT_ERRORS_ADDRESS = "client_errors.address"  # client error reports, per client address
+CLIENT_ERRORS_AGENT = "client_errors.agent"  # client error reports, per agent (or dashboard tenant)
 
 
 def refusal(grant: Grant, what: str = "requests") -> ApiError:
@@ -39,6 +42,10 @@ class GatewayLimits:
         self._visitor = Limit.per_minute(s.chat_session_per_minute, s.chat_session_burst)
         self._address = Limit.per_minute(s.chat_ip_per_minute, s.chat_ip_per_minute)
         self._login = Limit.per_minute(s.login_per_minute, s.login_per_minute)
+        self._errors_address = Limit.per_minute(s.client_errors_ip_per_minute, s.client_errors_ip_per_minute)
+        self._errors_agent = Limit.per_minute(
+            s.client_errors_agent_per_minute, s.client_errors_agent_per_minute
+        )
 
     async def api_key(self, key_id: str) -> None:
         """Count one request of `key_id`; raises a 429 ApiError over the limit."""
@@ -81,3 +88,11 @@ class GatewayLimits:
         if not by_address.granted or email is None:
             return by_address
         return await self._limiter.take(LOGIN_EMAIL, email, self._login)
+
+    async def client_error_address(self, address: str | None) -> Grant:
+        """One client error report from `address` (before its body is read)."""
+        return await self._limiter.take(CLIENT_ERRORS_ADDRESS, limit_key(address), self._errors_address)
+
+    async def client_error_agent(self, tenant_id: str, agent_id: str) -> Grant:
+        """One client error report about an agent of a tenant (`-` for the dashboard's own pages)."""
+        return await self._limiter.take(CLIENT_ERRORS_AGENT, f"{tenant_id}:{agent_id}", self._errors_agent)

@@ -27,6 +27,8 @@ ROUTE_SCOPES: dict[tuple[str, str], str] = {
     ("/v1/widget/sessions", "POST"): PUBLIC,
     ("/v1/widget/sessions", "OPTIONS"): PUBLIC,
     ("/v1/chat", WEBSOCKET): PUBLIC,
+    # No key: the widget's session token or the dashboard's session cookie (gateway/chat/client_errors.py).
+    ("/v1/client-errors", "POST"): PUBLIC,
     ("/widget.js", "GET"): PUBLIC,
     ("/chat/{agent_id}", "GET"): PUBLIC,
     # Twilio's: no key, but signed by the tenant's Twilio account (gateway/voice/twilio.py).

@@ -10,6 +10,7 @@ from gateway.openapi import (
     agents,
     audit,
     burn_tables,
+    client_errors,
     conversations,
     corrections,
     credits,
@@ -72,6 +73,7 @@ OPENAPI: dict[str, Any] = {
         **voice.PATHS,
         **webhooks.PATHS,
         **widget.PATHS,
+        **client_errors.PATHS,
         **health.PATHS,
     },
 }

@@ -237,6 +237,47 @@ textarea{flex:1;min-height:40px;max-height:120px;padding:9px 10px;border:1px sol
     input.style.height = Math.min(input.scrollHeight + 2, 120) + "px";
   });
 
+  // ---- error reports: POST /v1/client-errors with the session token, at most 5 a page load ----
+  // Embedded, only errors thrown by this script are ours to report; the hosted page is all ours.
+  let reportsLeft = 5;
+  const unsent = []; // reports made before there was a session to send them with
+  function report(kind, message, stack) {
+    if (reportsLeft <= 0) return;
+    reportsLeft -= 1;
+    const body = {
+      source: "widget",
+      agent_id: AGENT,
+      kind,
+      message: String(message || "error").slice(0, 2000) || "error",
+      url: location.href.slice(0, 2000),
+      user_agent: navigator.userAgent.slice(0, 500),
+    };
+    if (stack) body.stack = String(stack).slice(0, 6000);
+    unsent.push(body);
+    sendReports();
+  }
+  function sendReports() {
+    while (session && unsent.length) {
+      const url = BASE + "/v1/client-errors?token=" + encodeURIComponent(session.token);
+      const data = JSON.stringify(unsent.shift()); // a text/plain body: no preflight
+      let queued = false;
+      try { queued = navigator.sendBeacon ? navigator.sendBeacon(url, data) : false; } catch (e) { /* fall back */ }
+      if (!queued) fetch(url, { method: "POST", body: data, keepalive: true, credentials: "omit", mode: "no-cors" }).catch(() => {});
+    }
+  }
+  function ours(filename, stack) {
+    if (PAGE && !TEST) return true;
+    return String(filename || "").indexOf(script.src) === 0 || String(stack || "").indexOf(script.src) >= 0;
+  }
+  window.addEventListener("error", (e) => {
+    const stack = e.error && e.error.stack;
+    if (ours(e.filename, stack)) report("error", e.message, stack);
+  });
+  window.addEventListener("unhandledrejection", (e) => {
+    const reason = e.reason || {};
+    if (ours("", reason.stack)) report("error", "unhandled rejection: " + (reason.message || String(e.reason)), reason.stack);
+  });
+
   // ---- session and socket ----
   function askForSession() {
     if (TEST) {
@@ -260,6 +301,7 @@ textarea{flex:1;min-height:40px;max-height:120px;padding:9px 10px;border:1px sol
       throw { refused: [400, 401, 403, 404].includes(response.status), code: error.code || "http_" + response.status, message: error.message, retryAfter: wait };
     }
     session = { token: answer.token, expires: Date.parse(answer.expires_at) || Date.now() + 600000 };
+    sendReports();
     if (answer.visitor_id && !TEST) store.set(VISITOR, answer.visitor_id);
     applyAgent(answer.agent);
     save();
@@ -273,12 +315,15 @@ textarea{flex:1;min-height:40px;max-height:120px;padding:9px 10px;border:1px sol
     try {
       if (!session || session.expires - 30000 < Date.now()) await newSession();
     } catch (e) {
+      if (e instanceof Error) report("connection", "session request failed: " + e.message, e.stack);
       return e && e.refused ? showError(e.code, e.message) : reconnectLater(e && e.retryAfter);
     } finally {
       connecting = false;
     }
     const sock = (ws = new WebSocket(BASE.replace(/^http/, "ws") + "/v1/chat?token=" + encodeURIComponent(session.token)));
+    let opened = false;
     sock.onopen = () => {
+      opened = true;
       lastFrame = Date.now();
       frame(conversation ? { type: "hello", conversation_id: conversation, last_seq: lastSeq } : { type: "hello" });
     };
@@ -297,6 +342,7 @@ textarea{flex:1;min-height:40px;max-height:120px;padding:9px 10px;border:1px sol
       if (sock !== ws) return;
       ws = null;
       ready = false;
+      if (!opened) report("connection", "chat socket failed to open (close code " + e.code + ")");
       if (e.code === 4401) session = null; // the token expired or was refused: ask for a new one
       render(() => {
         for (const p of pending.values()) if (p.sent) fail(p);

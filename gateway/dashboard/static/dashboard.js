@@ -13,6 +13,39 @@
 
   var csrf = document.body.getAttribute("data-csrf") || "";
 
+  // Uncaught errors and unreachable API calls go to POST /v1/client-errors (signed-in pages only: it
+  // needs the session cookie and CSRF token), at most 5 a page load, with fetch keepalive so a report
+  // made as the page unloads still leaves.
+  var reportsLeft = 5;
+  function report(kind, message, stack) {
+    if (!csrf || reportsLeft <= 0) return;
+    reportsLeft -= 1;
+    var body = {
+      source: "dashboard",
+      kind: kind,
+      message: String(message || "error").slice(0, 2000) || "error",
+      url: location.href.slice(0, 2000),
+      user_agent: navigator.userAgent.slice(0, 500),
+    };
+    var agent = location.pathname.match(/^\/dashboard\/agents\/(agt_[^/]+)/);
+    if (agent) body.agent_id = decodeURIComponent(agent[1]).slice(0, 100);
+    if (stack) body.stack = String(stack).slice(0, 6000);
+    fetch("/v1/client-errors", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+      credentials: "same-origin",
+      keepalive: true,
+      body: JSON.stringify(body),
+    }).catch(function () {});
+  }
+  window.addEventListener("error", function (e) {
+    report("error", e.message, e.error && e.error.stack);
+  });
+  window.addEventListener("unhandledrejection", function (e) {
+    var reason = e.reason || {};
+    report("error", "unhandled rejection: " + (reason.message || String(e.reason)), reason.stack);
+  });
+
   function convert(input) {
     var kind = input.getAttribute("data-type");
     var raw = input.type === "checkbox" ? input.checked : input.value;
@@ -159,6 +192,7 @@
       else if (form.getAttribute("data-stay") === null) window.location.reload();
       else show(form, form.getAttribute("data-done") || "Saved.", true);
     } catch (e) {
+      report("connection", method + " " + path + " failed: " + (e && e.message), e && e.stack);
       show(form, "The server could not be reached; check your connection and try again.", false);
     } finally {
       if (button) button.disabled = false;
