@@ -1,12 +1,15 @@
 """Traces across the real stack: one usage event from `POST /v1/events` to its charge row write, and one
 chat turn through its model and tool calls. The gateway and worker export finished spans as JSON lines
-(`REVOS_TRACE_FILE`), which the test reads while they run.
+(`REVOS_TRACE_FILE`), which the test reads while they run, and over OTLP/HTTP to a receiver in the test
+(the standard `OTEL_EXPORTER_OTLP_ENDPOINT`), as they would to a collector.
 """
 
 from __future__ import annotations
 
+import threading
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +25,54 @@ from test_chat_socket import GATEWAY_ENV, Chat, make_agent, token_for
 from infra.ports import free_port
 
 
+class Collector(ThreadingHTTPServer):
+    """An OTLP/HTTP receiver: keeps the path and protobuf body of every export request."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, bytes]] = []
+        collector = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                collector.requests.append((self.path, body))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
 @pytest.fixture(scope="module")
-async def traced(service_root: Path, postgres: Any) -> AsyncIterator[tuple[Stack, Path]]:
+def collector() -> Iterator[Collector]:
+    server = Collector()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+async def traced(
+    service_root: Path, postgres: Any, collector: Collector
+) -> AsyncIterator[tuple[Stack, Path]]:
     spans = Path(service_root) / f"spans-{uuid.uuid4().hex[:8]}.jsonl"
-    env = {"REVOS_TRACE_FILE": str(spans)}
+    env = {
+        "REVOS_TRACE_FILE": str(spans),
+        "OTEL_EXPORTER_OTLP_ENDPOINT": collector.url,
+        "OTEL_BSP_SCHEDULE_DELAY": "200",
+    }
     dsn = await create_database(postgres.dsn)
     stack = await start_stack(service_root, dsn, workers=0, gateway=False)
     try:
@@ -171,3 +218,19 @@ async def test_a_chat_turn_has_its_model_and_tool_calls_under_it(traced: tuple[S
     assert samples[("revos_chat_first_token_seconds_count", ())] >= 1
     assert samples[("revos_chat_open_sockets", ())] >= 0
     assert ("revos_chat_provider_fallbacks_total", ()) in samples
+
+
+async def test_spans_go_over_otlp_to_a_collector_when_its_endpoint_is_set(
+    traced: tuple[Stack, Path], collector: Collector
+) -> None:
+    stack, _ = traced
+    tenant = await stack.create_tenant("traced-otlp")
+    async with stack.client(tenant["api_key"]) as api:
+        assert (await api.get("/v1/customers")).status_code == 200
+
+    async def exported() -> set[bytes] | None:
+        bodies = b"".join(body for path, body in collector.requests if path == "/v1/traces")
+        found = {name for name in (b"revos-gateway", b"revos-worker", b"GET /v1/customers") if name in bodies}
+        return found if len(found) == 3 else None
+
+    assert await eventually(exported, what="the gateway's and the worker's spans at the collector")
