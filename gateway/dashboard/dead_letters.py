@@ -17,6 +17,7 @@ from gateway.http import paging
 from gateway.http.errors import ApiError
 from gateway.http.responses import dumps
 from gateway.services import services
+from infra.worker_errors import worker_error_rates
 from projections import dead_letters
 from projections.login_sessions import LoginSession
 
@@ -66,7 +67,10 @@ async def list_page(request: Request, session: LoginSession) -> Response:
     older = None
     if cursor:
         older = "/dashboard/dead-letters?" + urlencode({**({"code": code} if code else {}), "cursor": cursor})
+    settings = services(request).settings
+    workers = await worker_error_rates(settings.worker_metrics_port, settings.workers, timeout=1.0)
     context = {
+        "workers": workers,
         "rows": [
             {**r, "href": href(r["dead_letter_id"]), "stage_label": stage_label(r["stage"])} for r in page
         ],

@@ -34,6 +34,7 @@ class BenchOptions:
     skip_voice: bool = False
     only_voice: bool = False
     skip_outbox_off: bool = False  # the end-to-end and paced runs again with acknowledgements on the broker
+    tracing_cost: bool = False  # the end-to-end run on two more stacks, tracing off and on
     more_workers: int = 2  # the end-to-end run again on a stack with this many workers; 0: not
     # Where py-spy writes stacks of the end-to-end run (when py-spy is installed); None: no profiling.
     profile: Path | None = Path(".revos/bench-profile")
@@ -61,6 +62,7 @@ class BenchOptions:
             skip_voice=args.skip_voice,
             only_voice=args.only_voice,
             skip_outbox_off=args.skip_outbox_off,
+            tracing_cost=args.tracing_cost,
         )
 
     @property
@@ -191,6 +193,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--skip-outbox-off",
         action="store_true",
         help="leave out the second stack that measures the pipeline with acknowledgements on the broker alone",
+    )
+    parser.add_argument(
+        "--tracing-cost",
+        action="store_true",
+        help="also run the end-to-end load on two more stacks, tracing off and on (REVOS_TRACE_FILE), "
+        "to show what tracing costs",
     )
     chat.add_argument(
         "--only-chat",

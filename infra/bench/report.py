@@ -99,6 +99,7 @@ def _pipeline(report: dict[str, Any], stack: str) -> list[str]:
         *_more_workers(report.get("more_workers"), raw, opts["workers"], e2e),
         "",
         *_outbox(e2e, paced, report.get("without_outbox")),
+        *_tracing(report.get("tracing_cost")),
         *_profile(e2e.get("profile")),
     ]
 
@@ -136,6 +137,25 @@ def _outbox(e2e: dict[str, Any], paced: dict[str, Any], off: dict[str, Any] | No
         f"{'Delivery: acknowledgements rest on':<44}{'PostgreSQL':>12}{'broker only':>13}{'ratio':>9}",
         *(f"  {label:<42}{_n(on):>12}{_n(alone):>13}{_x(on, alone):>9}" for label, on, alone in rows),
         "  (PostgreSQL: the outbox, the default with the embedded broker; broker only: REVOS_OUTBOX=off)",
+        "",
+    ]
+
+
+def _tracing(cost: dict[str, Any] | None) -> list[str]:
+    """Tracing's cost: the end-to-end run on two further stacks, tracing off and on."""
+    if cost is None:
+        return []
+    off, on = cost["off"], cost["on"]
+    rows = (
+        ("gateway ingest, events/s", off["ingest_events_per_s"], on["ingest_events_per_s"]),
+        ("end to end, events/s", off["end_to_end_events_per_s"], on["end_to_end_events_per_s"]),
+        ("accept -> balance p50 ms", off["latency_p50_ms"], on["latency_p50_ms"]),
+    )
+    return [
+        f"{'Tracing':<44}{'off':>12}{'on':>13}{'on/off':>9}",
+        *(f"  {label:<42}{_n(a):>12}{_n(b):>13}{_x(b, a):>9}" for label, a, b in rows),
+        f"  (off: the default, no OTEL_EXPORTER_OTLP_* or REVOS_TRACE_FILE; on: REVOS_TRACE_FILE, "
+        f"{_n(on.get('spans_written'))} spans written)",
         "",
     ]
 

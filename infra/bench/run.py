@@ -19,6 +19,7 @@ import time
 from collections.abc import Coroutine
 from dataclasses import asdict
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -123,6 +124,8 @@ async def run(options: BenchOptions) -> dict[str, Any]:
         report["more_workers"] = await _more_workers(options)
     if options.runs_pipeline and not options.skip_outbox_off:
         report["without_outbox"] = await _without_outbox(options)
+    if options.runs_pipeline and options.tracing_cost:
+        report["tracing_cost"] = await _tracing_cost(options)
     if options.runs_pipeline:
         raw = report["baseline"]["combined_events_per_s"]
         report["ratio_end_to_end_to_baseline"] = round(
@@ -161,6 +164,36 @@ async def _without_outbox(options: BenchOptions) -> dict[str, Any]:
         }
     finally:
         await stack.stop()
+
+
+async def _tracing_cost(options: BenchOptions) -> dict[str, Any]:
+    """The end-to-end run on two further stacks alike but for tracing: off (the default: no
+    `OTEL_EXPORTER_OTLP_*`, no `REVOS_TRACE_FILE`), then on, every process writing its spans to a file.
+    Neither is profiled, so the two compare with each other rather than with the first run."""
+    figures: dict[str, Any] = {}
+    for label in ("off", "on"):
+        stack = BenchStack(options.workers, options.partitions)
+        spans = stack.home / "spans.jsonl"
+        if label == "on":
+            stack.env = {"REVOS_TRACE_FILE": str(spans)}
+        try:
+            progress(f"tracing {label}: a further private stack")
+            tenant, customers = await _loaded_stack(stack, options)
+            figures[label] = await _end_to_end(stack, tenant, customers, options)
+            if label == "on":
+                figures[label]["spans_written"] = _lines(spans)
+        finally:
+            await stack.stop()
+    off, on = figures["off"]["end_to_end_events_per_s"], figures["on"]["end_to_end_events_per_s"]
+    figures["on_over_off"] = round(on / off, 3) if off else None
+    return figures
+
+
+def _lines(path: Path) -> int:
+    if not path.exists():
+        return 0
+    with path.open("rb") as written:
+        return sum(1 for _ in written)
 
 
 async def _loaded_stack(stack: BenchStack, options: BenchOptions) -> tuple[dict[str, Any], list[str]]:

@@ -50,6 +50,7 @@ class BenchStack:
     gateway_env: Mapping[str, str] = field(default_factory=dict)  # the gateway's settings beyond the stack's
     # Acknowledgements rest on PostgreSQL (the outbox), as on `make run`; off, on the broker alone.
     outbox: bool = True
+    env: Mapping[str, str] = field(default_factory=dict)  # every child's settings beyond the stack's
     home: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="revos-bench-")))
     settings: Settings | None = None
     broker: EmbeddedBroker | None = None
@@ -102,7 +103,7 @@ class BenchStack:
         base = child_environment(s, outbox=self.outbox)
         argv = (sys.executable, "-m", "infra.cli.main", "--log-level", "warning", *command)
         # SIGKILL if the bench dies: a worker's graceful stop needs the broker, which dies with it.
-        spec = ChildSpec(name, argv, env={**base, **(env or {})}, death_signal=signal.SIGKILL)
+        spec = ChildSpec(name, argv, env={**base, **self.env, **(env or {})}, death_signal=signal.SIGKILL)
         self.children.append(spawn(spec, self.home / "logs"))
 
     async def _wait_gateway(self) -> None:

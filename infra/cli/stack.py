@@ -137,40 +137,9 @@ async def _delivery(settings: Settings) -> dict[str, Any]:
 
 
 async def _worker_errors(settings: Settings) -> dict[str, Any]:
-    """The workers' error rate, read from their metrics endpoints: records that failed (dead-lettered)
-    over records processed in the last 5 and 60 minutes, as a percentage (the target is under 1%)."""
-    import httpx  # local: status must work without the gateway's dependencies loaded
-    from prometheus_client.parser import text_string_to_metric_families
+    from infra.worker_errors import worker_error_rates
 
-    if not settings.worker_metrics_port:
-        return {"metrics": None, "hint": "set REVOS_WORKER_METRICS_PORT to serve and read worker metrics"}
-    totals = {w: {"records": 0.0, "failed": 0.0} for w in ("5m", "60m")}
-    endpoints: dict[str, bool] = {}
-    async with httpx.AsyncClient(timeout=2) as http:
-        for worker in range(settings.workers):
-            url = f"http://127.0.0.1:{settings.worker_metrics_port + worker}/metrics"
-            try:
-                text = (await http.get(url)).text
-            except httpx.HTTPError:
-                endpoints[url] = False
-                continue
-            endpoints[url] = True
-            for family in text_string_to_metric_families(text):
-                for sample in family.samples:
-                    window = sample.labels.get("window")
-                    if window in totals and sample.name == "revos_worker_window_records":
-                        totals[window]["records"] += sample.value
-                    elif window in totals and sample.name == "revos_worker_window_failed":
-                        totals[window]["failed"] += sample.value
-    rates = {
-        f"last_{w}": {
-            "records": int(t["records"]),
-            "failed": int(t["failed"]),
-            "error_rate_percent": round(100 * t["failed"] / t["records"], 3) if t["records"] else None,
-        }
-        for w, t in totals.items()
-    }
-    return {"metrics": endpoints, **rates, "target_percent": 1.0}
+    return await worker_error_rates(settings.worker_metrics_port, settings.workers)
 
 
 async def _voice(settings: Settings) -> dict[str, Any]:
