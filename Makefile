@@ -7,7 +7,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 # Test processes; each test file runs whole on one of them (its module-scoped stacks are not shared).
-# The `slow` scenarios (kills and drains of 50,000 events, each bounded in time) run afterwards, alone.
+# The `slow` scenarios (kills and drains of 50,000 events, each bounded in time) run afterwards, alone,
+# with the `serial` tests (the API fuzz tests, whose generated cases pytest-xdist would drop).
 TEST_PROCS ?= 2
 
 .PHONY: run test test-unit bench lint format clean chromium
@@ -22,8 +23,8 @@ run: $(STAMP)
 	$(BIN)/revos run
 
 test: $(STAMP) chromium
-	$(BIN)/pytest -n $(TEST_PROCS) --dist loadfile -m "not slow" $(PYTEST_ARGS)
-	$(BIN)/pytest -m slow $(PYTEST_ARGS) || [ $$? -eq 5 ]  # 5: PYTEST_ARGS picked no slow test
+	$(BIN)/pytest -n $(TEST_PROCS) --dist loadfile -m "not slow and not serial" $(PYTEST_ARGS)
+	$(BIN)/pytest -m "slow or serial" $(PYTEST_ARGS) || [ $$? -eq 5 ]  # 5: PYTEST_ARGS picked none of them
 
 # The browser tests drive Debian's chromium (Playwright's own browser download is not used).
 chromium:

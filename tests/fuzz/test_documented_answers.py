@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 import schemathesis
 from e2e_stack import Stack
 
 from gateway.openapi import OPENAPI
+
+# Schemathesis's generated tests do not run under pytest-xdist (collected, then silently dropped):
+# `make test` runs these in its single-process phase.
+pytestmark = pytest.mark.serial
 
 SCHEMA = schemathesis.openapi.from_dict(OPENAPI)
 
