@@ -113,8 +113,10 @@ async def usage_records(svc: Services, usages: list[UsageRecorded], *, batch_id:
             continue
         first = group[0]
         batch = UsageBatch(f"{batch_id}:{partition}", first.tenant_id, tuple(group), first.received_at)
-        key = customer_key(first.tenant_id, first.customer)  # a replay of the whole record lands here too
-        out.append(Outgoing(BILLING, svc.codec.encode(batch), key=key, partition=partition))
+        # Placed by its first event's key, which hashes to `partition`: no explicit partition, so a record
+        # the outbox publishes again to a broker whose topic was remade still goes where keys go.
+        key = customer_key(first.tenant_id, first.customer)
+        out.append(Outgoing(BILLING, svc.codec.encode(batch), key=key))
     return out
 
 
