@@ -10,20 +10,17 @@ only its failing events are dead-lettered, each alone, and the others are applie
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import asyncpg
 
-from agents import metrics
-from infra import tracing
-from pipeline import dead_letters, log_context
+from agents import metrics, observed
+from pipeline import dead_letters
 from pipeline.codec import Codec
 from pipeline.errors import DecodeError
 from pipeline.publishing import Outgoing, Publisher
@@ -182,29 +179,8 @@ async def _process_batch(
 async def _apply(
     rt: Runtime, projection: Projection, topic: str, partition: int, batch: Sequence[Message]
 ) -> None:
-    if tracing.enabled():
-        with _batch_span(projection, topic, partition, batch):
-            await _apply_traced(rt, projection, topic, partition, batch)
-    else:
+    with observed.batch_span(projection.consumer, topic, partition, batch):
         await _apply_traced(rt, projection, topic, partition, batch)
-
-
-def _batch_span(
-    projection: Projection, topic: str, partition: int, batch: Sequence[Message]
-) -> AbstractContextManager[Any]:
-    """A span for one applied batch of one partition: parented on its first record's trace context and
-    linked to the others' (a batch holds many requests' records)."""
-    return tracing.span_over(
-        f"apply {projection.consumer}",
-        (tracing.context_of(m.headers) for m in batch),
-        attributes={
-            "messaging.destination.name": topic,
-            "messaging.destination.partition.id": str(partition),
-            "messaging.batch.message_count": len(batch),
-            "revos.first_offset": batch[0].offset,
-            "revos.consumer": projection.consumer,
-        },
-    )
 
 
 async def _apply_traced(
@@ -226,46 +202,7 @@ async def _apply_traced(
     committed = getattr(projection, "committed", None)  # a projection with effects outside PostgreSQL
     if committed is not None:
         await committed()
-    _log_applied(projection, topic, partition, todo)
-
-
-# A batch's line names at most this many of the requests its records came from.
-MAX_LOGGED_REQUESTS = 20
-
-
-def _log_applied(projection: Projection, topic: str, partition: int, applied: Sequence[Message]) -> None:
-    """One line per applied batch, naming the requests its records came from (`revos logs --request-id`):
-    info when some came from requests, debug otherwise (the scheduler's watermarks come every 250 ms)."""
-    if not applied or not log.isEnabledFor(logging.DEBUG if _debugging() else logging.INFO):
-        return
-    requests = list(dict.fromkeys(r for m in applied if (r := log_context.request_id_of(m.headers))))
-    if not requests and not _debugging():
-        return
-    fields: dict[str, Any] = {"request_ids": requests[:MAX_LOGGED_REQUESTS]} if requests else {}
-    with log_context.bound(request_id=requests[0] if len(requests) == 1 else None):
-        log.log(
-            logging.INFO if requests else logging.DEBUG,
-            "%s applied %d records of %s[%d] at %d..%d",
-            projection.consumer,
-            len(applied),
-            topic,
-            partition,
-            applied[0].offset,
-            applied[-1].offset,
-            extra=fields,
-        )
-
-
-def _debugging() -> bool:
-    return log.isEnabledFor(logging.DEBUG)
-
-
-def _bound_to(message: Message) -> contextlib.AbstractContextManager[None]:
-    """Log lines about one record carry its request id and tenant (a key's part before the first ':')."""
-    tenant = None
-    if message.key and b":" in message.key:
-        tenant = message.key.split(b":", 1)[0].decode("utf-8", "replace")
-    return log_context.bound(request_id=log_context.request_id_of(message.headers), tenant_id=tenant)
+    observed.log_applied(projection.consumer, topic, partition, todo)
 
 
 async def _unapplied(conn: asyncpg.Connection, own: str, messages: list[Message]) -> list[Message]:
@@ -286,7 +223,7 @@ async def _apply_alone(rt: Runtime, projection: Projection, message: Message) ->
     `POISON_CONFIRMATIONS` failures, each followed by a database that answers, keeps an outage from
     ever turning a good record into a dead letter.
     """
-    with _bound_to(message):
+    with observed.bound_to(message):
         await _apply_alone_bound(rt, projection, message)
 
 
@@ -347,10 +284,7 @@ async def _apply_parts(rt: Runtime, projection: Projection, message: Message, pa
     failed: list[tuple[Message, Exception]] = []
 
     async def attempt(final: bool) -> None:
-        if tracing.enabled():
-            with _batch_span(projection, topic, partition, [message]):
-                await attempt_traced(final)
-        else:
+        with observed.batch_span(projection.consumer, topic, partition, [message]):
             await attempt_traced(final)
 
     async def attempt_traced(final: bool) -> None:

@@ -19,10 +19,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from opentelemetry.trace import Span, Status, StatusCode
 
 from gateway.billing.entitlements import evaluate
 from gateway.chat import metrics as chat_metrics
+from gateway.chat import observed
 from gateway.chat.hub import Conversation, ConversationElsewhere, Listener
 from gateway.chat.providers import ChatRequest, Completed, Delta, ProviderError, Usage
 from gateway.chat.tools import ToolResult, call_tool, tool_context
@@ -88,33 +88,6 @@ class Outcome:
     interrupted: bool = False
     latency_ms: int | None = None
     first_token_ms: int | None = None
-
-
-def _count_call(request: ChatRequest, outcome: Outcome) -> None:
-    if outcome.first_token_ms is not None:
-        chat_metrics.FIRST_TOKEN.observe(outcome.first_token_ms / 1000)
-    if outcome.completed is None:
-        chat_metrics.TURN_ERRORS.labels("interrupted" if outcome.interrupted else "model_failed").inc()
-    elif outcome.completed.model != request.models[0]:
-        chat_metrics.FALLBACKS.inc()
-
-
-def _describe_call(span: Span, request: ChatRequest, outcome: Outcome) -> None:
-    """What a model call span tells: the model that answered, whether a fallback did, its timing and tokens."""
-    done = outcome.completed
-    span.set_attribute("revos.model.interrupted", outcome.interrupted)
-    if outcome.first_token_ms is not None:
-        span.set_attribute("revos.model.first_token_ms", outcome.first_token_ms)
-    if done is None:
-        if not outcome.interrupted:
-            span.set_status(Status(StatusCode.ERROR, "the model failed"))
-        return
-    span.set_attribute("gen_ai.response.model", done.model)
-    span.set_attribute("revos.model.fallback_used", done.model != request.models[0])
-    span.set_attribute("gen_ai.usage.input_tokens", done.usage.input_tokens)
-    span.set_attribute("gen_ai.usage.output_tokens", done.usage.output_tokens)
-    if outcome.latency_ms is not None:
-        span.set_attribute("revos.model.latency_ms", outcome.latency_ms)
 
 
 def recorded_model(label: str, model: str) -> str:
@@ -209,8 +182,8 @@ class Turn:
             with tracing.maybe_span("model call", {"gen_ai.request.model": assistant.model}) as span:
                 outcome = await self._call(request, reply_to)
                 if span is not None:
-                    _describe_call(span, request, outcome)
-            _count_call(request, outcome)
+                    observed.describe_call(span, request, outcome)
+            observed.count_call(request, outcome)
             done = outcome.completed
             if done is None:
                 status = INTERRUPTED if outcome.interrupted else FAILED
@@ -251,9 +224,7 @@ class Turn:
                 with tracing.maybe_span("tool call", {"revos.tool.name": name}) as span:
                     result = await self._tool(tools, call)
                     if span is not None:
-                        span.set_attribute("revos.tool.ok", result.ok)
-                        if not result.ok:
-                            span.set_status(Status(StatusCode.ERROR))
+                        observed.describe_tool_call(span, result.ok)
                 stored = self._message(
                     TOOL,
                     result.content,
