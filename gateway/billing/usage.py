@@ -3,6 +3,7 @@ per event). The accepted events of a request go out as one `UsageBatch` record p
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +27,9 @@ from pipeline.version import APP_VERSION
 
 MAX_EVENTS = 1000
 STAGE = "gateway.ingest"
+# Seconds a request waits for the billing topic's partition count (the producer's metadata, at once when it
+# has it); past that, one record per event, which needs none.
+PARTITIONS_WAIT = 1.0
 REQUEST_ID = "revos-request-id"
 
 EVENTS = Counter("revos_events_total", "Usage events received by the gateway", ["status"])
@@ -95,10 +99,13 @@ async def usage_records(svc: Services, usages: list[UsageRecorded], *, batch_id:
     alone on its partition). All were validated for one tenant at one time. Without the broker's
     partition count (the broker is down and the acknowledgement rests on PostgreSQL), one record per
     event, which the producer places itself."""
-    try:
-        partitions = await svc.publisher.partitions(BILLING) if len(usages) > 1 else None
-    except BrokerUnavailable:
-        partitions = None
+    partitions = None
+    if len(usages) > 1:
+        try:
+            async with asyncio.timeout(PARTITIONS_WAIT):
+                partitions = await svc.publisher.partitions(BILLING)
+        except (BrokerUnavailable, TimeoutError):
+            partitions = None
     if not partitions:
         return [_alone(svc, u) for u in usages]
     groups: dict[int, list[UsageRecorded]] = {}
