@@ -5,12 +5,24 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+import asyncpg
 import pytest
 
 from agents.runner import Runtime
 from infra.kafka import KafkaPublisher, ensure_topics
 from pipeline.codec import default_codec
 from projections.db import create_pool, migrate
+
+
+@pytest.fixture
+async def pool(database: str) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on the test's migrated database (a module needing other pool limits defines its own)."""
+    opened = await create_pool(database, max_size=4)
+    await migrate(opened)
+    try:
+        yield opened
+    finally:
+        await opened.close()
 
 
 @pytest.fixture

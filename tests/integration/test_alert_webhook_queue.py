@@ -4,7 +4,6 @@ its URL as it is now, and gives up on deliveries of an endpoint that was disable
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import asyncpg
@@ -20,22 +19,11 @@ from pipeline.voice.config import new_secret
 from pipeline.voice.status_webhooks import Backoff
 from pipeline.webhooks.deliveries import webhook_id
 from pipeline.webhooks.endpoints import secret_context
-from projections.db import create_pool, migrate
 from projections.voice import webhook_deliveries
 from projections.webhooks import endpoints, fanout
 
 BOX = SecretBox(b"w" * 32)
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def pool(database: str) -> AsyncIterator[asyncpg.Pool]:
-    p = await create_pool(database, max_size=4)
-    await migrate(p)
-    try:
-        yield p
-    finally:
-        await p.close()
 
 
 async def register(

@@ -4,30 +4,17 @@ they are decided one at a time, and the later one is refused (and stays refused)
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
-import pytest
 from waiting import eventually
 
 from pipeline.admin import actions as admin
 from pipeline.admin.keys import INGEST
 from pipeline.records import ApiKeyRevoked
 from projections import admin as store
-from projections.db import create_pool, migrate
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-async def pool(database: str) -> AsyncIterator[asyncpg.Pool]:
-    opened = await create_pool(database, max_size=4)
-    await migrate(opened)
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 async def tenant_with_keys(pool: asyncpg.Pool, *scopes: str) -> tuple[str, list[str]]:

@@ -4,7 +4,7 @@ facts arrive; its minutes are billed once; its status webhooks are queued once p
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -21,21 +21,10 @@ from pipeline.records import CallEventRecorded, DeadLetter, UsageCorrected, Usag
 from pipeline.topics import BILLING, VOICE, customer_key
 from pipeline.voice import calls
 from projections.chat import assistants
-from projections.db import create_pool, migrate
 
 CODEC = default_codec()
 BOX = SecretBox(b"s" * 32)
 HOOK = "https://hooks.example.com/calls"
-
-
-@pytest.fixture
-async def pool(database: str) -> AsyncIterator[asyncpg.Pool]:
-    p = await create_pool(database, max_size=4)
-    await migrate(p)
-    try:
-        yield p
-    finally:
-        await p.close()
 
 
 class Applier:
