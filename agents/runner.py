@@ -150,10 +150,10 @@ async def process(rt: Runtime, projection: Projection, messages: Sequence[Messag
 
 def chunks(messages: list[Message], limit: int = CHUNK_BYTES) -> list[list[Message]]:
     """Consecutive runs of messages of at most `limit` bytes (a record larger than that goes alone)."""
-    out: list[list[Message]] = [[]]
+    out: list[list[Message]] = []
     size = 0
     for m in messages:
-        if out[-1] and size + len(m.value) > limit:
+        if not out or size + len(m.value) > limit:
             out.append([])
             size = 0
         out[-1].append(m)
@@ -164,16 +164,15 @@ def chunks(messages: list[Message], limit: int = CHUNK_BYTES) -> list[list[Messa
 async def _process_batch(
     rt: Runtime, projection: Projection, topic: str, partition: int, batch: list[Message]
 ) -> None:
-    if batch:
-        try:
-            await retry_forever(
-                lambda t=topic, p=partition, b=batch: _apply(rt, projection, t, p, b),  # type: ignore[misc]
-                what=f"{projection.consumer} {topic}[{partition}]",
-            )
-        except Exception as exc:
-            log.warning("batch on %s[%d] failed (%r); isolating the failing record", topic, partition, exc)
-            for message in batch:
-                await _apply_alone(rt, projection, message)
+    try:
+        await retry_forever(
+            lambda t=topic, p=partition, b=batch: _apply(rt, projection, t, p, b),  # type: ignore[misc]
+            what=f"{projection.consumer} {topic}[{partition}]",
+        )
+    except Exception as exc:
+        log.warning("batch on %s[%d] failed (%r); isolating the failing record", topic, partition, exc)
+        for message in batch:
+            await _apply_alone(rt, projection, message)
 
 
 async def _apply(
