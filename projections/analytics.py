@@ -13,12 +13,21 @@ import secrets
 
 import asyncpg
 
+from projections.db import migrations
+
 ANALYST_ROLE = "revos_analyst"
 _SETTINGS = (
     "default_transaction_read_only = on",
     "search_path = analytics",
     "statement_timeout = '5min'",
 )
+
+
+def rollup_backfill() -> str:
+    """Migration 031's from-scratch aggregation of the charges into `usage_hourly` and `usage_daily`: the
+    statements that rolled up the charges written before it, for any other rebuild to reuse as they are."""
+    sql = dict(migrations())[31]
+    return sql[sql.index("-- Rollups of charges already applied") : sql.index("-- Roles are the cluster")]
 
 
 def login_name(database: str, tenant_id: str | None) -> str:

@@ -29,8 +29,8 @@ from pipeline.records import (
     UsageCorrected,
     UsageRecorded,
 )
-from projections.analytics import ensure_login
-from projections.db import create_pool, migrate, migrations
+from projections.analytics import ensure_login, rollup_backfill
+from projections.db import create_pool, migrate
 
 codec = default_codec()
 START = datetime(2026, 11, 1, tzinfo=UTC)
@@ -241,11 +241,7 @@ async def test_the_migration_rolls_up_charges_written_before_it(database: str) -
                       ('t', 'e3', 'c', 'tokens', 9, 0, 0, 'default', 1, '2026-11-02T23:00:00Z', '[]', 'x', 0, 2,
                        'voided')"""
         )
-        sql = dict(migrations())[31]
-        backfill = sql[
-            sql.index("-- Rollups of charges already applied") : sql.index("-- Roles are the cluster")
-        ]
-        await pool.execute(backfill)
+        await pool.execute(rollup_backfill())
         await assert_rollups_exact(pool)
         assert await pool.fetchval("SELECT events FROM usage_hourly WHERE hour = '2026-11-02T23:00:00Z'") == 2
     finally:
