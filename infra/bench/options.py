@@ -33,6 +33,10 @@ class BenchOptions:
     voice_prompts: int = 3  # prompts each call says, one after the other
     skip_voice: bool = False
     only_voice: bool = False
+    analytics_charges: int = 1_000_000  # charges seeded for the analytics section's queries and exports
+    analytics_runs: int = 30  # timed runs of each analytics query (after a warm-up)
+    skip_analytics: bool = False
+    only_analytics: bool = False
     skip_outbox_off: bool = False  # the end-to-end and paced runs again with acknowledgements on the broker
     tracing_cost: bool = False  # the end-to-end run on two more stacks, tracing off and on
     more_workers: int = 2  # the end-to-end run again on a stack with this many workers; 0: not
@@ -61,6 +65,10 @@ class BenchOptions:
             voice_prompts=args.voice_prompts,
             skip_voice=args.skip_voice,
             only_voice=args.only_voice,
+            analytics_charges=args.analytics_charges,
+            analytics_runs=args.analytics_runs,
+            skip_analytics=args.skip_analytics,
+            only_analytics=args.only_analytics,
             skip_outbox_off=args.skip_outbox_off,
             tracing_cost=args.tracing_cost,
         )
@@ -68,7 +76,7 @@ class BenchOptions:
     @property
     def _picked(self) -> bool:
         """An `--only-*` option picked the sections that run."""
-        return self.only_checks or self.only_chat or self.only_voice
+        return self.only_checks or self.only_chat or self.only_voice or self.only_analytics
 
     @property
     def runs_pipeline(self) -> bool:
@@ -86,6 +94,10 @@ class BenchOptions:
     @property
     def runs_voice(self) -> bool:
         return not self.skip_voice and (self.only_voice or not self._picked)
+
+    @property
+    def runs_analytics(self) -> bool:
+        return not self.skip_analytics and (self.only_analytics or not self._picked)
 
     def problem(self) -> str | None:
         """Why these options cannot run, or None."""
@@ -106,6 +118,10 @@ class BenchOptions:
             return "--voice-calls and --voice-prompts must be positive"
         if self.skip_voice and self.only_voice:
             return "--skip-voice and --only-voice exclude each other"
+        if self.analytics_charges < 10 * self.customers or self.analytics_runs < 1:
+            return "--analytics-charges must be at least 10 per customer, and --analytics-runs positive"
+        if self.skip_analytics and self.only_analytics:
+            return "--skip-analytics and --only-analytics exclude each other"
         return None
 
 
@@ -224,5 +240,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="run the voice section alone (it measures chat beside the calls itself); with another "
         "--only-*, those sections too",
+    )
+    parser.add_argument(
+        "--analytics-charges",
+        type=int,
+        default=defaults.analytics_charges,
+        help="charges seeded (over --customers customers and 90 days) for the analytics section's queries "
+        f"and exports (default {defaults.analytics_charges:,})",
+    )
+    parser.add_argument(
+        "--analytics-runs",
+        type=int,
+        default=defaults.analytics_runs,
+        help=f"timed runs of each analytics query, after a warm-up (default {defaults.analytics_runs})",
+    )
+    analytics = parser.add_mutually_exclusive_group()
+    analytics.add_argument("--skip-analytics", action="store_true", help="leave out the analytics section")
+    analytics.add_argument(
+        "--only-analytics",
+        action="store_true",
+        help="run the analytics section alone; with another --only-*, those sections too",
     )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON instead of a table")

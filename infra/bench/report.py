@@ -1,11 +1,12 @@
 """The human-readable `revos bench` report: the pipeline beside the raw baseline, latency, SDK, CPU, the
-credits check, chat, and voice."""
+credits check, chat, voice, and analytics."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from infra.bench.agents_report import chat_section, voice_section
+from infra.bench.analytics_report import analytics_section
 from infra.bench.text import ms, n, x
 
 
@@ -15,7 +16,7 @@ def render(report: dict[str, Any]) -> str:
         f"{opts['workers']} worker(s), {opts['customers']} customers, {opts['partitions']} partitions, "
         f"{machine['cpus']} CPUs, Python {machine['python']}"
     )
-    if "end_to_end" not in report:  # --only-checks, --only-chat, --only-voice
+    if "end_to_end" not in report:  # --only-checks, --only-chat, --only-voice, --only-analytics
         only = " and ".join(name for key, name in _SECTIONS if key in report)
         lines = ["", f"Revos benchmark, {only} only: {stack}", ""]
     else:
@@ -24,11 +25,12 @@ def render(report: dict[str, Any]) -> str:
         *_checks(report.get("checks")),
         *chat_section(report.get("chat")),
         *voice_section(report.get("voice")),
+        *analytics_section(report.get("analytics")),
     )
     return "\n".join([*lines, *sections])
 
 
-_SECTIONS = (("checks", "credits checks"), ("chat", "chat"), ("voice", "voice"))
+_SECTIONS = (("checks", "credits checks"), ("chat", "chat"), ("voice", "voice"), ("analytics", "analytics"))
 
 
 def _pipeline(report: dict[str, Any], stack: str) -> list[str]:

@@ -1,6 +1,7 @@
 """`revos bench`: end-to-end throughput and latency on a private stack, beside a raw aiokafka baseline and the SDK,
 the credits check (throughput, lag, overspend), chat agents (many websocket conversations at once), and
-phone calls (many at once through Twilio's webhook and relay socket, beside chat at the same load).
+phone calls (many at once through Twilio's webhook and relay socket, beside chat at the same load), and
+analytics (usage queries on the rollups beside the same answers from the charges, and streamed exports).
 
 Everything runs on its own broker, database, workers and gateway on free ports in a temporary directory,
 so a `make run` on the same machine is never touched. Progress goes to stderr, the report to stdout.
@@ -24,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from infra.bench import baseline, chat, checks, voice
+from infra.bench import analytics, baseline, chat, checks, voice
 from infra.bench import load as bench_load
 from infra.bench.options import BenchOptions
 from infra.bench.profile import Profiler, has_py_spy
@@ -60,6 +61,9 @@ def command(args: argparse.Namespace, settings: Settings) -> int:
         )
     else:
         sys.stdout.write(render(report))
+    if report.get("analytics", {}).get("mismatches"):
+        print("revos: the analytics rollups answered differently from the charges", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -110,6 +114,8 @@ async def run(options: BenchOptions) -> dict[str, Any]:
             report["chat"] = await chat.run(stack, tenant, options, progress)
         if options.runs_voice:
             report["voice"] = await voice.run(stack, tenant, options, progress)
+        if options.runs_analytics:
+            report["analytics"] = await analytics.run(stack, options, progress)
         if options.runs_pipeline:
             progress(f"raw baseline: producing and consuming {options.events:,} records with plain aiokafka")
             assert stack.settings is not None
