@@ -34,16 +34,14 @@ FROM usage_daily WHERE tenant_id = $1 AND day BETWEEN $2 AND $3
 GROUP BY customer ORDER BY credits DESC, customer LIMIT $4
 """
 
-# The balance after the last movement (by effective time, then ledger order) before the range, and on each
-# day of it. A movement's `at` is when it takes effect (an event's own time, a grant's effective time).
-OPENING_BALANCE = """
-SELECT balance FROM ledger_entries WHERE tenant_id = $1 AND customer = $2 AND at < $3
-ORDER BY at DESC, seq DESC LIMIT 1
-"""
-CLOSING_BALANCES = """
-SELECT DISTINCT ON (day) (at AT TIME ZONE 'UTC')::date AS day, balance
+# A balance at a moment is the sum of the movements in effect by then (each ledger entry's `balance` is the
+# running sum in the order they were recorded, which is not their order in time when events come late).
+# A movement's `at` is when it takes effect: an event's own time, a grant's effective time.
+OPENING_BALANCE = "SELECT sum(amount) FROM ledger_entries WHERE tenant_id = $1 AND customer = $2 AND at < $3"
+MOVED_BY_DAY = """
+SELECT (at AT TIME ZONE 'UTC')::date AS day, sum(amount) AS moved
 FROM ledger_entries WHERE tenant_id = $1 AND customer = $2 AND at >= $3 AND at < $4
-ORDER BY day, at DESC, seq DESC
+GROUP BY day ORDER BY day
 """
 
 # An agent deleted since keeps its name for the conversations it had.
@@ -82,8 +80,12 @@ async def balance_by_day(
     start, end = _start(first), _start(last + timedelta(days=1))
     async with pool.acquire() as connection, connection.transaction(isolation="repeatable_read"):
         opening: Decimal | None = await connection.fetchval(OPENING_BALANCE, tenant_id, customer, start)
-        rows = await connection.fetch(CLOSING_BALANCES, tenant_id, customer, start, end)
-    return opening, [(r["day"], r["balance"]) for r in rows]
+        rows = await connection.fetch(MOVED_BY_DAY, tenant_id, customer, start, end)
+    closing, level = [], opening or Decimal(0)
+    for row in rows:
+        level += row["moved"]
+        closing.append((row["day"], level))
+    return opening, closing
 
 
 async def conversations_by_day(

@@ -65,7 +65,12 @@ class DailyChart:
             "x": [int(datetime.combine(d, time(), UTC).timestamp()) for d in self.days],
             "days": [d.isoformat() for d in self.days],
             "series": [
-                {"label": s.label, "others": s.others, "values": [_text(v) for v in s.values]}
+                {
+                    "label": s.label,
+                    "others": s.others,
+                    "values": [_text(v) for v in s.values],
+                    "total": format_decimal(s.total),
+                }
                 for s in self.series
             ],
         }

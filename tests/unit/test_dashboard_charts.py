@@ -37,6 +37,7 @@ def test_the_largest_keys_get_a_series_each_and_the_rest_one_summed_series() -> 
         "label": "Other customers",
         "others": True,
         "values": ["0.25", "0.625", "0"],
+        "total": "0.875",
     }
     assert chart.data()["x"][:2] == [1772323200, 1772323200 + 86400]  # UTC midnights, in seconds
 

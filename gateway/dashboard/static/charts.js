@@ -22,10 +22,25 @@
 
   function phone() { return window.innerWidth < 640; }
 
-  function exact(values, unit) {
+  // The legend: the hovered day's exact figure; with no day hovered, the range's total (or, for a level
+  // such as a balance, its last figure), so the chart reads without pointing at it.
+  function exact(series, spec) {
     return function (u, raw, seriesIdx, idx) {
-      var text = idx == null ? null : values[idx];
-      return text == null ? "–" : text + " " + unit;
+      var text = idx != null ? series.values[idx] : spec.kind === "steps" ? lastOf(series.values) : series.total;
+      return text == null ? "–" : text + " " + spec.unit;
+    };
+  }
+
+  function lastOf(values) {
+    for (var i = values.length - 1; i >= 0; i--) if (values[i] != null) return values[i];
+    return null;
+  }
+
+  function dayLegend(spec) {
+    var first = spec.days[0], last = spec.days[spec.days.length - 1];
+    return function (u, ts) {
+      if (ts != null) return isoDay(utc(ts));
+      return spec.kind === "steps" ? last + " (end of day)" : first + " to " + last + " (total)";
     };
   }
 
@@ -38,10 +53,7 @@
 
   function daily(spec, width) {
     var dense = spec.x.length > 31;
-    var series = [{
-      label: "Day (UTC)",
-      value: function (u, ts) { return ts == null ? "–" : isoDay(utc(ts)); }
-    }];
+    var series = [{ label: "Day (UTC)", value: dayLegend(spec) }];
     var data = [spec.x];
     spec.series.forEach(function (s, i) {
       var color = s.others ? OTHERS : PALETTE[i % PALETTE.length];
@@ -52,7 +64,7 @@
         dash: s.others ? [6, 4] : undefined,
         paths: spec.kind === "steps" ? uPlot.paths.stepped({ align: 1 }) : undefined,
         points: { show: !dense, size: 5, fill: color },
-        value: exact(s.values, spec.unit)
+        value: exact(s, spec)
       });
       data.push(s.values.map(function (v) { return v == null ? null : parseFloat(v); }));
     });
@@ -86,37 +98,54 @@
     };
   }
 
-  // Customers down the left, largest on top, one horizontal bar each.
+  // Customers down the left, largest on top, one horizontal bar each with its exact figure at its end.
   function bars(spec, width) {
     var n = spec.labels.length;
     var order = spec.labels.map(function (_, i) { return i; });
     var longest = Math.max.apply(null, spec.labels.map(textWidth).concat([40]));
+    var widestFigure = Math.max.apply(null, spec.values.map(textWidth).concat([10]));
     function nameRoom(u) { return Math.min(longest + 14, Math.floor(u.width * 0.4)); }
     function shorten(name, room) {
       if (textWidth(name) <= room - 14) return name;
       while (name.length > 1 && textWidth(name + "…") > room - 14) name = name.slice(0, -1);
       return name + "…";
     }
+    function figures(u) {
+      var ctx = u.ctx;
+      ctx.save();
+      ctx.font = Math.round(12 * uPlot.pxRatio) + "px system-ui, -apple-system, \"Segoe UI\", Roboto, sans-serif";
+      ctx.fillStyle = "#1d2330";
+      ctx.textBaseline = "middle";
+      spec.values.forEach(function (text, i) {
+        var x = u.valToPos(parseFloat(text), "y", true) + 6 * uPlot.pxRatio;
+        ctx.fillText(text, x, u.valToPos(i, "x", true));
+      });
+      ctx.restore();
+    }
     return {
       opts: {
         width: width,
         height: 70 + n * 32,
         series: [
-          { label: "Customer", value: function (u, v, s, idx) { return idx == null ? "–" : spec.labels[idx]; } },
+          { label: "Customer" },
           {
             label: "Credits burned",
             stroke: PALETTE[0],
             fill: PALETTE[0],
             paths: uPlot.paths.bars({ size: [0.65, 26] }),
-            points: { show: false },
-            value: exact(spec.values, spec.unit)
+            points: { show: false }
           }
         ],
         scales: {
           x: { time: false, ori: 1, dir: -1, range: [-0.5, n - 0.5] },
           y: {
             ori: 0, dir: 1,
-            range: function (u, min, max) { return [0, max > 0 ? max * 1.08 : 1]; }
+            // Room right of the longest bar for its figure.
+            range: function (u, min, max) {
+              var plot = Math.max(120, u.width - nameRoom(u) - 24);
+              var spare = Math.min(0.6, (widestFigure + 14) / plot);
+              return [0, (max > 0 ? max : 1) / (1 - spare)];
+            }
           }
         },
         axes: [
@@ -131,8 +160,9 @@
           },
           { scale: "y", side: 2, label: spec.unit, labelFont: LABEL_FONT, font: FONT, labelSize: 22, space: 70 }
         ],
-        cursor: { points: { show: false } },
-        legend: { live: true }
+        cursor: { show: false },
+        legend: { show: false },
+        hooks: { draw: [figures] }
       },
       data: [order, spec.values.map(parseFloat)]
     };
