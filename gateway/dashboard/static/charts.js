@@ -37,10 +37,10 @@
   }
 
   function dayLegend(spec) {
-    var first = spec.days[0], last = spec.days[spec.days.length - 1];
+    var first = shortDay(utc(spec.x[0])), last = shortDay(utc(spec.x[spec.x.length - 1]));
     return function (u, ts) {
       if (ts != null) return isoDay(utc(ts));
-      return spec.kind === "steps" ? last + " (end of day)" : first + " to " + last + " (total)";
+      return spec.kind === "steps" ? last + ", end of day" : first + " – " + last + ", total";
     };
   }
 
@@ -52,7 +52,6 @@
   }
 
   function daily(spec, width) {
-    var dense = spec.x.length > 31;
     var series = [{ label: "Day (UTC)", value: dayLegend(spec) }];
     var data = [spec.x];
     spec.series.forEach(function (s, i) {
@@ -63,7 +62,7 @@
         width: 2,
         dash: s.others ? [6, 4] : undefined,
         paths: spec.kind === "steps" ? uPlot.paths.stepped({ align: 1 }) : undefined,
-        points: { show: !dense, size: 5, fill: color },
+        points: { size: 5, fill: color, space: 14 },  // shown while days are far enough apart
         value: exact(s, spec)
       });
       data.push(s.values.map(function (v) { return v == null ? null : parseFloat(v); }));
@@ -115,6 +114,7 @@
       ctx.save();
       ctx.font = Math.round(12 * uPlot.pxRatio) + "px system-ui, -apple-system, \"Segoe UI\", Roboto, sans-serif";
       ctx.fillStyle = "#1d2330";
+      ctx.textAlign = "left";
       ctx.textBaseline = "middle";
       spec.values.forEach(function (text, i) {
         var x = u.valToPos(parseFloat(text), "y", true) + 6 * uPlot.pxRatio;
