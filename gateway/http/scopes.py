@@ -62,6 +62,7 @@ ROUTE_SCOPES: dict[tuple[str, str], str] = {
     ("/dashboard/static/{name}", "GET"): DASHBOARD,
     ("/dashboard/customers", "GET"): DASHBOARD,
     ("/dashboard/customers/{customer}", "GET"): DASHBOARD,
+    ("/dashboard/usage", "GET"): DASHBOARD,
     ("/v1/events", "POST"): INGEST,
     ("/v1/check", "POST"): INGEST,
     ("/v1/holds/{hold_id}", "DELETE"): INGEST,
