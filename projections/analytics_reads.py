@@ -31,7 +31,8 @@ CREDITS_BY_DAY: dict[Dimension, str] = {
 TOP_CUSTOMERS = """
 SELECT customer, sum(credits) AS credits, sum(events)::bigint AS events
 FROM usage_daily WHERE tenant_id = $1 AND day BETWEEN $2 AND $3
-GROUP BY customer ORDER BY credits DESC, customer LIMIT $4
+GROUP BY customer HAVING sum(events) > 0  -- a customer whose usage was all voided burned nothing
+ORDER BY credits DESC, customer LIMIT $4
 """
 
 # A balance at a moment is the sum of the movements in effect by then (each ledger entry's `balance` is the

@@ -201,7 +201,9 @@ async def test_the_numbers_tables_equal_the_charges_ledger_and_conversations(sta
         detail = await api.get("/dashboard/customers/cust-1")
         shown = [r["Balance"] for r in numbers(detail, "balance")]
         assert len(shown) == 30 and [figure(b) for b in shown[-7:]] == expected
-        assert shown[:19] == ["\N{EN DASH}"] * 19  # before the grant took effect, ten days ago, there was no balance
+        assert (
+            shown[:19] == ["\N{EN DASH}"] * 19
+        )  # before the grant took effect, ten days ago, there was no balance
 
         # Another tenant sees none of it: its page is empty, and this tenant's customer is unknown there.
         async with owner(stack, "usage-other@example.com") as other:

@@ -29,6 +29,7 @@ from pipeline.records import (
     UsageCorrected,
     UsageRecorded,
 )
+from projections import analytics_reads
 from projections.analytics import ensure_login, product_metrics
 from projections.db import create_pool, migrate, migrations
 
@@ -400,3 +401,12 @@ async def test_product_metrics_count_activation_time_to_first_value_and_chat_err
     assert isinstance(ttfv, dict) and ttfv["tenants_live"] == 2
     assert 2 * 86400 - 60 < ttfv["median"] < 2 * 86400 + 60  # signed up two days before the live chat
     assert metrics["chat_errors_7d"] == {"answers": 3, "errors": 2, "error_rate": 0.6667}
+
+
+async def test_top_customers_leave_out_a_customer_whose_usage_was_all_voided(pool: asyncpg.Pool) -> None:
+    await pool.execute(
+        """INSERT INTO usage_daily VALUES ('t', 'kept', 'tokens', '2026-11-02', 2, 10, 4, 0),
+                                          ('t', 'voided', 'tokens', '2026-11-02', 0, 0, 0, 0)"""
+    )
+    day = datetime(2026, 11, 2, tzinfo=UTC).date()
+    assert await analytics_reads.top_customers(pool, "t", day, day, limit=5) == [("kept", Decimal(4), 2)]
