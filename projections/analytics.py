@@ -18,6 +18,7 @@ _SETTINGS = (
     "default_transaction_read_only = on",
     "search_path = analytics",
     "statement_timeout = '5min'",
+    "timezone = 'UTC'",  # the rollups' buckets: current_date and date_trunc agree with day and hour
 )
 
 
