@@ -12,9 +12,9 @@ from pipeline.billing.usage_query import PROPERTY, ROLLUP, UsageQuery
 
 # The property names some rule of the tenant's burn tables matches on: the only ones queries may use.
 FILTERABLE = """
-SELECT DISTINCT name FROM burn_table_versions v, jsonb_array_elements(v.rules) AS r(rule),
-     jsonb_object_keys(COALESCE(r.rule -> 'match', '{}')) AS k(name)
-WHERE v.tenant_id = $1 ORDER BY name
+SELECT DISTINCT k.property FROM burn_table_versions v, jsonb_array_elements(v.rules) AS r(rule),
+     jsonb_object_keys(COALESCE(r.rule -> 'match', '{}')) AS k(property)
+WHERE v.tenant_id = $1 ORDER BY k.property
 """
 
 _TOTALS = "sum(events)::bigint, sum(quantity), sum(credits), sum(cost)"
@@ -22,7 +22,7 @@ _CHARGE_TOTALS = "count(*), sum(quantity), sum(credits), sum(COALESCE(cost, 0))"
 
 
 async def filterable(pool: asyncpg.Pool, tenant_id: str) -> list[str]:
-    return [r["name"] for r in await pool.fetch(FILTERABLE, tenant_id)]
+    return [r["property"] for r in await pool.fetch(FILTERABLE, tenant_id)]
 
 
 class _Sql:
