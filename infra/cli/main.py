@@ -80,7 +80,7 @@ def _gateway(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from infra.cli import admin, audit, dead_letters, logs, users
+    from infra.cli import admin, audit, dead_letters, logs, sql, users
 
     parser = argparse.ArgumentParser(prog="revos", description=__doc__)
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
@@ -100,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_commands(sub)
     users.add_commands(sub)
     logs.add_commands(sub)
+    sql.add_commands(sub)
     try:
         from infra.cli import stack
     except ImportError:  # pragma: no cover - infra is part of the same distribution

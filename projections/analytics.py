@@ -1,0 +1,59 @@
+"""Analyst logins: read-only PostgreSQL roles that see the `analytics` views, limited to one tenant (or all).
+
+A login is a member of `revos_analyst` (USAGE on the schema, SELECT on its views, nothing else) and is
+registered in `analyst_logins` with its tenant; the views' row-level security reads that registration
+(migration 031). Roles belong to the cluster, so a login's name carries a digest of the database's name
+too: the same tenant in two databases of one cluster gets two logins.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+import asyncpg
+
+ANALYST_ROLE = "revos_analyst"
+_SETTINGS = (
+    "default_transaction_read_only = on",
+    "search_path = analytics",
+    "statement_timeout = '5min'",
+)
+
+
+def login_name(database: str, tenant_id: str | None) -> str:
+    """The login's role name: stable for a database and tenant, and a valid identifier for any tenant id."""
+    digest = hashlib.sha256(f"{database}\0{tenant_id or ''}".encode()).hexdigest()[:20]
+    return f"revos_analyst_{'all' if tenant_id is None else 't'}_{digest}"
+
+
+async def ensure_login(
+    conn: asyncpg.Connection, tenant_id: str | None, *, password: bool = False
+) -> tuple[str, str | None]:
+    """Make (or keep) the analyst login of `tenant_id` (None: every tenant) and register it.
+
+    With `password`, the login gets a new random password, returned; the previous one stops working.
+    Without, it keeps whatever it had (a session can then take the role with SET ROLE)."""
+    database = await conn.fetchval("SELECT current_database()")
+    role = login_name(database, tenant_id)
+    async with conn.transaction():
+        exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role)
+        if not exists:
+            try:
+                async with conn.transaction():
+                    await conn.execute(f'CREATE ROLE "{role}" LOGIN IN ROLE {ANALYST_ROLE}')
+            except asyncpg.DuplicateObjectError:
+                pass  # made meanwhile by another session
+        for setting in _SETTINGS:
+            await conn.execute(f'ALTER ROLE "{role}" SET {setting}')
+        await conn.execute(
+            "INSERT INTO analyst_logins (role_name, tenant_id) VALUES ($1, $2) "
+            "ON CONFLICT (role_name) DO UPDATE SET tenant_id = EXCLUDED.tenant_id",
+            role,
+            tenant_id,
+        )
+        secret = None
+        if password:
+            secret = secrets.token_hex(24)  # hex: nothing to escape in the statement
+            await conn.execute(f"ALTER ROLE \"{role}\" PASSWORD '{secret}'")
+    return role, secret
