@@ -30,20 +30,20 @@ ORDER BY customer, seq
 
 QUERIES = {"charges": (CHARGES, CHARGES_COLUMNS), "ledger": (LEDGER, LEDGER_COLUMNS)}
 
-# A usage row is in the range when its window starts in it.
+# A usage row is in the range when its window starts in it; rows whose usage was all voided are left out.
 USAGE_COLUMNS = ("start", "customer", "type", "events", "quantity", "credits", "cost")
 USAGE = {
     "hour": """
 SELECT hour AS start, customer, type, events, quantity, credits, cost FROM usage_hourly
 WHERE tenant_id = $1 AND ($2::timestamptz IS NULL OR hour >= $2)
-  AND ($3::timestamptz IS NULL OR hour < $3) AND ($4::text IS NULL OR customer = $4)
+  AND ($3::timestamptz IS NULL OR hour < $3) AND ($4::text IS NULL OR customer = $4) AND events > 0
 ORDER BY hour, customer, type
 """,
     "day": """
 SELECT day::timestamp AT TIME ZONE 'UTC' AS start, customer, type, events, quantity, credits, cost
 FROM usage_daily
 WHERE tenant_id = $1 AND ($2::date IS NULL OR day >= $2)
-  AND ($3::date IS NULL OR day < $3) AND ($4::text IS NULL OR customer = $4)
+  AND ($3::date IS NULL OR day < $3) AND ($4::text IS NULL OR customer = $4) AND events > 0
 ORDER BY day, customer, type
 """,
 }

@@ -66,10 +66,11 @@ def statement(tenant_id: str, query: UsageQuery, limit: int) -> tuple[str, list[
     for name, values in query.properties:
         conditions.append(f"properties ->> {sql.param(name)} = ANY({sql.param(list(values))}::text[])")
     totals = _TOTALS if query.source == ROLLUP else _CHARGE_TOTALS
+    having = "HAVING sum(events) > 0" if query.source == ROLLUP else ""  # a bucket all voided stays, at 0
     keys = ", ".join(str(i) for i in range(1, len(groups) + 2))
     text = (
         f"SELECT {', '.join([bucket, *groups])}, {totals} FROM {table} WHERE {' AND '.join(conditions)} "
-        f"GROUP BY {keys} ORDER BY {keys} LIMIT {sql.param(limit)}"
+        f"GROUP BY {keys} {having} ORDER BY {keys} LIMIT {sql.param(limit)}"
     )
     return text, sql.args
 
