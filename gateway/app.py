@@ -22,7 +22,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from gateway.admin import audit, dead_letters, keys, webhooks
 from gateway.assistants import agents, conversations, sightings, tools
-from gateway.billing import burn_tables, corrections, credits, customers, entitlements, usage
+from gateway.billing import analytics, burn_tables, corrections, credits, customers, entitlements, usage
 from gateway.chat import client_errors, pages, socket, widget
 from gateway.chat.providers import provider_from_settings
 from gateway.chat.runtime import chat_runtime
@@ -205,6 +205,10 @@ ROUTES: list[BaseRoute] = [
     Route("/v1/customers/{customer}/grants/{grant_id}/void", credits.post_grant_void, methods=["POST"]),
     Route("/v1/customers/{customer}/ledger", credits.get_ledger, methods=["GET"]),
     Route("/v1/customers/{customer}/alerts", credits.get_alerts, methods=["GET"]),
+    Route("/v1/usage", analytics.get_usage, methods=["GET"]),
+    Route("/v1/usage/export", analytics.export_usage, methods=["GET"]),
+    Route("/v1/charges/export", analytics.export_charges, methods=["GET"]),
+    Route("/v1/ledger/export", analytics.export_ledger, methods=["GET"]),
     Route("/v1/events/{event_id:path}/void", corrections.void_event, methods=["POST"]),
     Route("/v1/events/{event_id:path}/amend", corrections.amend_event, methods=["POST"]),
     Route("/v1/widget/sessions", widget.post_session, methods=["POST", "OPTIONS"]),

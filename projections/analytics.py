@@ -20,6 +20,7 @@ _SETTINGS = (
     "default_transaction_read_only = on",
     "search_path = analytics",
     "statement_timeout = '5min'",
+    "timezone = 'UTC'",  # the rollups' buckets: current_date and date_trunc agree with day and hour
 )
 
 
@@ -66,3 +67,44 @@ async def ensure_login(
             secret = secrets.token_hex(24)  # hex: nothing to escape in the statement
             await conn.execute(f"ALTER ROLE \"{role}\" PASSWORD '{secret}'")
     return role, secret
+
+
+PRODUCT_METRICS = """
+SELECT
+    (SELECT count(*) FROM analytics.tenant_activation) AS tenants,
+    (SELECT count(*) FILTER (WHERE activated) FROM analytics.tenant_activation) AS activated,
+    (SELECT count(time_to_first_value) FROM analytics.tenant_activation) AS live,
+    (SELECT extract(epoch FROM percentile_cont(0.5) WITHIN GROUP (ORDER BY time_to_first_value))
+     FROM analytics.tenant_activation) AS ttfv_median,
+    (SELECT extract(epoch FROM percentile_cont(0.9) WITHIN GROUP (ORDER BY time_to_first_value))
+     FROM analytics.tenant_activation) AS ttfv_p90,
+    (SELECT COALESCE(sum(answers), 0) FROM analytics.chat_errors_daily WHERE day > current_date - 7) AS answers,
+    (SELECT COALESCE(sum(errors), 0) FROM analytics.chat_errors_daily WHERE day > current_date - 7) AS errors
+"""
+
+
+def _share(part: int, whole: int) -> float | None:
+    return None if whole == 0 else round(part / whole, 4)
+
+
+async def product_metrics(conn: asyncpg.Connection) -> dict[str, object]:
+    """The chat launch plan's figures over every tenant: activation (an agent and a conversation), time
+    to first value (sign-up to the first conversation on a live site) and the chat error rate of the last
+    7 UTC days (answers that failed, or that no model could give)."""
+    r = await conn.fetchrow(PRODUCT_METRICS)
+    assert r is not None  # one row of aggregates, always
+    return {
+        "tenants": r["tenants"],
+        "activated": r["activated"],
+        "activation_rate": _share(r["activated"], r["tenants"]),
+        "time_to_first_value_seconds": {
+            "tenants_live": r["live"],
+            "median": None if r["ttfv_median"] is None else round(float(r["ttfv_median"]), 1),
+            "p90": None if r["ttfv_p90"] is None else round(float(r["ttfv_p90"]), 1),
+        },
+        "chat_errors_7d": {
+            "answers": int(r["answers"]),
+            "errors": int(r["errors"]),
+            "error_rate": _share(int(r["errors"]), int(r["answers"])),
+        },
+    }

@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, Route
 
 from gateway.billing import credits, entitlements
 from gateway.billing import customers as customers_api
-from gateway.dashboard import views
+from gateway.dashboard import usage, views
 from gateway.http import paging
 from gateway.http.errors import ApiError
 from gateway.services import services
@@ -133,8 +133,11 @@ async def customer_page(request: Request, session: LoginSession) -> Response:
     assert settings is not None  # the customer's row exists
     granted = await reads.grants(svc.pool, tenant_id, name)
     listed = await reads.entitlements(svc.pool, tenant_id, name, periods=entitlements.periods(now))
+    first, last = usage.window(usage.DEFAULT_RANGE)
     context = {
         "customer": name,
+        "balance_chart": await usage.balance_chart(svc.pool, tenant_id, name, first, last),
+        "chart_days": usage.DEFAULT_RANGE,
         "api": f"/v1/customers/{views.segment(name)}",  # where the page's forms send their writes
         "account": await reads.balance(svc.pool, tenant_id, name, now),
         "now": now,

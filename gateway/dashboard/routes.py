@@ -16,6 +16,7 @@ from gateway.dashboard import (
     home,
     keys,
     tools,
+    usage,
     views,
 )
 
@@ -39,4 +40,5 @@ ROUTES: list[BaseRoute] = [
     *dead_letters.ROUTES,
     Route("/dashboard/static/{name}", views.static_file, methods=["GET"]),
     *customers.ROUTES,
+    *usage.ROUTES,
 ]

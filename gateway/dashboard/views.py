@@ -43,6 +43,11 @@ STATIC = {
     "agent-preview.js": "text/javascript; charset=utf-8",
     "customers.js": "text/javascript; charset=utf-8",
     "previews.js": "text/javascript; charset=utf-8",
+    "charts.js": "text/javascript; charset=utf-8",
+    # uPlot (MIT, from npm, unmodified): the usage page's chart library, with its licence.
+    "uPlot.iife.min.js": "text/javascript; charset=utf-8",
+    "uPlot.min.css": "text/css; charset=utf-8",
+    "uPlot.LICENSE": "text/plain; charset=utf-8",
 }
 
 

@@ -1,5 +1,5 @@
-"""Streamed exports (CSV or a JSON array, page by page: memory stays flat however long the range) and
-the `since`/`until` range every listing and export takes."""
+"""Streamed exports (CSV, a JSON array or JSON lines, page by page: memory stays flat however long the
+range) and the `since`/`until` range every listing and export takes."""
 
 from __future__ import annotations
 
@@ -7,19 +7,23 @@ import csv
 import io
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
+import asyncpg
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from gateway.http.errors import ApiError
 from gateway.http.responses import dumps
+from pipeline.money import format_decimal
 
 Pages = AsyncIterator[list[dict[str, Any]]]
 
 # Cells a spreadsheet would evaluate as a formula (OWASP's list for CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-FORMATS = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
+FORMATS = {"csv": "text/csv; charset=utf-8", "json": "application/json", "jsonl": "application/jsonl"}
+PAGE_ROWS = 1000  # rows a cursor fetches at a time: one body chunk each
 
 
 def _time(request: Request, name: str) -> datetime | None:
@@ -46,16 +50,20 @@ def time_range(request: Request) -> tuple[datetime | None, datetime | None]:
 def export_format(request: Request) -> str:
     fmt = request.query_params.get("format", "json")
     if fmt not in FORMATS:
-        raise ApiError(400, "invalid_format", "format must be csv or json")
+        raise ApiError(400, "invalid_format", "format must be csv, json or jsonl")
     return fmt
 
 
 def _cell(value: Any) -> Any:
-    """A CSV cell: empty for NULL, times exactly as the JSON export writes them."""
+    """A CSV cell: empty for NULL; times, decimals and JSON values exactly as the JSON export writes them."""
     if value is None:
         return ""
     if isinstance(value, datetime):
         return dumps(value)[1:-1].decode()
+    if isinstance(value, Decimal):
+        return format_decimal(value)
+    if isinstance(value, dict | list):
+        return dumps(value).decode()  # starts with { or [: never a formula
     if isinstance(value, str) and value.startswith(FORMULA_STARTS):
         # Visitors and callers write these: a leading quote keeps a spreadsheet from running one as a formula.
         return "'" + value
@@ -83,9 +91,46 @@ async def _json_array(pages: Pages, columns: Sequence[str]) -> AsyncIterator[byt
     yield b"]"
 
 
+async def _json_lines(pages: Pages, columns: Sequence[str]) -> AsyncIterator[bytes]:
+    async for page in pages:
+        yield b"".join(dumps({c: row[c] for c in columns}) + b"\n" for row in page)
+
+
+_WRITERS = {"csv": _csv, "json": _json_array, "jsonl": _json_lines}
+
+
+async def cursor_pages(pool: asyncpg.Pool, query: str, *args: Any) -> Pages:
+    """The query's rows page by page through a server-side cursor, in one read-only snapshot.
+
+    The first page is read before this returns, so a query that fails (or a busy pool) is answered as an
+    error rather than a cut-off body; the connection is held until the last page is sent.
+    """
+
+    async def pages() -> Pages:
+        async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            cursor = await conn.cursor(query, *args)
+            yield [dict(r) for r in await cursor.fetch(PAGE_ROWS)]
+            while rows := await cursor.fetch(PAGE_ROWS):
+                yield [dict(r) for r in rows]
+
+    stream = pages()
+    first = await anext(stream)
+
+    async def primed() -> Pages:
+        try:
+            if first:
+                yield first
+            async for page in stream:
+                yield page
+        finally:
+            await stream.aclose()
+
+    return primed()
+
+
 def streamed(pages: Pages, columns: Sequence[str], fmt: str, name: str) -> Response:
     """The pages' rows (only `columns`) as an attachment `<name>.<fmt>`."""
-    body = _csv(pages, columns) if fmt == "csv" else _json_array(pages, columns)
+    body = _WRITERS[fmt](pages, columns)
     return StreamingResponse(
         body, media_type=FORMATS[fmt], headers={"Content-Disposition": f'attachment; filename="{name}.{fmt}"'}
     )

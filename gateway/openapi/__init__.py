@@ -8,6 +8,7 @@ from typing import Any
 from gateway.http.scopes import ROUTE_SCOPES
 from gateway.openapi import (
     agents,
+    analytics,
     audit,
     burn_tables,
     client_errors,
@@ -48,6 +49,7 @@ OPENAPI: dict[str, Any] = {
             **customers.SCHEMAS,
             **entitlements.SCHEMAS,
             **credits.SCHEMAS,
+            **analytics.SCHEMAS,
             **corrections.SCHEMAS,
             **agents.SCHEMAS,
             **conversations.SCHEMAS,
@@ -67,6 +69,7 @@ OPENAPI: dict[str, Any] = {
         **dead_letters.PATHS,
         **keys.PATHS,
         **credits.PATHS,
+        **analytics.PATHS,
         **corrections.PATHS,
         **agents.PATHS,
         **conversations.PATHS,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.openapi.fragments import _ERROR, _PAGE, _TIME, _json, _op, _ref
+from gateway.openapi.fragments import _ERROR, _EXPORT_CONTENT, _EXPORT_FORMAT, _PAGE, _TIME, _json, _op, _ref
 
 _CHAT_FILTERS = [
     {"name": "agent_id", "in": "query", "schema": {"type": "string"}},
@@ -69,19 +69,16 @@ PATHS: dict[str, Any] = {
     "/v1/conversations/export": {
         "get": _op(
             "Every message whose time is in [since, until), oldest first, streamed as CSV (with a header "
-            "row) or a JSON array",
+            "row), a JSON array or JSON lines",
             {
                 "200": {
                     "description": "conversation_id, seq, role, status, content, model, input_tokens, "
                     "output_tokens, occurred_at, agent_id per message",
-                    "content": {
-                        "text/csv": {"schema": {"type": "string"}},
-                        "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
-                    },
+                    "content": _EXPORT_CONTENT,
                 }
             },
             parameters=[
-                {"name": "format", "in": "query", "schema": {"enum": ["csv", "json"], "default": "json"}},
+                _EXPORT_FORMAT,
                 *_CHAT_FILTERS,
             ],
         )

@@ -62,3 +62,15 @@ _PAGE = [
     {"name": "cursor", "in": "query", "schema": {"type": "string"}},
 ]
 _OPTIONAL_VOID = {"required": False, "content": {"application/json": {"schema": _ref("VoidRequest")}}}
+
+# The exports' `format` and their bodies (gateway/http/exports.py).
+_EXPORT_FORMAT = {
+    "name": "format",
+    "in": "query",
+    "schema": {"enum": ["csv", "json", "jsonl"], "default": "json"},
+}
+_EXPORT_CONTENT = {
+    "text/csv": {"schema": {"type": "string"}},
+    "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+    "application/jsonl": {"schema": {"type": "string"}, "description": "one JSON object per line"},
+}

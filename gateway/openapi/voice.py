@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.openapi.fragments import _ERROR, _PAGE, _TIME, _errors, _json, _op, _ref
+from gateway.openapi.fragments import (
+    _ERROR,
+    _EXPORT_CONTENT,
+    _EXPORT_FORMAT,
+    _PAGE,
+    _TIME,
+    _errors,
+    _json,
+    _op,
+    _ref,
+)
 from pipeline.voice import calls
 from pipeline.voice.config import MAX_CALL_SECONDS, MIN_CALL_SECONDS, TRANSCRIPTION_PROVIDERS, TTS_PROVIDERS
 
@@ -225,19 +235,16 @@ PATHS: dict[str, Any] = {
     },
     "/v1/calls/export": {
         "get": _op(
-            "The calls the filters select, newest first, streamed as CSV (with a header row) or a JSON array",
+            "The calls the filters select, newest first, streamed as CSV (with a header row), a JSON array or JSON lines",
             {
                 "200": {
                     "description": "call_sid, agent_id, from_number, to_number, state, started_at, answered_at, "
                     "ended_at, duration_seconds, end_reason, end_detail, conversation_id per call",
-                    "content": {
-                        "text/csv": {"schema": {"type": "string"}},
-                        "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
-                    },
+                    "content": _EXPORT_CONTENT,
                 }
             },
             parameters=[
-                {"name": "format", "in": "query", "schema": {"enum": ["csv", "json"], "default": "json"}},
+                _EXPORT_FORMAT,
                 *_CALL_FILTERS,
             ],
         )

@@ -119,6 +119,7 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
     described["delivery"] = asyncio.run(_delivery(settings))
     described["voice"] = asyncio.run(_voice(settings))
     described["workers"] = asyncio.run(_worker_errors(settings))
+    described["product"] = asyncio.run(_product(settings))
     print(json.dumps(described, indent=2))
     return 0
 
@@ -140,6 +141,24 @@ async def _worker_errors(settings: Settings) -> dict[str, Any]:
     from infra.worker_errors import worker_error_rates
 
     return await worker_error_rates(settings.worker_metrics_port, settings.workers)
+
+
+async def _product(settings: Settings) -> dict[str, Any]:
+    """Activation, time to first value and the chat error rate over every tenant (projections/analytics.py)."""
+    import asyncpg  # local: status must work without a database
+
+    from projections.analytics import product_metrics
+
+    try:
+        conn = await asyncio.wait_for(asyncpg.connect(settings.dsn), 5)
+    except Exception as exc:  # a stopped stack is a normal answer here, not an error
+        return {"reachable": False, "error": type(exc).__name__}
+    try:
+        return await product_metrics(conn)
+    except (asyncpg.UndefinedTableError, asyncpg.InvalidSchemaNameError):  # no schema yet
+        return {"reachable": True, "tenants": 0}
+    finally:
+        await conn.close()
 
 
 async def _voice(settings: Settings) -> dict[str, Any]:

@@ -20,6 +20,7 @@ SIGNED_IN = [
     "/dashboard/conversations",
     "/dashboard/calls",
     "/dashboard/customers",
+    "/dashboard/usage",
     "/dashboard/burn-tables",
     "/dashboard/dead-letters",
     "/dashboard/keys",

@@ -18,6 +18,7 @@ EMPTY = {
     "/dashboard/agents": "No agents yet — create your first from a template",
     "/dashboard/conversations": "No conversations yet",
     "/dashboard/customers": "No customers yet",
+    "/dashboard/usage": "No usage in this range — send your first event:",
     "/dashboard/burn-tables": "No burn tables yet",
     "/dashboard/dead-letters": "No rejected events — everything you sent was accepted",
     "/dashboard/keys": "No API keys yet",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -49,3 +50,31 @@ def csrf_of(page: httpx.Response) -> str:
     found = re.search(r'data-csrf="([^"]+)"', page.text)
     assert found, page.text[:300]
     return found.group(1)
+
+
+USAGE_CUSTOMERS = [f"cust-{i}" for i in range(1, 8)]  # seven: the five largest get lines, two are "others"
+
+
+def past_usage(now: datetime) -> list[dict[str, Any]]:
+    """Seven customers' tokens over the last five days (with gaps), and searches of one of them."""
+    events: list[dict[str, Any]] = []
+    for back in range(5):
+        at = (now - timedelta(days=back, minutes=5)).isoformat()
+        for i, customer in enumerate(USAGE_CUSTOMERS, start=1):
+            if (i + back) % 3 == 0:
+                continue
+            quantity = str(1000 * i + 7 * back)
+            events.append({"id": f"t-{i}-{back}", "customer": customer, "type": "llm.tokens",
+                           "timestamp": at, "quantity": quantity})  # fmt: skip
+        events.append({"id": f"s-{back}", "customer": "cust-1", "type": "search", "timestamp": at,
+                       "quantity": str(back + 1)})  # fmt: skip
+    return events
+
+
+def past_prices(now: datetime) -> dict[str, Any]:
+    """A default burn table for `past_usage`, in force from before its first event."""
+    return {
+        "effective_at": (now - timedelta(days=20)).isoformat(),
+        "rules": [{"type": "llm.tokens", "credits_per_unit": "0.001"},
+                  {"type": "search", "credits_per_unit": "0.25"}],
+    }  # fmt: skip

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from decimal import Decimal
 
 import asyncpg
@@ -72,6 +73,11 @@ async def test_revos_sql_shows_one_tenant_its_own_usage_and_nothing_of_another(s
         raise AssertionError("the old password still works")
     except asyncpg.InvalidPasswordError:
         pass
+
+    status = stack.cli("infra", "status")
+    assert status.returncode == 0, status.stderr
+    product = json.loads(status.stdout)["product"]
+    assert (product["tenants"], product["activated"], product["activation_rate"]) == (2, 0, 0.0)
 
     refused = stack.cli("sql", "--tenant", "ten_nope", "-c", "SELECT 1")
     assert refused.returncode != 0 and "no tenant 'ten_nope'" in refused.stderr

@@ -29,7 +29,8 @@ from pipeline.records import (
     UsageCorrected,
     UsageRecorded,
 )
-from projections.analytics import ensure_login, rollup_backfill
+from projections import analytics_reads
+from projections.analytics import ensure_login, product_metrics, rollup_backfill
 from projections.db import create_pool, migrate
 
 codec = default_codec()
@@ -374,3 +375,34 @@ async def test_an_analyst_role_without_a_registered_tenant_reads_nothing(
             await stray.close()
     finally:
         await pool.execute(f"DROP ROLE {role}")
+
+
+async def test_product_metrics_count_activation_time_to_first_value_and_chat_errors(
+    pool: asyncpg.Pool,
+) -> None:
+    await seed(pool, "ten_a", "ten_b")
+    await pool.execute(
+        "INSERT INTO tenants (tenant_id, name, created_at, created_by) VALUES ('ten_new', 'n', now(), 'test')"
+    )
+    await pool.execute(  # one good answer of ten_b, yesterday; one failed answer of ten_b, 8 days ago
+        """INSERT INTO chat_messages (tenant_id, conversation_id, seq, message_id, agent_id, role, content, status,
+                                      occurred_at)
+           VALUES ('ten_b', 'v1', 3, 'm3', 'a1-ten_b', 'assistant', 'ok', 'complete', now() - interval '1 day'),
+                  ('ten_b', 'v1', 4, 'm4', 'a1-ten_b', 'assistant', '', 'unavailable', now() - interval '8 days')"""
+    )
+    async with pool.acquire() as conn:
+        metrics = await product_metrics(conn)
+    assert metrics["tenants"] == 3 and metrics["activated"] == 2 and metrics["activation_rate"] == 0.6667
+    ttfv = metrics["time_to_first_value_seconds"]
+    assert isinstance(ttfv, dict) and ttfv["tenants_live"] == 2
+    assert 2 * 86400 - 60 < ttfv["median"] < 2 * 86400 + 60  # signed up two days before the live chat
+    assert metrics["chat_errors_7d"] == {"answers": 3, "errors": 2, "error_rate": 0.6667}
+
+
+async def test_top_customers_leave_out_a_customer_whose_usage_was_all_voided(pool: asyncpg.Pool) -> None:
+    await pool.execute(
+        """INSERT INTO usage_daily VALUES ('t', 'kept', 'tokens', '2026-11-02', 2, 10, 4, 0),
+                                          ('t', 'voided', 'tokens', '2026-11-02', 0, 0, 0, 0)"""
+    )
+    day = datetime(2026, 11, 2, tzinfo=UTC).date()
+    assert await analytics_reads.top_customers(pool, "t", day, day, limit=5) == [("kept", Decimal(4), 2)]

@@ -197,9 +197,10 @@ class AsyncKafkaTransport:
         """Produce `record` (in halves, down to single events, while the producer finds it too large)."""
         for encoded, value in self._encode(record, now, results):
             try:
-                future = await producer.send(
-                    self._topic, value, key=encoded.events[0].key, partition=encoded.partition
-                )
+                # Placed by its key alone, which hashes to the group's partition: an explicit partition
+                # from stale metadata (a topic made again with fewer partitions) could name one that no
+                # longer exists, and the send would wait for it until it timed out.
+                future = await producer.send(self._topic, value, key=encoded.events[0].key)
             except RECORD_ERRORS as exc:
                 if len(encoded.events) == 1:
                     results.append(EventResult(encoded.events[0].id, False, "record_too_large", str(exc)))
