@@ -14,22 +14,29 @@ import asyncio
 import statistics
 import sys
 import time
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import asyncpg
+import httpx
 import orjson
 
+from infra.bench.analytics_export import status_kib
 from infra.bench.options import BenchOptions
 from infra.bench.stack import BenchStack
 from infra.errors import InfraError
 from projections.analytics import ensure_login, rollup_backfill
+from projections.db import create_pool
+
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
 
 DAYS = 90
 WARMUP_RUNS = 3
+SAMPLE_EVERY = 0.05  # seconds between samples of the gateway's memory during an export
 OTHER_TENANT_SHARE = 10  # the second tenant gets 1/10 as many charges, over the same customer names
 
 # One tenant's charges over `$3` customers and the 90 days before `$4`: customers drawn with a skew (the
@@ -95,6 +102,7 @@ GROUP BY type ORDER BY type
 """
 
 Progress = Callable[[str], None]
+Answer = list[tuple[Any, ...]]
 
 
 async def run(stack: BenchStack, options: BenchOptions, progress: Progress) -> dict[str, Any]:
@@ -122,15 +130,19 @@ async def run(stack: BenchStack, options: BenchOptions, progress: Progress) -> d
             **report["seeding"]["seconds"]
         )
     )
+    # As the gateway connects (projections.db.create_pool: a custom plan for every call).
+    app = await create_pool(stack.settings.dsn, max_size=2)
     analyst = await _analyst(stack, tenant["tenant_id"])
     try:
-        report["queries"] = await _queries(stack.db, analyst, tenant["tenant_id"], end, options, progress)
+        async with stack.client(tenant["api_key"]) as api:
+            report["queries"] = await _queries(app, analyst, api, tenant["tenant_id"], end, options, progress)
     finally:
         await analyst.close()
+        await app.close()
     report["mismatches"] = [q["name"] for q in report["queries"] if not q["equal"]]
     for name in report["mismatches"]:
-        progress(f"  ERROR: {name}: the rollups' answer differs from the charges'")
-    report["export"] = await _exports(stack, tenant["tenant_id"], total, progress)
+        progress(f"  ERROR: {name}: the answers differ from the charges' (see the report)")
+    report["export"] = await _exports(stack, tenant, end, progress)
     return report
 
 
@@ -173,12 +185,15 @@ async def _analyst(stack: BenchStack, tenant: str) -> asyncpg.Connection:
     assert password is not None
     parts = urlsplit(stack.settings.dsn)
     netloc = f"{quote(role)}:{quote(password)}@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return await asyncpg.connect(urlunsplit(parts._replace(netloc=netloc)))
+    dsn = urlunsplit(parts._replace(netloc=netloc))
+    # psql, as `revos sql` runs, prepares nothing: a custom plan for every statement, as here.
+    return await asyncpg.connect(dsn, server_settings={"plan_cache_mode": "force_custom_plan"})
 
 
 async def _queries(
     pool: asyncpg.Pool,
     analyst: asyncpg.Connection,
+    api: httpx.AsyncClient,
     tenant: str,
     end: datetime,
     options: BenchOptions,
@@ -194,92 +209,128 @@ async def _queries(
         datetime.combine(month[0], datetime.min.time(), UTC),
     )
     largest, median = sizes[0], sizes[len(sizes) // 2]
-    plans: list[tuple[str, str, str, str, tuple[Any, ...], int]] = [
+
+    def usage_params(start: date, stop: date, **more: str) -> dict[str, str]:
+        return {"from": f"{start.isoformat()}T00:00:00Z", "to": f"{stop.isoformat()}T00:00:00Z", **more}
+
+    plans = [
         (
             "daily_largest_customer",
             f"30 days, daily by type: largest customer ({largest['customer']})",
-            DAILY_ROLLUP,
-            DAILY_CHARGES,
-            (tenant, largest["customer"], *month),
+            (DAILY_ROLLUP, DAILY_CHARGES, (tenant, largest["customer"], *month)),
+            usage_params(*month, customer=largest["customer"], window="day", group_by="type"),
             largest["n"],
         ),
         (
             "daily_median_customer",
             f"30 days, daily by type: median customer ({median['customer']})",
-            DAILY_ROLLUP,
-            DAILY_CHARGES,
-            (tenant, median["customer"], *month),
+            (DAILY_ROLLUP, DAILY_CHARGES, (tenant, median["customer"], *month)),
+            usage_params(*month, customer=median["customer"], window="day", group_by="type"),
             median["n"],
         ),
         (
             "types_tenant",
             "90 days, total by type: the whole tenant",
-            TYPES_ROLLUP,
-            TYPES_CHARGES,
-            (tenant, *quarter),
+            (TYPES_ROLLUP, TYPES_CHARGES, (tenant, *quarter)),
+            # The API has no window of 90 days: its months, summed per type here.
+            usage_params(*quarter, window="month", group_by="type"),
             options.analytics_charges,
         ),
     ]
     figures = []
-    for name, label, rollup, direct, args, charges in plans:
+    for name, label, (rollup, direct, args), params, charges in plans:
         progress(f"  {label}: {options.analytics_runs} runs of each")
+        per_type = name == "types_tenant"
+
+        async def http(params: dict[str, str] = params, per_type: bool = per_type) -> Answer:
+            response = await api.get("/v1/usage", params=params)
+            if response.status_code != 200:
+                raise InfraError(f"GET /v1/usage answered {response.status_code}: {response.text[:500]}")
+            return _from_api(response.json(), per_type=per_type)
+
         async with pool.acquire() as conn:
-            # Taking turns, so that a drift of the machine weighs on each alike.
-            timed = await _alternate(
-                {
-                    "rollup": (conn, rollup),
-                    "rollup_analyst": (analyst, rollup),
-                    # The table behind the view, as the gateway reads it: no row-level filter.
-                    "rollup_table": (conn, rollup.replace("analytics.usage_daily", "usage_daily")),
-                    "charges": (conn, direct),
-                },
-                args,
-                options.analytics_runs,
-            )
-        answers = {key: answer for key, (answer, _) in timed.items()}
-        expected = _normal(answers["charges"])
-        equal = all(_normal(answer) == expected for answer in answers.values())
-        latencies = {key: _percentiles(times) for key, (_, times) in timed.items()}
+            variants: dict[str, Callable[[], Awaitable[Answer]]] = {
+                "rollup": _sql(conn, rollup, args),
+                "rollup_analyst": _sql(analyst, rollup, args),
+                # The table behind the view, as the gateway reads it: no row-level filter.
+                "rollup_table": _sql(conn, rollup.replace("analytics.usage_daily", "usage_daily"), args),
+                "charges": _sql(conn, direct, args),
+                "http": http,
+            }
+            answers, timings = await _alternate(variants, options.analytics_runs)
+        expected = answers["charges"]
+        differ = sorted(key for key, answer in answers.items() if answer != expected)
+        latencies = {key: _percentiles(times) for key, times in timings.items()}
         figures.append(
             {
                 "name": name,
                 "label": label,
-                "rows": len(answers["charges"]),
+                "rows": len(expected),
                 "charges_read": charges,
                 **latencies,
                 "ratio_p50": _ratio(latencies["charges"]["p50_ms"], latencies["rollup"]["p50_ms"]),
                 "ratio_p99": _ratio(latencies["charges"]["p99_ms"], latencies["rollup"]["p99_ms"]),
-                "equal": equal,
+                "equal": not differ,
+                "differ": differ,
             }
         )
     return figures
 
 
+def _sql(
+    conn: asyncpg.Connection | PoolConnectionProxy[Any], sql: str, args: Sequence[Any]
+) -> Callable[[], Awaitable[Answer]]:
+    async def query() -> Answer:
+        return _normal(await conn.fetch(sql, *args))
+
+    return query
+
+
 async def _alternate(
-    variants: dict[str, tuple[asyncpg.Connection, str]], args: Sequence[Any], runs: int
-) -> dict[str, tuple[list[asyncpg.Record], list[float]]]:
-    answers: dict[str, list[asyncpg.Record]] = {}
+    variants: dict[str, Callable[[], Awaitable[Answer]]], runs: int
+) -> tuple[dict[str, Answer], dict[str, list[float]]]:
+    """Each variant's answer and its times in ms, the variants taking turns so that a drift of the machine
+    weighs on each alike; the first runs warm up and are not timed."""
+    answers: dict[str, Answer] = {}
     times: dict[str, list[float]] = {key: [] for key in variants}
     for i in range(WARMUP_RUNS + runs):
-        for key, (conn, sql) in variants.items():
+        for key, variant in variants.items():
             started = time.perf_counter()
-            answer = await conn.fetch(sql, *args)
+            answer = await variant()
             took = (time.perf_counter() - started) * 1000
             if i >= WARMUP_RUNS:
                 times[key].append(took)
             answers[key] = answer
-    return {key: (answers[key], times[key]) for key in variants}
+    return answers, times
 
 
-def _normal(rows: Sequence[asyncpg.Record]) -> list[tuple[Any, ...]]:
+def _value(v: Any) -> Any:
+    return Decimal(v).normalize() if isinstance(v, (int, Decimal)) and not isinstance(v, bool) else v
+
+
+def _normal(rows: Sequence[asyncpg.Record]) -> Answer:
     """Rows as comparable tuples: numbers by value (1.50 is 1.5; a bigint count equals a numeric sum)."""
-    return [
-        tuple(
-            Decimal(v).normalize() if isinstance(v, (int, Decimal)) and not isinstance(v, bool) else v
-            for v in row.values()
+    return [tuple(_value(v) for v in row.values()) for row in rows]
+
+
+def _from_api(body: dict[str, Any], *, per_type: bool) -> Answer:
+    """GET /v1/usage's answer (grouped by type) as the SQL's rows: (day, type, totals...) per window, or
+    with `per_type`, (type, totals...) summed over its windows."""
+    rows = [
+        (
+            datetime.fromisoformat(row["start"]).date(),
+            row["group"]["type"],
+            *(Decimal(row[k]) for k in ("events", "quantity", "credits", "cost")),
         )
-        for row in rows
+        for row in body["data"]
     ]
+    if not per_type:
+        return [tuple(_value(v) for v in row) for row in sorted(rows, key=lambda r: (r[0], r[1]))]
+    sums: dict[str, list[Decimal]] = {}
+    for _, type_, *totals in rows:
+        kept = sums.setdefault(type_, [Decimal(0)] * 4)
+        sums[type_] = [a + b for a, b in zip(kept, totals, strict=True)]
+    return [(type_, *(_value(v) for v in sums[type_])) for type_ in sorted(sums) if sums[type_][0] != 0]
 
 
 def _percentiles(times: list[float]) -> dict[str, float]:
@@ -292,38 +343,94 @@ def _ratio(slow: float, fast: float) -> float | None:
     return round(slow / fast, 1) if fast > 0 else None
 
 
-async def _exports(stack: BenchStack, tenant: str, total: int, progress: Progress) -> dict[str, Any]:
-    """Each export in a child process: streamed through a server-side cursor, and the fetch-everything
-    baseline on a fifth of the rows."""
+async def _exports(
+    stack: BenchStack, tenant: dict[str, Any], end: datetime, progress: Progress
+) -> dict[str, Any]:
+    """GET /v1/charges/export of every charge of the 90 days as CSV and as JSON lines, the gateway's memory
+    sampled meanwhile; then the same export code without HTTP in a child process on a fifth of the days,
+    streamed and with the whole result fetched first (the baseline a non-streaming export would be)."""
     assert stack.settings is not None
-    slice_ = max(1, total // 5)
-    runs = []
-    for fmt, mode, rows in (("csv", "stream", total), ("jsonl", "stream", total), ("csv", "fetch", slice_)):
-        progress(f"  export: {rows:,} charges as {fmt}, {mode}")
-        runs.append(await _export(stack.settings.dsn, tenant, fmt, mode, rows))
+    since = end - timedelta(days=DAYS)
+    http = []
+    for fmt in ("csv", "jsonl"):
+        progress(f"  export over HTTP: GET /v1/charges/export?format={fmt}, {DAYS} days")
+        http.append(await _http_export(stack, tenant["api_key"], fmt, since, end))
+    slice_start = end - timedelta(days=DAYS // 5)
+    rows = await stack.db.fetchval(
+        "SELECT count(*) FROM charges WHERE tenant_id = $1 AND event_time >= $2 AND event_time < $3",
+        tenant["tenant_id"],
+        slice_start,
+        end,
+    )
+    child = []
+    for mode in ("stream", "fetch"):
+        progress(f"  export in a child process: {rows:,} charges ({DAYS // 5} days) as csv, {mode}")
+        child.append(
+            await _child_export(stack.settings.dsn, tenant["tenant_id"], mode, slice_start, end, rows)
+        )
+    return {"http": http, "child": child}
+
+
+async def _http_export(
+    stack: BenchStack, api_key: str, fmt: str, since: datetime, until: datetime
+) -> dict[str, Any]:
+    pid = stack.processes()["gateway"]
+    before = {"rss_kib": status_kib("VmRSS", pid), "hwm_kib": status_kib("VmHWM", pid)}
+    samples: list[int] = []
+    lines, size = 0, 0
+    params = {"format": fmt, "since": since.isoformat(), "until": until.isoformat()}
+    started = time.perf_counter()
+    async with (
+        stack.client(api_key) as api,
+        api.stream("GET", "/v1/charges/export", params=params) as response,
+    ):
+        if response.status_code != 200:
+            raise InfraError(
+                f"the {fmt} export answered {response.status_code}: {(await response.aread())[:500]!r}"
+            )
+        sampled = started
+        async for chunk in response.aiter_bytes():
+            lines += chunk.count(b"\n")
+            size += len(chunk)
+            if time.perf_counter() - sampled >= SAMPLE_EVERY:
+                samples.append(status_kib("VmRSS", pid))
+                sampled = time.perf_counter()
+    seconds = time.perf_counter() - started
+    rows = lines - 1 if fmt == "csv" else lines
     return {
-        "method": "server-side cursor in a child process (asyncpg, 1,000-row pages, to /dev/null)",
-        "runs": runs,
+        "format": fmt,
+        "rows": rows,
+        "bytes": size,
+        "seconds": round(seconds, 3),
+        "rows_per_s": round(rows / seconds),
+        "gateway_before": before,
+        "gateway_after": {"rss_kib": status_kib("VmRSS", pid), "hwm_kib": status_kib("VmHWM", pid)},
+        "gateway_rss_max_kib": max(samples, default=before["rss_kib"]),
+        "gateway_rss_samples": len(samples),
     }
 
 
-async def _export(dsn: str, tenant: str, fmt: str, mode: str, rows: int) -> dict[str, Any]:
+async def _child_export(
+    dsn: str, tenant: str, mode: str, since: datetime, until: datetime, rows: int
+) -> dict[str, Any]:
     child = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "infra.bench.analytics_export",
         dsn,
         tenant,
-        fmt,
+        "csv",
         mode,
+        since.isoformat(),
+        until.isoformat(),
         str(rows),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
     out, err = await child.communicate()
     if child.returncode != 0:
-        raise InfraError(f"the {fmt} {mode} export failed ({child.returncode}): {err.decode()[-2000:]}")
+        raise InfraError(f"the {mode} export failed ({child.returncode}): {err.decode()[-2000:]}")
     figures: dict[str, Any] = orjson.loads(out)
     if figures["rows"] != rows:
-        raise InfraError(f"the {fmt} {mode} export wrote {figures['rows']:,} rows, not {rows:,}")
+        raise InfraError(f"the {mode} export wrote {figures['rows']:,} rows, not {rows:,}")
     return figures

@@ -10,6 +10,7 @@ _VARIANTS = (
     ("rollup", "rollups: analytics.usage_daily"),
     ("rollup_analyst", "  same, as the tenant's analyst login"),
     ("rollup_table", "  the table behind it (no RLS filter)"),
+    ("http", "  GET /v1/usage (from the rollups)"),
     ("charges", "charges table, aggregated"),
 )
 
@@ -35,10 +36,13 @@ def analytics_section(analytics: dict[str, Any] | None) -> list[str]:
         lines += [
             f"    {label:<40}{ms(query[key]['p50_ms']):>10}{ms(query[key]['p99_ms']):>10}"
             for key, label in _VARIANTS
+            if key in query
         ]
-        verdict = (
-            "answers equal" if query["equal"] else "!! MISMATCH: the rollups' answer is not the charges'"
-        )
+        if query["equal"]:
+            verdict = "every answer equal"
+        else:
+            differ = ", ".join(label.strip() for key, label in _VARIANTS if key in query.get("differ", []))
+            verdict = f"!! MISMATCH: {differ or 'an answer'} differs from the charges'"
         lines.append(
             f"    {'charges / rollups':<40}{times(query['ratio_p50']):>10}{times(query['ratio_p99']):>10}"
             f"  {verdict}"
@@ -50,27 +54,37 @@ def _export(export: dict[str, Any] | None) -> list[str]:
     if not export:
         return []
     lines = [
-        f"  {'Exports of the charges':<42}{'rows':>10}{'rows/s':>10}{'RSS MiB':>10}{'peak MiB':>10}",
+        f"  {'Exports of the charges':<42}{'rows':>10}{'rows/s':>10}{'MiB/s':>8}"
+        f"{'RSS before':>12}{'max during':>12}{'peak after':>12}",
     ]
-    for run in export["runs"]:
-        how = "streamed" if run["mode"] == "stream" else "fetch() everything first"
+    for run in export["http"]:
+        label = f"GET /v1/charges/export?format={run['format']}"
+        before, after = run["gateway_before"], run["gateway_after"]
         lines.append(
-            f"    {run['format'] + ', ' + how:<40}{n(run['rows']):>10}{n(run['rows_per_s']):>10}"
-            f"{mib(run['rss_before_kib']):>10}{mib(run['rss_peak_kib']):>10}"
+            f"    {label:<40}{n(run['rows']):>10}{n(run['rows_per_s']):>10}"
+            f"{run['bytes'] / 1048576 / run['seconds']:>8.1f}"
+            f"{mib(before['rss_kib']):>12}{mib(run['gateway_rss_max_kib']):>12}{mib(after['hwm_kib']):>12}"
         )
-    lines.append(f"    (RSS MiB: before the query; {export['method']})")
-    for run in export["runs"]:
-        if run["mode"] == "stream" and run["rss_samples_kib"]:
-            samples = ", ".join(mib(kib) for _, kib in run["rss_samples_kib"])
-            lines.append(f"    RSS while streaming {run['format']}, every 10% of the rows: {samples} MiB")
-    fetched = [run for run in export["runs"] if run["mode"] == "fetch" and run["rows"]]
-    if fetched:
+    lines.append(
+        "    (the gateway process's memory in MiB: VmRSS before, the most of "
+        f"{sum(r['gateway_rss_samples'] for r in export['http']):,} samples while streaming, VmHWM after)"
+    )
+    for run in export["child"]:
+        how = "streamed" if run["mode"] == "stream" else "fetch() first"
+        label = f"same code, csv, a child, {how}"
+        samples = [kib for _, kib in run["rss_samples_kib"]] or [run["rss_peak_kib"]]
+        lines.append(
+            f"    {label:<40}{n(run['rows']):>10}{n(run['rows_per_s']):>10}{'':>8}"
+            f"{mib(run['rss_before_kib']):>12}{mib(max(samples)):>12}{mib(run['rss_peak_kib']):>12}"
+        )
+    fetched = [run for run in export["child"] if run["mode"] == "fetch" and run["rows"]]
+    if fetched and export["http"]:
         run = fetched[0]
         per_row = (run["rss_peak_kib"] - run["rss_before_kib"]) / run["rows"]
-        streamed = max((r["rows"] for r in export["runs"] if r["mode"] == "stream"), default=0)
+        total = export["http"][0]["rows"]
         lines.append(
-            f"    fetch() holds ~{per_row * 1024:,.0f} bytes per row: ~{mib(per_row * streamed)} MiB "
-            f"for {streamed:,} rows"
+            f"    fetch() holds ~{per_row * 1024:,.0f} bytes per row: ~{mib(per_row * total)} MiB "
+            f"for the {total:,} rows streamed above"
         )
     return lines
 

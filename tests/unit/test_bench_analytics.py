@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from infra.bench.analytics import _normal, _percentiles
+from infra.bench.analytics import _from_api, _normal, _percentiles
 from infra.bench.options import BenchOptions, add_arguments
 from infra.bench.report import render
 
@@ -23,7 +23,7 @@ def latency(p50: float, p99: float) -> dict[str, float]:
     return {"p50_ms": p50, "p99_ms": p99}
 
 
-def query(name: str, label: str, equal: bool = True) -> dict[str, Any]:
+def query(name: str, label: str, differ: tuple[str, ...] = ()) -> dict[str, Any]:
     return {
         "name": name,
         "label": label,
@@ -32,16 +32,18 @@ def query(name: str, label: str, equal: bool = True) -> dict[str, Any]:
         "rollup": latency(0.8, 1.6),
         "rollup_analyst": latency(0.9, 1.7),
         "rollup_table": latency(0.7, 1.5),
+        "http": latency(6.0, 9.0),
         "charges": latency(12.0, 20.0),
         "ratio_p50": 15.0,
         "ratio_p99": 12.5,
-        "equal": equal,
+        "equal": not differ,
+        "differ": list(differ),
     }
 
 
-def export(fmt: str, mode: str, rows: int, peak_kib: int) -> dict[str, Any]:
+def child(mode: str, rows: int, peak_kib: int) -> dict[str, Any]:
     return {
-        "format": fmt,
+        "format": "csv",
         "mode": mode,
         "rows": rows,
         "seconds": rows / 30_000,
@@ -52,7 +54,21 @@ def export(fmt: str, mode: str, rows: int, peak_kib: int) -> dict[str, Any]:
     }
 
 
-def analytics_report(*, equal: bool = True) -> dict[str, Any]:
+def http(fmt: str) -> dict[str, Any]:
+    return {
+        "format": fmt,
+        "rows": 1_000_000,
+        "bytes": 200 * 1048576,
+        "seconds": 40.0,
+        "rows_per_s": 25_000,
+        "gateway_before": {"rss_kib": 80 * 1024, "hwm_kib": 90 * 1024},
+        "gateway_after": {"rss_kib": 84 * 1024, "hwm_kib": 90 * 1024},
+        "gateway_rss_max_kib": 85 * 1024,
+        "gateway_rss_samples": 800,
+    }
+
+
+def analytics_report(*, differ: tuple[str, ...] = ()) -> dict[str, Any]:
     return {
         "options": {"workers": 1, "customers": 1000, "partitions": 8},
         "machine": {"cpus": 2, "python": "3.11.7"},
@@ -68,16 +84,12 @@ def analytics_report(*, equal: bool = True) -> dict[str, Any]:
             },
             "queries": [
                 query("daily_largest_customer", "30 days, daily by type: largest customer (cust_0)"),
-                query("types_tenant", "90 days, total by type: the whole tenant", equal),
+                query("types_tenant", "90 days, total by type: the whole tenant", differ),
             ],
-            "mismatches": [] if equal else ["types_tenant"],
+            "mismatches": ["types_tenant"] if differ else [],
             "export": {
-                "method": "server-side cursor in a child process",
-                "runs": [
-                    export("csv", "stream", 1_000_000, 35 * 1024),
-                    export("jsonl", "stream", 1_000_000, 36 * 1024),
-                    export("csv", "fetch", 200_000, 30 * 1024 + 200_000),  # 1 KiB per row
-                ],
+                "http": [http("csv"), http("jsonl")],
+                "child": [child("stream", 200_000, 35 * 1024), child("fetch", 200_000, 30 * 1024 + 200_000)],
             },
         },
     }
@@ -92,24 +104,25 @@ def test_the_report_shows_each_query_beside_the_charges_and_the_exports_memory()
     )
     assert "rebuilt from scratch in 45.6s (223,146 daily, 826,973 hourly rows for the tenant)" in text
     assert "  30 days, daily by type: largest customer (cust_0) (10,512 charges, 90 rows answered)" in lines
-    assert any(
-        line.startswith("    charges table, aggregated") and line.endswith("12.0      20.0") for line in lines
-    )
-    assert any(
-        line.startswith("    charges / rollups") and "15.0x     12.5x  answers equal" in line
-        for line in lines
-    )
+    assert "    charges table, aggregated                     12.0      20.0" in lines
+    assert "      GET /v1/usage (from the rollups)             6.0       9.0" in lines
+    assert "    charges / rollups                            15.0x     12.5x  every answer equal" in lines
     assert "MISMATCH" not in text
-    streamed = next(line for line in lines if line.startswith("    csv, streamed"))
-    assert streamed.split() == ["csv,", "streamed", "1,000,000", "30,000", "30", "35"]
-    assert "    RSS while streaming jsonl, every 10% of the rows: " + ", ".join(["34"] * 10) + " MiB" in lines
-    assert "    fetch() holds ~1,024 bytes per row: ~977 MiB for 1,000,000 rows" in lines
+    exported = next(line for line in lines if line.startswith("    GET /v1/charges/export?format=csv"))
+    assert exported.split()[2:] == ["1,000,000", "25,000", "5.0", "80", "85", "90"]
+    assert "the most of 1,600 samples while streaming" in text
+    streamed = next(line for line in lines if line.startswith("    same code, csv, a child, streamed"))
+    assert streamed.split()[-5:] == ["200,000", "30,000", "30", "34", "35"]
+    assert "    fetch() holds ~1,024 bytes per row: ~977 MiB for the 1,000,000 rows streamed above" in lines
 
 
-def test_a_mismatch_is_shown_loudly() -> None:
-    text = render(analytics_report(equal=False))
-    assert "!! MISMATCH: the rollups' answer is not the charges'" in text
-    assert text.count("answers equal") == 1
+def test_a_mismatch_is_shown_loudly_with_the_answers_that_differ() -> None:
+    text = render(analytics_report(differ=("http", "rollup_analyst")))
+    assert (
+        "!! MISMATCH: same, as the tenant's analyst login, GET /v1/usage (from the rollups) differs from the "
+        "charges'" in text
+    )
+    assert text.count("every answer equal") == 1
 
 
 def test_answers_compare_by_value_in_order() -> None:
@@ -119,6 +132,29 @@ def test_answers_compare_by_value_in_order() -> None:
     assert _normal(rollup) == _normal(charges)
     assert _normal(rollup) != _normal([Row(day=day, type="tokens", events=3, credits=Decimal("1.51"))])
     assert _normal([*rollup, *rollup]) != _normal(rollup)
+
+
+def test_the_usage_api_answer_reads_as_the_sql_rows() -> None:
+    def row(start: str, type_: str, events: int, credits: str) -> dict[str, Any]:
+        return {"start": start, "end": "-", "group": {"type": type_}, "events": events, "quantity": "2",
+                "credits": credits, "cost": "0"}  # fmt: skip
+
+    body = {
+        "data": [
+            row("2026-11-01T00:00:00Z", "tokens", 2, "1.50"),
+            row("2026-11-01T00:00:00Z", "calls", 1, "2"),
+            row("2026-12-01T00:00:00Z", "tokens", 3, "0.5"),
+            row("2026-12-01T00:00:00Z", "voided.only", 0, "0"),
+        ]
+    }
+    day = date(2026, 11, 1)
+    by_day = [Row(day=day, type="calls", events=1, quantity=2, credits=Decimal(2), cost=0)]
+    assert _from_api({"data": body["data"][1:2]}, per_type=False) == _normal(by_day)
+    per_type = [
+        Row(type="calls", events=1, quantity=Decimal(2), credits=Decimal(2), cost=Decimal(0)),
+        Row(type="tokens", events=5, quantity=Decimal(4), credits=Decimal("2.0"), cost=Decimal(0)),
+    ]
+    assert _from_api(body, per_type=True) == _normal(per_type)
 
 
 def test_percentiles_are_the_median_and_the_99th() -> None:
