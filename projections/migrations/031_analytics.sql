@@ -76,8 +76,9 @@ CREATE TABLE analyst_logins (
 -- all), any other direct member of revos_analyst none, and everyone else (the application, operators) all.
 -- It asks about session_user, the login itself: SET ROLE cannot change it, and inside this SECURITY
 -- DEFINER function current_user is the function's owner. Views check EXECUTE as their reader.
+-- PARALLEL RESTRICTED: it runs once, in the leader, and a view query may still use parallel workers.
 CREATE FUNCTION revos_visible_tenants() RETURNS text[]
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_catalog, pg_temp AS $$
+LANGUAGE sql STABLE PARALLEL RESTRICTED SECURITY DEFINER SET search_path = public, pg_catalog, pg_temp AS $$
     SELECT CASE
         WHEN l.role_name IS NOT NULL AND l.tenant_id IS NOT NULL THEN ARRAY[l.tenant_id]
         WHEN l.role_name IS NULL AND EXISTS (
