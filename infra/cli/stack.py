@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import sys
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from infra.bench.options import add_arguments as add_bench_arguments
@@ -145,41 +146,41 @@ async def _worker_errors(settings: Settings) -> dict[str, Any]:
 
 async def _product(settings: Settings) -> dict[str, Any]:
     """Activation, time to first value and the chat error rate over every tenant (projections/analytics.py)."""
-    import asyncpg  # local: status must work without a database
-
     from projections.analytics import product_metrics
 
-    try:
-        conn = await asyncio.wait_for(asyncpg.connect(settings.dsn), 5)
-    except Exception as exc:  # a stopped stack is a normal answer here, not an error
-        return {"reachable": False, "error": type(exc).__name__}
-    try:
-        return await product_metrics(conn)
-    except (asyncpg.UndefinedTableError, asyncpg.InvalidSchemaNameError):  # no schema yet
-        return {"reachable": True, "tenants": 0}
-    finally:
-        await conn.close()
+    return await _read_database(settings, product_metrics, before_schema={"tenants": 0})
 
 
 async def _voice(settings: Settings) -> dict[str, Any]:
     """Ended calls by end reason and the call drop rate (a share of ended calls, null before any)."""
-    import asyncpg  # local: status must work without a database
-
     from pipeline.voice.calls import drop_rate
     from projections.voice.reads import endings
+
+    async def read(conn: Any) -> dict[str, Any]:
+        ended = await endings(conn)
+        rate = drop_rate(ended)
+        return {"calls_ended": ended, "drop_rate": None if rate is None else round(rate, 4)}
+
+    return await _read_database(settings, read, before_schema={"calls_ended": {}, "drop_rate": None})
+
+
+async def _read_database(
+    settings: Settings, read: Callable[[Any], Awaitable[dict[str, Any]]], *, before_schema: dict[str, Any]
+) -> dict[str, Any]:
+    """`read`'s answer on a connection of its own; `reachable: false` when the database does not answer,
+    and `before_schema` when it has no schema yet (`revos infra up` before a start)."""
+    import asyncpg  # local: status must work without a database
 
     try:
         conn = await asyncio.wait_for(asyncpg.connect(settings.dsn), 5)
     except Exception as exc:  # a stopped stack is a normal answer here, not an error
         return {"reachable": False, "error": type(exc).__name__}
     try:
-        ended = await endings(conn)
-    except asyncpg.UndefinedTableError:  # services up, no schema yet (`revos infra up` before a start)
-        return {"reachable": True, "calls_ended": {}, "drop_rate": None}
+        return await read(conn)
+    except (asyncpg.UndefinedTableError, asyncpg.InvalidSchemaNameError):
+        return {"reachable": True, **before_schema}
     finally:
         await conn.close()
-    rate = drop_rate(ended)
-    return {"calls_ended": ended, "drop_rate": None if rate is None else round(rate, 4)}
 
 
 def _parts(settings: Settings, *, embedded_only: bool = True) -> list[EmbeddedBroker | EmbeddedPostgres]:

@@ -3,8 +3,10 @@ tokens a page carries."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import re
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -78,3 +80,15 @@ def past_prices(now: datetime) -> dict[str, Any]:
         "rules": [{"type": "llm.tokens", "credits_per_unit": "0.001"},
                   {"type": "search", "credits_per_unit": "0.25"}],
     }  # fmt: skip
+
+
+@contextlib.asynccontextmanager
+async def owner(stack: Stack, email: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A new tenant's owner, signed in; the client sends the session's CSRF token as the pages' forms do."""
+    async with person(stack) as browser:
+        assert (await sign_up(browser, email)).status_code == 303
+        home = await browser.get("/dashboard")
+        csrf = re.search(r'data-csrf="([^"]+)"', home.text)
+        assert csrf is not None
+        browser.headers["X-CSRF-Token"] = csrf.group(1)
+        yield browser

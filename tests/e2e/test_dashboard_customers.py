@@ -4,7 +4,6 @@ them; another tenant's customer is a 404 like a missing one, and signed-out visi
 
 from __future__ import annotations
 
-import contextlib
 import html
 import re
 from collections.abc import AsyncIterator
@@ -14,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from dashboard_support import person, sign_up
+from dashboard_support import owner, person
 from e2e_stack import Stack, eventually, stack_on_new_database
 
 
@@ -22,18 +21,6 @@ from e2e_stack import Stack, eventually, stack_on_new_database
 async def stack(service_root: Path, postgres: Any) -> AsyncIterator[Stack]:
     async with stack_on_new_database(service_root, postgres.dsn) as running:
         yield running
-
-
-@contextlib.asynccontextmanager
-async def owner(stack: Stack, email: str) -> AsyncIterator[httpx.AsyncClient]:
-    """A new tenant's owner, signed in; the client sends the session's CSRF token as the pages' forms do."""
-    async with person(stack) as browser:
-        assert (await sign_up(browser, email)).status_code == 303
-        home = await browser.get("/dashboard")
-        csrf = re.search(r'data-csrf="([^"]+)"', home.text)
-        assert csrf is not None
-        browser.headers["X-CSRF-Token"] = csrf.group(1)
-        yield browser
 
 
 def links(page: httpx.Response, label: str) -> list[str]:

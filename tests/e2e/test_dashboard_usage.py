@@ -6,7 +6,6 @@ answers. Another tenant sees none of it, and signed-out visitors are sent to sig
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import html
 import json
 import re
@@ -20,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 from dashboard_support import USAGE_CUSTOMERS as CUSTOMERS
-from dashboard_support import past_prices, person, sign_up
+from dashboard_support import owner, past_prices, person
 from dashboard_support import past_usage as usage_events
 from e2e_stack import Stack, eventually, stack_on_new_database
 from websockets.asyncio.client import connect
@@ -30,18 +29,6 @@ from websockets.asyncio.client import connect
 async def stack(service_root: Path, postgres: Any) -> AsyncIterator[Stack]:
     async with stack_on_new_database(service_root, postgres.dsn) as running:
         yield running
-
-
-@contextlib.asynccontextmanager
-async def owner(stack: Stack, email: str) -> AsyncIterator[httpx.AsyncClient]:
-    """A new tenant's owner, signed in; the client sends the session's CSRF token as the pages' forms do."""
-    async with person(stack) as browser:
-        assert (await sign_up(browser, email)).status_code == 303
-        home = await browser.get("/dashboard")
-        csrf = re.search(r'data-csrf="([^"]+)"', home.text)
-        assert csrf is not None
-        browser.headers["X-CSRF-Token"] = csrf.group(1)
-        yield browser
 
 
 def _text(cell: str) -> str:
