@@ -58,8 +58,16 @@ BEGIN
         END IF;
     END LOOP;
     -- Giving the views to revos_analytics takes membership of it, unless the migrating role is a superuser.
+    -- A role made here is the migrating role's to grant; one another role made needs a superuser's grant.
     IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
-        EXECUTE format('GRANT revos_analytics TO %I', current_user);
+        BEGIN
+            EXECUTE format('GRANT revos_analytics TO %I', current_user);
+        EXCEPTION WHEN insufficient_privilege THEN
+            IF NOT pg_has_role(current_user, 'revos_analytics', 'USAGE') THEN
+                RAISE EXCEPTION 'the roles revos_analytics and revos_analyst were made by another role, and % may not use them', current_user
+                    USING HINT = format('as a superuser: GRANT revos_analytics, revos_analyst TO %I WITH ADMIN OPTION', current_user);
+            END IF;
+        END;
     END IF;
 END
 $$;
@@ -73,7 +81,9 @@ CREATE TABLE analyst_logins (
 );
 
 -- The tenants the connected login may read through the views: a registered analyst login its tenant (or
--- all), any other direct member of revos_analyst none, and everyone else (the application, operators) all.
+-- all), any other role with revos_analyst's privileges none, and everyone else (the application,
+-- operators) all. A superuser has every role's privileges, and a role that made revos_analyst (with
+-- CREATEROLE) may administer it without having them: both read all.
 -- It asks about session_user, the login itself: SET ROLE cannot change it, and inside this SECURITY
 -- DEFINER function current_user is the function's owner. Views check EXECUTE as their reader.
 -- PARALLEL RESTRICTED: it runs once, in the leader, and a view query may still use parallel workers.
@@ -81,11 +91,8 @@ CREATE FUNCTION revos_visible_tenants() RETURNS text[]
 LANGUAGE sql STABLE PARALLEL RESTRICTED SECURITY DEFINER SET search_path = public, pg_catalog, pg_temp AS $$
     SELECT CASE
         WHEN l.role_name IS NOT NULL AND l.tenant_id IS NOT NULL THEN ARRAY[l.tenant_id]
-        WHEN l.role_name IS NULL AND EXISTS (
-            SELECT 1 FROM pg_auth_members m
-            WHERE m.roleid = (SELECT oid FROM pg_roles WHERE rolname = 'revos_analyst')
-              AND m.member = (SELECT oid FROM pg_roles WHERE rolname = session_user)
-        ) THEN '{}'::text[]
+        WHEN l.role_name IS NULL AND NOT (SELECT rolsuper FROM pg_roles WHERE rolname = session_user)
+             AND pg_has_role(session_user, 'revos_analyst', 'USAGE') THEN '{}'::text[]
         ELSE (SELECT COALESCE(array_agg(t.tenant_id), '{}') FROM tenants t)
     END
     FROM (VALUES (1)) AS one LEFT JOIN analyst_logins l ON l.role_name = session_user
@@ -266,6 +273,9 @@ COMMENT ON VIEW analytics.chat_errors_daily IS
     'Agent answers per UTC day and how many failed (the model failed or none could answer).';
 COMMENT ON COLUMN analytics.chat_errors_daily.error_rate IS 'errors / answers, 0 to 1.';
 
+-- A view's new owner needs CREATE on its schema, unless a superuser gives it away.
+GRANT USAGE, CREATE ON SCHEMA analytics TO revos_analytics;
+GRANT USAGE ON SCHEMA analytics TO revos_analyst;
 DO $$
 DECLARE
     v record;
@@ -277,4 +287,3 @@ BEGIN
     END LOOP;
 END
 $$;
-GRANT USAGE ON SCHEMA analytics TO revos_analytics, revos_analyst;

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -19,6 +20,8 @@ import pytest
 
 from agents.billing import BillingProjection
 from agents.runner import Message, Runtime, process
+from infra.ports import free_port
+from infra.postgres import EmbeddedPostgres
 from pipeline.codec import default_codec
 from pipeline.records import (
     BurnRule,
@@ -406,3 +409,86 @@ async def test_top_customers_leave_out_a_customer_whose_usage_was_all_voided(poo
     )
     day = datetime(2026, 11, 2, tzinfo=UTC).date()
     assert await analytics_reads.top_customers(pool, "t", day, day, limit=5) == [("kept", Decimal(4), 2)]
+
+
+async def test_the_migrations_run_as_a_role_that_may_create_roles_but_is_no_superuser(tmp_path: Path) -> None:
+    """What a managed PostgreSQL gives its main user: CREATEROLE and a database of its own, nothing more, on
+    a cluster of its own (the session's already has the analytics roles, made by its superuser)."""
+    cluster = EmbeddedPostgres(tmp_path / "home", free_port())
+    cluster.start()
+    try:
+        admin = await asyncpg.connect(cluster.dsn)
+        try:
+            await admin.execute("CREATE ROLE app_owner LOGIN CREATEROLE PASSWORD 'owner-pass'")
+            await admin.execute('CREATE DATABASE "app" OWNER app_owner')
+        finally:
+            await admin.close()
+        parts = urlsplit(cluster.dsn)
+        dsn = urlunsplit(
+            parts._replace(netloc=f"app_owner:owner-pass@{parts.hostname}:{parts.port}", path="/app")
+        )
+        pool = await create_pool(dsn, max_size=2)
+        try:
+            assert 31 in await migrate(pool)
+            await seed(pool, "ten_a", "ten_b")
+            async with pool.acquire() as conn:
+                login, password = await ensure_login(conn, "ten_a", password=True)
+            assert password is not None
+            analyst = await connect_as(dsn, login, password)
+            try:
+                for view in await views(pool):
+                    if view != "version":
+                        assert await tenants_seen(analyst, view) == {"ten_a"}, view
+            finally:
+                await analyst.close()
+            # The owner reads every tenant, through the views and the tables.
+            assert await pool.fetchval("SELECT count(DISTINCT tenant_id) FROM analytics.charges") == 2
+            assert await pool.fetchval("SELECT count(DISTINCT tenant_id) FROM charges") == 2
+        finally:
+            await pool.close()
+    finally:
+        cluster.stop()
+
+
+async def test_a_role_that_did_not_make_the_analytics_roles_is_told_what_to_grant(postgres) -> None:  # type: ignore[no-untyped-def]
+    suffix = uuid.uuid4().hex[:8]
+    role, name = f"owner_{suffix}", f"test_{suffix}"
+    admin = await asyncpg.connect(postgres.dsn)
+    try:
+        await admin.execute(
+            "SELECT 1 FROM pg_roles WHERE rolname = 'revos_analytics'"
+        )  # made by earlier tests
+        await admin.execute(f"CREATE ROLE {role} LOGIN CREATEROLE PASSWORD 'owner-pass'")
+        await admin.execute(f'CREATE DATABASE "{name}" OWNER {role}')
+    finally:
+        await admin.close()
+    parts = urlsplit(postgres.dsn)
+    dsn = urlunsplit(
+        parts._replace(netloc=f"{role}:owner-pass@{parts.hostname}:{parts.port}", path=f"/{name}")
+    )
+    try:
+        pool = await create_pool(dsn, max_size=2)
+        try:
+            with pytest.raises(asyncpg.RaiseError, match="made by another role") as raised:
+                await migrate(pool)
+            assert f"GRANT revos_analytics, revos_analyst TO {role} WITH ADMIN OPTION" in str(
+                raised.value.hint
+            )
+        finally:
+            await pool.close()
+        admin = await asyncpg.connect(postgres.dsn)
+        try:
+            await admin.execute(f"GRANT revos_analytics, revos_analyst TO {role} WITH ADMIN OPTION")
+        finally:
+            await admin.close()
+        pool = await create_pool(dsn, max_size=2)
+        try:
+            assert 31 in await migrate(pool)  # after the grant the hint names
+        finally:
+            await pool.close()
+    finally:
+        admin = await asyncpg.connect(postgres.dsn)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
