@@ -2,64 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import UTC, datetime
 
 import asyncpg
 import orjson
 
-from pipeline.billing.ledger import REFUND_PREFIX, Allocation
+from pipeline.billing.ledger import REFUND_PREFIX
 from pipeline.billing.state import BatchResult, PartitionState
 from pipeline.money import format_decimal
 from pipeline.webhooks.endpoints import BALANCE_THRESHOLD_CROSSED, GRANT_EXPIRED
+from projections.billing import charges
 from projections.billing.burn_rules import rules_to_json
 from projections.webhooks import fanout
-
-# The usage rollups (migration 031) take what a statement changed in charges as rows of signed
-# contributions, `d` (tenant_id, customer, type, event_time, events, quantity, credits, cost), and add their
-# sums per bucket; keys in order, so two transactions lock shared rows in the same order.
-_ROLLUP = """
-, hourly AS (
-    INSERT INTO usage_hourly AS r (tenant_id, customer, type, hour, events, quantity, credits, cost)
-    SELECT tenant_id, customer, type, date_trunc('hour', event_time, 'UTC'), sum(events), sum(quantity),
-           sum(credits), sum(cost)
-    FROM d GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
-    ON CONFLICT (tenant_id, customer, type, hour) DO UPDATE
-    SET events = r.events + EXCLUDED.events, quantity = r.quantity + EXCLUDED.quantity,
-        credits = r.credits + EXCLUDED.credits, cost = r.cost + EXCLUDED.cost
-)
-INSERT INTO usage_daily AS r (tenant_id, customer, type, day, events, quantity, credits, cost)
-SELECT tenant_id, customer, type, (event_time AT TIME ZONE 'UTC')::date, sum(events), sum(quantity),
-       sum(credits), sum(cost)
-FROM d GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
-ON CONFLICT (tenant_id, customer, type, day) DO UPDATE
-SET events = r.events + EXCLUDED.events, quantity = r.quantity + EXCLUDED.quantity,
-    credits = r.credits + EXCLUDED.credits, cost = r.cost + EXCLUDED.cost
-"""
-
-# A row's contribution to the rollups: nothing once voided.
-_CONTRIBUTION = """tenant_id, customer, type, event_time,
-    CASE WHEN status = 'voided' THEN 0 ELSE {sign} END AS events,
-    CASE WHEN status = 'voided' THEN 0 ELSE {sign} * quantity END AS quantity,
-    CASE WHEN status = 'voided' THEN 0 ELSE {sign} * credits END AS credits,
-    CASE WHEN status = 'voided' THEN 0 ELSE {sign} * COALESCE(cost, 0) END AS cost"""
-
-# Charges only the rows inserted (a redelivered event is not) count in the rollups.
-INSERT_CHARGES = f"""
-WITH d AS (
-    INSERT INTO charges (tenant_id, event_id, customer, type, quantity, credits, cost, burn_table,
-                         burn_table_version, event_time, received_at, allocations, "offset", topic, partition,
-                         properties)
-    SELECT u.t, u.e, u.c, u.ty, u.q, u.cr, u.co, u.bt, u.bv, u.et, u.ra, u.al::jsonb, u.o, $14::text,
-           $15::integer, u.pr::jsonb
-    FROM unnest(
-        $1::text[], $2::text[], $3::text[], $4::text[], $5::numeric[], $6::numeric[], $7::numeric[],
-        $8::text[], $9::integer[], $10::timestamptz[], $11::timestamptz[], $12::text[], $13::bigint[],
-        $16::text[]
-    ) AS u (t, e, c, ty, q, cr, co, bt, bv, et, ra, al, o, pr)
-    ON CONFLICT (tenant_id, event_id) DO NOTHING
-    RETURNING {_CONTRIBUTION.format(sign=1)}
-){_ROLLUP}"""
 
 INSERT_GRANTS = """
 INSERT INTO grants (tenant_id, customer, grant_id, amount, remaining, priority, effective_at, expires_at,
@@ -120,26 +74,7 @@ async def write(
 ) -> None:
     """Write one partition's batch result; call inside the transaction that advances its offset."""
     if result.charges:
-        c = result.charges
-        await conn.execute(
-            INSERT_CHARGES,
-            [x.tenant_id for x in c],
-            [x.event_id for x in c],
-            [x.customer for x in c],
-            [x.type for x in c],
-            [x.quantity for x in c],
-            [x.credits for x in c],
-            [x.cost for x in c],
-            [x.burn_table for x in c],
-            [x.burn_table_version for x in c],
-            [x.event_time for x in c],
-            [x.received_at for x in c],
-            [_allocations_json(x.allocations) for x in c],
-            [x.offset for x in c],
-            topic,
-            partition,
-            [orjson.dumps(x.properties).decode() for x in c],
-        )
+        await charges.insert(conn, result.charges, topic=topic, partition=partition)
     if result.grants:
         g = result.grants
         await conn.execute(
@@ -223,29 +158,6 @@ FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::numeric[], $6:
 ON CONFLICT (tenant_id, customer, seq) DO NOTHING
 """
 
-# A correction rewrites charges; the rollups take each row's new contribution less its old one (every
-# part of one statement reads the same snapshot, so `before` sees the rows as they were).
-UPDATE_CHARGES = f"""
-WITH u AS (
-    SELECT * FROM unnest($1::text[], $2::text[], $3::numeric[], $4::text[], $5::numeric[], $6::numeric[],
-                         $7::text[], $8::text[]) AS u (t, e, q, pr, cr, co, al, st)
-), before AS (
-    SELECT {_CONTRIBUTION.format(sign=-1)}
-    FROM charges c JOIN u ON c.tenant_id = u.t AND c.event_id = u.e
-), after AS (
-    UPDATE charges c SET
-        original = COALESCE(c.original, jsonb_build_object(
-            'quantity', c.quantity::text, 'credits', c.credits::text, 'cost', c.cost::text,
-            'properties', c.properties)),
-        quantity = u.q, properties = u.pr::jsonb, credits = u.cr, cost = u.co, allocations = u.al::jsonb,
-        status = u.st, corrected_at = clock_timestamp()
-    FROM u
-    WHERE c.tenant_id = u.t AND c.event_id = u.e
-    RETURNING {_CONTRIBUTION.format(sign=1)}
-), d AS (
-    SELECT * FROM before UNION ALL SELECT * FROM after
-){_ROLLUP}"""
-
 INSERT_CORRECTION = """
 INSERT INTO corrections (tenant_id, correction_id, event_id, customer, action, status, code, message, quantity,
                          properties, credits_before, credits_after, actor, occurred_at)
@@ -315,18 +227,7 @@ async def _write_lifecycle(
             [orjson.dumps(dict(x.detail)).decode() for _, x in e],
         )
     if result.corrected:
-        c = list(result.corrected.values())
-        await conn.execute(
-            UPDATE_CHARGES,
-            [x.tenant_id for x in c],
-            [x.event_id for x in c],
-            [x.quantity for x in c],
-            [orjson.dumps(x.properties).decode() for x in c],
-            [x.credits for x in c],
-            [x.cost for x in c],
-            [_allocations_json(x.allocations) for x in c],
-            [x.status for x in c],
-        )
+        await charges.correct(conn, list(result.corrected.values()))
     for k in result.corrections:
         r = k.record
         await conn.execute(
@@ -412,7 +313,3 @@ def _webhook_facts(result: BatchResult) -> list[fanout.Fact]:
         if e.kind == "expiry"
     ]
     return facts
-
-
-def _allocations_json(allocations: Iterable[Allocation]) -> str:
-    return orjson.dumps([{"grant_id": a.grant_id, "credits": str(a.credits)} for a in allocations]).decode()
