@@ -10,9 +10,7 @@ of the database, as the billing writer would have kept them.
 
 from __future__ import annotations
 
-import asyncio
 import statistics
-import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -22,9 +20,8 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import asyncpg
 import httpx
-import orjson
 
-from infra.bench.analytics_export import status_kib
+from infra.bench import analytics_export
 from infra.bench.options import BenchOptions
 from infra.bench.stack import BenchStack
 from infra.errors import InfraError
@@ -36,7 +33,6 @@ if TYPE_CHECKING:
 
 DAYS = 90
 WARMUP_RUNS = 3
-SAMPLE_EVERY = 0.05  # seconds between samples of the gateway's memory during an export
 OTHER_TENANT_SHARE = 10  # the second tenant gets 1/10 as many charges, over the same customer names
 
 # One tenant's charges over `$3` customers and the 90 days before `$4`: customers drawn with a skew (the
@@ -142,7 +138,7 @@ async def run(stack: BenchStack, options: BenchOptions, progress: Progress) -> d
     report["mismatches"] = [q["name"] for q in report["queries"] if not q["equal"]]
     for name in report["mismatches"]:
         progress(f"  ERROR: {name}: the answers differ from the charges' (see the report)")
-    report["export"] = await _exports(stack, tenant, end, progress)
+    report["export"] = await analytics_export.measure(stack, tenant, end, DAYS, progress)
     return report
 
 
@@ -341,96 +337,3 @@ def _percentiles(times: list[float]) -> dict[str, float]:
 
 def _ratio(slow: float, fast: float) -> float | None:
     return round(slow / fast, 1) if fast > 0 else None
-
-
-async def _exports(
-    stack: BenchStack, tenant: dict[str, Any], end: datetime, progress: Progress
-) -> dict[str, Any]:
-    """GET /v1/charges/export of every charge of the 90 days as CSV and as JSON lines, the gateway's memory
-    sampled meanwhile; then the same export code without HTTP in a child process on a fifth of the days,
-    streamed and with the whole result fetched first (the baseline a non-streaming export would be)."""
-    assert stack.settings is not None
-    since = end - timedelta(days=DAYS)
-    http = []
-    for fmt in ("csv", "jsonl"):
-        progress(f"  export over HTTP: GET /v1/charges/export?format={fmt}, {DAYS} days")
-        http.append(await _http_export(stack, tenant["api_key"], fmt, since, end))
-    slice_start = end - timedelta(days=DAYS // 5)
-    rows = await stack.db.fetchval(
-        "SELECT count(*) FROM charges WHERE tenant_id = $1 AND event_time >= $2 AND event_time < $3",
-        tenant["tenant_id"],
-        slice_start,
-        end,
-    )
-    child = []
-    for mode in ("stream", "fetch"):
-        progress(f"  export in a child process: {rows:,} charges ({DAYS // 5} days) as csv, {mode}")
-        child.append(
-            await _child_export(stack.settings.dsn, tenant["tenant_id"], mode, slice_start, end, rows)
-        )
-    return {"http": http, "child": child}
-
-
-async def _http_export(
-    stack: BenchStack, api_key: str, fmt: str, since: datetime, until: datetime
-) -> dict[str, Any]:
-    pid = stack.processes()["gateway"]
-    before = {"rss_kib": status_kib("VmRSS", pid), "hwm_kib": status_kib("VmHWM", pid)}
-    samples: list[int] = []
-    lines, size = 0, 0
-    params = {"format": fmt, "since": since.isoformat(), "until": until.isoformat()}
-    started = time.perf_counter()
-    async with (
-        stack.client(api_key) as api,
-        api.stream("GET", "/v1/charges/export", params=params) as response,
-    ):
-        if response.status_code != 200:
-            raise InfraError(
-                f"the {fmt} export answered {response.status_code}: {(await response.aread())[:500]!r}"
-            )
-        sampled = started
-        async for chunk in response.aiter_bytes():
-            lines += chunk.count(b"\n")
-            size += len(chunk)
-            if time.perf_counter() - sampled >= SAMPLE_EVERY:
-                samples.append(status_kib("VmRSS", pid))
-                sampled = time.perf_counter()
-    seconds = time.perf_counter() - started
-    rows = lines - 1 if fmt == "csv" else lines
-    return {
-        "format": fmt,
-        "rows": rows,
-        "bytes": size,
-        "seconds": round(seconds, 3),
-        "rows_per_s": round(rows / seconds),
-        "gateway_before": before,
-        "gateway_after": {"rss_kib": status_kib("VmRSS", pid), "hwm_kib": status_kib("VmHWM", pid)},
-        "gateway_rss_max_kib": max(samples, default=before["rss_kib"]),
-        "gateway_rss_samples": len(samples),
-    }
-
-
-async def _child_export(
-    dsn: str, tenant: str, mode: str, since: datetime, until: datetime, rows: int
-) -> dict[str, Any]:
-    child = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "infra.bench.analytics_export",
-        dsn,
-        tenant,
-        "csv",
-        mode,
-        since.isoformat(),
-        until.isoformat(),
-        str(rows),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await child.communicate()
-    if child.returncode != 0:
-        raise InfraError(f"the {mode} export failed ({child.returncode}): {err.decode()[-2000:]}")
-    figures: dict[str, Any] = orjson.loads(out)
-    if figures["rows"] != rows:
-        raise InfraError(f"the {mode} export wrote {figures['rows']:,} rows, not {rows:,}")
-    return figures
