@@ -109,6 +109,11 @@ async def test_a_new_tenant_sees_what_to_do_first(stack: Stack) -> None:
         # A range other than 7, 30 or 90 days shows the default 30.
         odd = await browser.get("/dashboard/usage?days=1000")
         assert 'href="/dashboard/usage?days=30" aria-current="page"' in odd.text
+        # The first event the empty state shows is one the API accepts as written.
+        snippet = re.search(r"-d '([^']+)'", html.unescape(page.text))
+        assert snippet is not None
+        sent = await browser.post("/v1/events", json=json.loads(snippet.group(1)))
+        assert sent.status_code == 200 and sent.json()["accepted"] == 1, sent.text
 
 
 async def test_the_numbers_tables_equal_the_charges_ledger_and_conversations(stack: Stack) -> None:
